@@ -1,0 +1,193 @@
+// The ONNX models one analysis runs:
+// - the embedder: the user's own nodes from the image input to the tensor entering block 0
+//   (copied verbatim), so X and Y are exactly what the model computes;
+// - the isolated probe (the paper's measure): every component of every block fed the same
+//   embedding outputs X and Y, reduced on the graph to one ratio per pair and (block, component);
+// - the in-context probe: the blocks' real forward pass, each component's ratio taken against
+//   its own input distance.
+// Probes take X and Y as [pairs, tokens, d] and return `ratios` [pairs, blocks * 5] in
+// block-major, COMPONENTS order.
+import { OnnxModel, TensorDataType } from '../onnx/onnxModel';
+import { OnnxGraphBuilder } from '../onnx/onnxWriter';
+import { GraphIndex } from '../vit/graphIndex';
+import { COMPONENTS, ComponentName, LinearLayer, VitStructure } from '../vit/vitStructure';
+import { PROBE_OPSET, ProbeOps } from './probeOps';
+
+export const PROBE_INPUTS = { reference: 'reference_embedding', target: 'target_embedding' } as const;
+export const PROBE_OUTPUT = 'ratios';
+export const PROBE_DENOMINATOR = 'input_distance';
+export const PROBE_FINAL_OUTPUT = 'final_block_output';
+export const EMBEDDER_OUTPUT = 'embedding';
+
+/**
+ * The user's nodes that compute `targets` from the image input, copied verbatim, with
+ * `targets` exposed as outputs (renamed through Identity so names never clash).
+ */
+export function buildEmbedderModel(model: OnnxModel, structure: VitStructure, extraTargets: string[] = []): Uint8Array {
+  const graph = new GraphIndex(model);
+  const targets = [structure.embeddingOutput, ...extraTargets];
+  const nodes = graph.ancestors(targets);
+  const builder = new OnnxGraphBuilder(model.opsetImports);
+  builder.input(structure.inputName, TensorDataType.FLOAT, structure.inputShape);
+  for (const node of nodes) {
+    builder.copyNode(model, node);
+    for (const input of node.inputs) {
+      const initializer = input ? model.initializers.get(input) : undefined;
+      if (initializer) builder.useInitializer(model, initializer);
+    }
+  }
+  targets.forEach((target, index) => {
+    const name = index === 0 ? EMBEDDER_OUTPUT : PROBE_FINAL_OUTPUT;
+    builder.op('Identity', [target], {}, name);
+    builder.output(name, TensorDataType.FLOAT);
+  });
+  return builder.encode();
+}
+
+export interface ProbeModel {
+  bytes: Uint8Array;
+  /** (block, component) of each column of `ratios`. */
+  columns: { block: number; component: ComponentName }[];
+}
+
+function probeBuilder(structure: VitStructure): { builder: OnnxGraphBuilder; x: string; y: string } {
+  const builder = new OnnxGraphBuilder(PROBE_OPSET);
+  const shape = ['pairs', 'tokens', structure.hiddenSize];
+  const x = builder.input(PROBE_INPUTS.reference, TensorDataType.FLOAT, shape);
+  const y = builder.input(PROBE_INPUTS.target, TensorDataType.FLOAT, shape);
+  return { builder, x, y };
+}
+
+function blockMajorColumns(structure: VitStructure) {
+  return structure.blocks.flatMap((block) => COMPONENTS.map((component) => ({ block: block.index, component })));
+}
+
+/**
+ * The paper's isolated measure, using its exact identities: one difference D = X - Y shared by
+ * every component; FC1/FC2 norms as sum(DᵀD ⊙ W Wᵀ) (Gram matrices folded once at session
+ * creation); LayerNorm numerators from the normalised difference and gamma²; attention run on
+ * X and Y together, its output projection applied once to the difference of head outputs.
+ */
+export function buildIsolatedProbe(model: OnnxModel, structure: VitStructure): ProbeModel {
+  const { builder: b, x, y } = probeBuilder(structure);
+  const ops = new ProbeOps(b, model);
+  const d = structure.hiddenSize;
+  const squaredNumerators = new Map<string, string>(); // "block:component" -> [pairs, 1]
+  const column = (tensor: string, count: number, keys: string[]) => {
+    const split = count === 1 ? [tensor] : b.node('Split', [tensor], keys.map((key) => b.fresh(key.replace(':', '_'))), { axis: 1 });
+    keys.forEach((key, index) => squaredNumerators.set(key, split[index]));
+  };
+
+  const difference = b.op('Sub', [x, y]);
+  const squaredDenominator = b.op('ReduceSumSquare', [difference], { axes: [1, 2], keepdims: 1 }); // [pairs, 1, 1]
+
+  // LayerNorms: ||gamma ⊙ (x̂ - ŷ)||² = Σ_f (Σ_tokens (x̂ - ŷ)²)_f gamma_f², grouped by epsilon.
+  const layerNorms = structure.blocks.flatMap((block) => [
+    { key: `${block.index}:LN1`, layer: block.ln1 },
+    { key: `${block.index}:LN2`, layer: block.ln2 },
+  ]);
+  for (const epsilon of new Set(layerNorms.map((entry) => entry.layer.epsilon))) {
+    const group = layerNorms.filter((entry) => entry.layer.epsilon === epsilon);
+    const normalizedDifference = b.op('Sub', [ops.normalize(x, epsilon, d), ops.normalize(y, epsilon, d)]);
+    const perFeature = b.op('ReduceSumSquare', [normalizedDifference], { axes: [1], keepdims: 0 }); // [pairs, d]
+    const gammaSquared = new Float32Array(d * group.length);
+    group.forEach((entry, j) => ops.gammaValues(entry.layer).forEach((gamma, f) => (gammaSquared[f * group.length + j] = gamma * gamma)));
+    const numerators = b.op('MatMul', [perFeature, b.floatConstant(gammaSquared, [d, group.length], 'gamma_squared')]);
+    column(numerators, group.length, group.map((entry) => entry.key));
+  }
+
+  // FC1 and FC2 (its first d input rows): ||D W||² = Σ (DᵀD) ⊙ (W Wᵀ).
+  const linears = structure.blocks.flatMap((block) => [
+    { key: `${block.index}:FC1`, gram: gramOf(ops, block.fc1, false) },
+    { key: `${block.index}:FC2`, gram: gramOf(ops, block.fc2, true, d) },
+  ]);
+  const differenceGram = b.op('MatMul', [b.op('Transpose', [difference], { perm: [0, 2, 1] }), difference]); // [pairs, d, d]
+  const flatGram = b.op('Reshape', [differenceGram, b.intConstant([-1, d * d])]);
+  const weightGrams = b.op(
+    'Concat',
+    linears.map((entry) => b.op('Reshape', [entry.gram, b.intConstant([d * d, 1])])),
+    { axis: 1 },
+  );
+  column(b.op('MatMul', [flatGram, weightGrams]), linears.length, linears.map((entry) => entry.key));
+
+  // Attention: non-linear up to the heads, linear after.
+  const stacked = b.op('Concat', [x, y], { axis: 0 });
+  for (const block of structure.blocks) {
+    const heads = ops.attentionHeads(stacked, block.attention);
+    const projected = ops.outProjection(ops.pairDifference(heads), block.attention, false);
+    squaredNumerators.set(`${block.index}:MHA`, b.op('ReduceSumSquare', [projected], { axes: [1, 2], keepdims: 0 }));
+  }
+
+  const columns = blockMajorColumns(structure);
+  const ordered = columns.map(({ block, component }) => {
+    const tensor = squaredNumerators.get(`${block}:${component}`)!;
+    return component === 'MHA' ? b.op('Unsqueeze', [tensor, b.intConstant([1])]) : tensor;
+  });
+  const squaredRatios = b.op('Div', [b.op('Concat', ordered, { axis: 1 }), b.op('Reshape', [squaredDenominator, b.intConstant([-1, 1])])]);
+  b.op('Sqrt', [squaredRatios], {}, PROBE_OUTPUT);
+  b.output(PROBE_OUTPUT, TensorDataType.FLOAT, ['pairs', columns.length]);
+  b.op('Sqrt', [b.op('Reshape', [squaredDenominator, b.intConstant([-1])])], {}, PROBE_DENOMINATOR);
+  b.output(PROBE_DENOMINATOR, TensorDataType.FLOAT, ['pairs']);
+  return { bytes: b.encode(), columns };
+}
+
+/** W Wᵀ (d x d) for an [in, out] weight; for FC2 only its first `rows` input rows. */
+function gramOf(ops: ProbeOps, linear: LinearLayer, firstRowsOnly: boolean, rows = 0): string {
+  const b = ops.builder;
+  let weight = ops.weightInOut(linear);
+  if (firstRowsOnly) weight = b.op('Slice', [weight, b.intConstant([0]), b.intConstant([rows]), b.intConstant([0])]);
+  return b.op('MatMul', [weight, b.op('Transpose', [weight], { perm: [1, 0] })]);
+}
+
+/**
+ * The in-context measure: the blocks' forward pass on X and Y stacked, each component's output
+ * distance over its own input distance. Also returns the last block's output (reference rows)
+ * so the caller can check the rebuilt blocks against the model's own.
+ */
+export function buildInContextProbe(model: OnnxModel, structure: VitStructure): ProbeModel {
+  const { builder: b, x, y } = probeBuilder(structure);
+  const ops = new ProbeOps(b, model);
+  const ratios: string[] = [];
+  const ratio = (input: string, output: string) => {
+    const numerator = ops.squaredNorm(ops.pairDifference(output));
+    const denominator = ops.squaredNorm(ops.pairDifference(input));
+    return b.op('Unsqueeze', [b.op('Sqrt', [b.op('Div', [numerator, denominator])]), b.intConstant([1])]);
+  };
+  let hidden = b.op('Concat', [x, y], { axis: 0 });
+  for (const block of structure.blocks) {
+    const measured = new Map<ComponentName, string>();
+    const mlp = (input: string) => {
+      const fc1 = ops.linear(input, block.fc1);
+      const activated = ops.activation(fc1, block.activation);
+      const fc2 = ops.linear(activated, block.fc2);
+      measured.set('FC1', ratio(input, fc1));
+      measured.set('FC2', ratio(activated, fc2));
+      return fc2;
+    };
+    const attention = (input: string) => {
+      const output = ops.outProjection(ops.attentionHeads(input, block.attention), block.attention, true);
+      measured.set('MHA', ratio(input, output));
+      return output;
+    };
+    const norm = (input: string, which: 'LN1' | 'LN2') => {
+      const output = ops.layerNorm(input, which === 'LN1' ? block.ln1 : block.ln2);
+      measured.set(which, ratio(input, output));
+      return output;
+    };
+    if (structure.norm === 'pre') {
+      const afterAttention = b.op('Add', [hidden, attention(norm(hidden, 'LN1'))]);
+      hidden = b.op('Add', [afterAttention, mlp(norm(afterAttention, 'LN2'))]);
+    } else {
+      const normed = norm(b.op('Add', [hidden, attention(hidden)]), 'LN1');
+      hidden = norm(b.op('Add', [normed, mlp(normed)]), 'LN2');
+    }
+    for (const component of COMPONENTS) ratios.push(measured.get(component)!);
+  }
+  b.op('Concat', ratios, { axis: 1 }, PROBE_OUTPUT);
+  b.output(PROBE_OUTPUT, TensorDataType.FLOAT, ['pairs', ratios.length]);
+  b.op('Identity', [b.node('Split', [hidden], [b.fresh('ref'), b.fresh('tgt')], { axis: 0 })[0]], {}, PROBE_FINAL_OUTPUT);
+  b.output(PROBE_FINAL_OUTPUT, TensorDataType.FLOAT, ['pairs', 'tokens', structure.hiddenSize]);
+  b.op('Sqrt', [ops.squaredNorm(b.op('Sub', [x, y]))], {}, PROBE_DENOMINATOR);
+  b.output(PROBE_DENOMINATOR, TensorDataType.FLOAT, ['pairs']);
+  return { bytes: b.encode(), columns: blockMajorColumns(structure) };
+}

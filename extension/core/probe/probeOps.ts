@@ -1,0 +1,138 @@
+// Graph fragments shared by the probe models: weights in a common layout, attention, norms,
+// activations and per-pair distances. Weight preparation (slicing a fused qkv, folding the
+// score scale, transposing) is written as graph nodes over the original initializers, so
+// onnxruntime folds it once at session creation and no weight is copied through JavaScript.
+import { OnnxModel } from '../onnx/onnxModel';
+import { OnnxGraphBuilder } from '../onnx/onnxWriter';
+import { readFloats } from '../onnx/tensorValues';
+import { Activation, AttentionLayer, LayerNormLayer, LinearLayer, Projection } from '../vit/vitStructure';
+
+export const PROBE_OPSET = 17;
+
+export class ProbeOps {
+  constructor(
+    readonly builder: OnnxGraphBuilder,
+    readonly model: OnnxModel,
+  ) {}
+
+  /** The layer's weight as [in, out]. */
+  weightInOut(linear: LinearLayer): string {
+    const weight = this.builder.useInitializer(this.model, linear.weight);
+    return linear.weightLayout === 'inOut' ? weight : this.builder.op('Transpose', [weight], { perm: [1, 0] });
+  }
+
+  /** Columns [start, end) of an [in, out] weight, or entries of a bias. */
+  private sliceLast(tensor: string, start: number, end: number, axis: number): string {
+    return this.builder.op('Slice', [tensor, this.builder.intConstant([start]), this.builder.intConstant([end]), this.builder.intConstant([axis])]);
+  }
+
+  /** The projection's [d, width] weight and [width] bias (zeros when the layer has none). */
+  private projection(projection: Projection): { weight: string; bias: string; width: number } {
+    const { linear, part } = projection;
+    const width = part === undefined ? linear.outFeatures : linear.outFeatures / 3;
+    let weight = this.weightInOut(linear);
+    let bias = linear.bias ? this.builder.useInitializer(this.model, linear.bias) : this.builder.floatConstant(new Float32Array(linear.outFeatures), [linear.outFeatures], 'zero_bias');
+    if (part !== undefined) {
+      weight = this.sliceLast(weight, part * width, (part + 1) * width, 1);
+      bias = this.sliceLast(bias, part * width, (part + 1) * width, 0);
+    }
+    return { weight, bias, width };
+  }
+
+  /** One [d, 3w] weight and [3w] bias computing Q (pre-scaled by the score scale), K and V at once. */
+  fusedQkv(attention: AttentionLayer): { weight: string; bias: string; width: number } {
+    const query = this.projection(attention.query);
+    const key = this.projection(attention.key);
+    const value = this.projection(attention.value);
+    const scale = this.builder.floatConstant([attention.scoreScale], [], 'score_scale');
+    const scaledQueryWeight = this.builder.op('Mul', [query.weight, scale]);
+    const scaledQueryBias = this.builder.op('Mul', [query.bias, scale]);
+    return {
+      weight: this.builder.op('Concat', [scaledQueryWeight, key.weight, value.weight], { axis: 1 }),
+      bias: this.builder.op('Concat', [scaledQueryBias, key.bias, value.bias], { axis: 0 }),
+      width: query.width,
+    };
+  }
+
+  /**
+   * Attention up to the concatenated head outputs (before the output projection):
+   * softmax(Q K^T * scale) V per head. `input` is [batch, tokens, d].
+   */
+  attentionHeads(input: string, attention: AttentionLayer, qkv = this.fusedQkv(attention)): string {
+    const { heads, headDim } = attention;
+    const b = this.builder;
+    const projected = b.op('Add', [b.op('MatMul', [input, qkv.weight]), qkv.bias]);
+    const [q, k, v] = b.node('Split', [projected], [b.fresh('q'), b.fresh('k'), b.fresh('v')], { axis: 2 });
+    const headShape = b.intConstant([0, 0, heads, headDim]);
+    const perHead = (tensor: string, perm: number[]) => b.op('Transpose', [b.op('Reshape', [tensor, headShape])], { perm });
+    const scores = b.op('MatMul', [perHead(q, [0, 2, 1, 3]), perHead(k, [0, 2, 3, 1])]);
+    const probabilities = b.op('Softmax', [scores], { axis: -1 });
+    const context = b.op('MatMul', [probabilities, perHead(v, [0, 2, 1, 3])]);
+    return b.op('Reshape', [b.op('Transpose', [context], { perm: [0, 2, 1, 3] }), b.intConstant([0, 0, heads * headDim])]);
+  }
+
+  /** The output projection applied to `heads` (with its bias unless `withBias` is false). */
+  outProjection(heads: string, attention: AttentionLayer, withBias: boolean): string {
+    const linear = attention.outProjection;
+    const product = this.builder.op('MatMul', [heads, this.weightInOut(linear)]);
+    return withBias && linear.bias ? this.builder.op('Add', [product, this.builder.useInitializer(this.model, linear.bias)]) : product;
+  }
+
+  linear(input: string, linear: LinearLayer): string {
+    const product = this.builder.op('MatMul', [input, this.weightInOut(linear)]);
+    return linear.bias ? this.builder.op('Add', [product, this.builder.useInitializer(this.model, linear.bias)]) : product;
+  }
+
+  /** Gamma of a LayerNorm as numbers (ones when it has no affine scale). */
+  gammaValues(layerNorm: LayerNormLayer): Float64Array {
+    return layerNorm.gamma ? readFloats(this.model, layerNorm.gamma) : new Float64Array(layerNorm.width).fill(1);
+  }
+
+  /** (x - mean) / sqrt(var + eps) over the last axis, without gamma and beta. */
+  normalize(input: string, epsilon: number, width: number): string {
+    const ones = this.builder.floatConstant(new Float32Array(width).fill(1), [width], 'ones');
+    return this.builder.op('LayerNormalization', [input, ones], { axis: -1, epsilon: { float: epsilon } });
+  }
+
+  /** The full LayerNorm with its own gamma and beta. */
+  layerNorm(input: string, layerNorm: LayerNormLayer): string {
+    const b = this.builder;
+    const gamma = layerNorm.gamma ? b.useInitializer(this.model, layerNorm.gamma) : b.floatConstant(new Float32Array(layerNorm.width).fill(1), [layerNorm.width], 'ones');
+    const inputs = [input, gamma];
+    if (layerNorm.beta) inputs.push(b.useInitializer(this.model, layerNorm.beta));
+    return b.op('LayerNormalization', inputs, { axis: -1, epsilon: { float: layerNorm.epsilon } });
+  }
+
+  activation(input: string, activation: Activation): string {
+    const b = this.builder;
+    const scalar = (value: number) => b.floatConstant([value], [], 'act');
+    switch (activation) {
+      case 'gelu': {
+        const erf = b.op('Erf', [b.op('Mul', [input, scalar(Math.SQRT1_2)])]);
+        return b.op('Mul', [b.op('Mul', [input, scalar(0.5)]), b.op('Add', [erf, scalar(1)])]);
+      }
+      case 'gelu_tanh': {
+        const cube = b.op('Mul', [b.op('Mul', [input, input]), input]);
+        const inner = b.op('Mul', [b.op('Add', [input, b.op('Mul', [cube, scalar(0.044715)])]), scalar(Math.sqrt(2 / Math.PI))]);
+        return b.op('Mul', [b.op('Mul', [input, scalar(0.5)]), b.op('Add', [b.op('Tanh', [inner]), scalar(1)])]);
+      }
+      case 'quick_gelu':
+        return b.op('Mul', [input, b.op('Sigmoid', [b.op('Mul', [input, scalar(1.702)])])]);
+      case 'silu':
+        return b.op('Mul', [input, b.op('Sigmoid', [input])]);
+      case 'relu':
+        return b.op('Relu', [input]);
+    }
+  }
+
+  /** Squared Frobenius norm per pair of a [batch, tokens, features] tensor: [batch]. */
+  squaredNorm(tensor: string): string {
+    return this.builder.op('ReduceSumSquare', [tensor], { axes: [1, 2], keepdims: 0 });
+  }
+
+  /** Splits a [2B, ...] tensor holding reference rows then target rows; returns their difference. */
+  pairDifference(stacked: string): string {
+    const [reference, target] = this.builder.node('Split', [stacked], [this.builder.fresh('ref'), this.builder.fresh('tgt')], { axis: 0 });
+    return this.builder.op('Sub', [reference, target]);
+  }
+}

@@ -1,0 +1,95 @@
+// What discovery finds in a ViT: the typed boundary between the model reader and the probes.
+import { TensorInfo } from '../onnx/onnxModel';
+
+export const COMPONENTS = ['LN1', 'MHA', 'LN2', 'FC1', 'FC2'] as const;
+export type ComponentName = (typeof COMPONENTS)[number];
+
+export type Naming = 'timm' | 'hf' | 'torchvision' | 'clip' | 'hf-clip' | 'generic';
+export type Activation = 'gelu' | 'gelu_tanh' | 'quick_gelu' | 'relu' | 'silu';
+export type NormPlacement = 'pre' | 'post';
+
+export interface LayerNormLayer {
+  input: string;
+  output: string;
+  /** Undefined when the norm has no affine scale (gamma = 1). */
+  gamma?: TensorInfo;
+  beta?: TensorInfo;
+  epsilon: number;
+  width: number;
+}
+
+export interface LinearLayer {
+  input: string;
+  output: string;
+  weight: TensorInfo;
+  /** 'inOut': weight is [in, out] (MatMul); 'outIn': weight is [out, in] (Gemm transB=1). */
+  weightLayout: 'inOut' | 'outIn';
+  bias?: TensorInfo;
+  inFeatures: number;
+  outFeatures: number;
+  /** Scope name of the exporter's node, e.g. "/blocks.0/attn/qkv/MatMul". */
+  nodeName: string;
+}
+
+/** A query, key or value projection: a linear layer, or one third of a fused qkv layer. */
+export interface Projection {
+  linear: LinearLayer;
+  /** 0, 1 or 2: which third of a fused qkv output; undefined when not fused. */
+  part?: number;
+}
+
+export interface AttentionLayer {
+  /** The tensor the attention module receives (before any layout transposes). */
+  input: string;
+  /** The module's output (after the output projection and its bias). */
+  output: string;
+  query: Projection;
+  key: Projection;
+  value: Projection;
+  outProjection: LinearLayer;
+  heads: number;
+  headDim: number;
+  /** Factor the model applies to Q K^T before the softmax (1/sqrt(headDim) for the usual ViT). */
+  scoreScale: number;
+}
+
+export interface TransformerBlock {
+  index: number;
+  input: string;
+  output: string;
+  ln1: LayerNormLayer;
+  attention: AttentionLayer;
+  ln2: LayerNormLayer;
+  fc1: LinearLayer;
+  fc2: LinearLayer;
+  activation: Activation;
+  /** Framework module name per component (e.g. "blocks.3.attn"). */
+  modules: Record<ComponentName, string>;
+  /** Framework parameter names per component. */
+  parameters: Record<ComponentName, string[]>;
+  parameterCounts: Record<ComponentName, number>;
+  /** The block's own module name (e.g. "blocks.3"). */
+  module: string;
+}
+
+export interface VitStructure {
+  inputName: string;
+  /** Model input shape; strings for symbolic dims. */
+  inputShape: (number | string)[];
+  /** True when the batch dimension is symbolic, so several images can run at once. */
+  dynamicBatch: boolean;
+  /** The tensor entering block 0 (X in the paper). */
+  embeddingOutput: string;
+  blocks: TransformerBlock[];
+  hiddenSize: number;
+  heads: number;
+  mlpSize: number;
+  /** Tokens per image, when the graph states it (position embedding); else found at run time. */
+  tokens?: number;
+  imageSize?: [number, number];
+  patchSize?: [number, number];
+  channels: number;
+  norm: NormPlacement;
+  activation: Activation;
+  naming: Naming;
+}
