@@ -1,0 +1,115 @@
+// Parsing and checking of `plasticity-lens analyze` options into an AnalysisRequest.
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { UsageError } from '../core/errors';
+import { ExecutionProviderRequest, MeasureMode } from '../core/report/reportSchema';
+import { AnalysisRequest } from '../worker/workerProtocol';
+
+export const EXECUTION_PROVIDERS: readonly ExecutionProviderRequest[] = ['auto', 'cpu', 'webgpu', 'cuda', 'dml', 'coreml'];
+export const MODES: readonly MeasureMode[] = ['isolated', 'in-context'];
+
+/** The sample ViT and images shipped in the repository: what runs when no model is given. */
+export const SAMPLE = {
+  model: path.join(__dirname, '..', '..', '..', 'samples', 'sample-vit.onnx'),
+  reference: path.join(__dirname, '..', '..', '..', 'samples', 'reference'),
+  target: path.join(__dirname, '..', '..', '..', 'samples', 'target'),
+};
+
+export const ANALYZE_USAGE = `Usage: plasticity-lens analyze [MODEL] [options]
+
+Measures the plasticity of each transformer block's LN1, MHA, LN2, FC1 and FC2 (Odonnat et al. 2026).
+Without MODEL, analyses the sample ViT shipped with Plasticity Lens on its sample images.
+
+Options:
+  --reference DIR     reference images (pretraining-like data); pair i = i-th file of each folder
+  --target DIR        target images (your downstream data); one folder alone is split in halves
+                      (neither: seeded synthetic images, flagged as such in every output)
+  --pairs N           use at most N pairs (default: all pairs found; 32 synthetic pairs)
+  --seed S            seed of synthetic inputs (default 0)
+  --mode M            isolated (the paper's measure, default) or in-context
+  --ep P              execution provider: auto (default), cpu, webgpu, cuda, dml, coreml
+  --mean r,g,b        normalisation mean (default ImageNet 0.485,0.456,0.406)
+  --std r,g,b         normalisation std (default ImageNet 0.229,0.224,0.225)
+  --size H,W          image size, when the model's input size is symbolic
+  --json FILE|-       write the JSON report to FILE, or to standard output with -
+  --verbose           show stack traces and onnxruntime logs
+  -h, --help          show this help
+
+Exit codes: 0 done, 1 internal error, 2 usage, 3 model not usable, 4 input data not usable, 130 cancelled.`;
+
+export interface AnalyzeCommand {
+  request: AnalysisRequest;
+  json?: string;
+  verbose: boolean;
+  help: boolean;
+  usingSample: boolean;
+}
+
+function numberList(option: string, text: string, length: number, check: (value: number) => boolean, what: string): number[] {
+  const values = text.split(',').map((part) => Number(part.trim()));
+  if (values.length !== length || values.some((value) => !Number.isFinite(value) || !check(value))) {
+    throw new UsageError(`--${option} takes ${length} comma-separated ${what} (got '${text}').`);
+  }
+  return values;
+}
+
+function integer(option: string, text: string, minimum: number): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < minimum) throw new UsageError(`--${option} takes an integer of at least ${minimum} (got '${text}').`);
+  return value;
+}
+
+export function parseAnalyzeArguments(args: string[]): AnalyzeCommand {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        reference: { type: 'string' },
+        target: { type: 'string' },
+        pairs: { type: 'string' },
+        seed: { type: 'string' },
+        mode: { type: 'string' },
+        ep: { type: 'string' },
+        mean: { type: 'string' },
+        std: { type: 'string' },
+        size: { type: 'string' },
+        json: { type: 'string' },
+        verbose: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+        'batch-pairs': { type: 'string' },
+      },
+    });
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message.split('\n')[0]} (see plasticity-lens analyze --help).`);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length > 1) throw new UsageError(`analyze takes one model file, got ${positionals.length}: ${positionals.join(' ')}.`);
+  const mode = (values.mode ?? 'isolated') as MeasureMode;
+  if (!MODES.includes(mode)) throw new UsageError(`--mode takes ${MODES.join(' or ')} (got '${values.mode}').`);
+  const executionProvider = (values.ep ?? 'auto') as ExecutionProviderRequest;
+  if (!EXECUTION_PROVIDERS.includes(executionProvider)) throw new UsageError(`--ep takes one of ${EXECUTION_PROVIDERS.join(', ')} (got '${values.ep}').`);
+
+  const usingSample = positionals.length === 0;
+  const request: AnalysisRequest = {
+    modelPath: path.resolve(positionals[0] ?? SAMPLE.model),
+    mode,
+    executionProvider,
+    seed: values.seed === undefined ? 0 : integer('seed', values.seed, 0),
+  };
+  const reference = values.reference ?? (usingSample && values.target === undefined ? SAMPLE.reference : undefined);
+  const target = values.target ?? (usingSample && values.reference === undefined ? SAMPLE.target : undefined);
+  if (reference) request.reference = path.resolve(reference);
+  if (target) request.target = path.resolve(target);
+  if (values.pairs !== undefined) request.pairs = integer('pairs', values.pairs, 1);
+  if (values['batch-pairs'] !== undefined) request.batchPairs = integer('batch-pairs', values['batch-pairs'], 1);
+  if (values.mean !== undefined) request.mean = numberList('mean', values.mean, 3, () => true, 'numbers') as [number, number, number];
+  if (values.std !== undefined) request.std = numberList('std', values.std, 3, (value) => value > 0, 'positive numbers') as [number, number, number];
+  if (values.size !== undefined) request.size = numberList('size', values.size, 2, (value) => Number.isInteger(value) && value > 0, 'positive integers') as [number, number];
+  if (values.json !== undefined && values.json !== '-' && path.resolve(values.json) === request.modelPath) {
+    throw new UsageError('--json would overwrite the model file; choose another file name.');
+  }
+  return { request, json: values.json, verbose: values.verbose ?? false, help: values.help ?? false, usingSample };
+}

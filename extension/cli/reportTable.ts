@@ -1,0 +1,49 @@
+// The readable summary the command line prints for a report.
+import * as path from 'node:path';
+import { PlasticityReport } from '../core/report/reportSchema';
+import { COMPONENTS } from '../core/vit/vitStructure';
+
+function pad(text: string, width: number, right = false): string {
+  return right ? text.padStart(width) : text.padEnd(width);
+}
+
+function formatCount(count: number): string {
+  if (count >= 1e6) return `${(count / 1e6).toFixed(1)}M`;
+  if (count >= 1e3) return `${(count / 1e3).toFixed(1)}k`;
+  return String(count);
+}
+
+export function formatReportTable(report: PlasticityReport): string {
+  const lines: string[] = [];
+  const architecture = report.model.architecture;
+  const settings = report.settings;
+  const modeLabel = settings.mode === 'isolated' ? 'isolated (the paper\'s measure)' : 'in-context (not the paper\'s measure)';
+  lines.push(`Model     ${path.basename(report.model.path)}  (${architecture.blocks} blocks, d=${architecture.hiddenSize}, ${architecture.heads} heads, MLP ${architecture.mlpSize}, ${architecture.tokens} tokens, ${architecture.naming} naming)`);
+  lines.push(`Mode      ${modeLabel}`);
+  const inputs = settings.inputs.synthetic ? 'SYNTHETIC images (not your data)' : settings.inputs.kind === 'split-folder' ? `${settings.inputs.reference ?? settings.inputs.target} split in halves` : `${settings.inputs.reference} vs ${settings.inputs.target}`;
+  lines.push(`Inputs    ${settings.pairs} pairs, ${inputs}`);
+  lines.push(`Provider  ${settings.executionProvider.used}${settings.executionProvider.tried.filter((attempt) => !attempt.ok).map((attempt) => `; ${attempt.name}: ${attempt.reason}`).join('')}`);
+  lines.push(`Time      ${(report.timing.totalMs / 1000).toFixed(1)} s total, ${report.timing.pairsPerSecond.toFixed(2)} pairs/s`);
+  lines.push('');
+
+  const cell = 18;
+  lines.push('Plasticity per block: mean ± 95% half-interval');
+  lines.push(pad('block', 8) + COMPONENTS.map((component) => pad(component, cell, true)).join(''));
+  for (const block of report.blocks) {
+    const cells = COMPONENTS.map((component) => {
+      const stats = block.components[component];
+      const half = (stats.ci95[1] - stats.ci95[0]) / 2;
+      return pad(`${stats.mean.toFixed(3)} ± ${half.toFixed(3)}`, cell, true);
+    });
+    lines.push(pad(String(block.index), 8) + cells.join(''));
+  }
+  lines.push('');
+  lines.push('Ranking (mean over blocks; 1 = most plastic, worth finetuning first)');
+  const ranked = [...COMPONENTS].sort((a, b) => report.summary[a].rank - report.summary[b].rank);
+  for (const component of ranked) {
+    const summary = report.summary[component];
+    lines.push(`  ${summary.rank}. ${pad(component, 4)} ${pad(summary.mean.toFixed(3), 9, true)}   ${pad(formatCount(summary.parameterCount), 7, true)} parameters`);
+  }
+  for (const warning of [...settings.inputs.notes, ...report.warnings]) lines.push(`! ${warning}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,239 @@
+// Where the (reference, target) image pairs come from: two folders, one folder split in
+// halves, or seeded synthetic images. Files are read lazily, one pair per load() call.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { InputDataError, UsageError } from '../errors';
+import { INPUT_FILE_EXTENSIONS, isInputFileName, loadInputFile } from './inputFile';
+import { PreprocessOptions, validatePreprocessOptions } from './preprocessOptions';
+import { syntheticInput } from './syntheticImages';
+
+export type { PreprocessOptions } from './preprocessOptions';
+export { IMAGENET_MEAN, IMAGENET_STD } from './preprocessOptions';
+
+export interface PairSpec {
+  /** Folder of reference images (the pretraining-like distribution). */
+  reference?: string;
+  /** Folder of target images (the downstream data). */
+  target?: string;
+  /** Limit; default: all available pairs for folders, 32 for synthetic. */
+  pairs?: number;
+  /** Seed for synthetic inputs. */
+  seed: number;
+}
+
+export type InputKind = 'folders' | 'split-folder' | 'synthetic';
+
+export interface LoadedPair {
+  reference: Float32Array;
+  target: Float32Array;
+  referenceName: string;
+  targetName: string;
+}
+
+export interface PairSource {
+  kind: InputKind;
+  /** Folder path as given; for 'split-folder' both fields hold the one folder; null for synthetic. */
+  reference: string | null;
+  target: string | null;
+  /** Pairs that will be produced. */
+  count: number;
+  notes: string[];
+  /** Pair i: both as Float32Array [C,H,W] row-major, preprocessed. */
+  load(index: number): Promise<LoadedPair>;
+}
+
+export const DEFAULT_SYNTHETIC_PAIRS = 32;
+
+export async function openPairSource(spec: PairSpec, preprocess: PreprocessOptions): Promise<PairSource> {
+  validatePreprocessOptions(preprocess);
+  validatePairSpec(spec);
+  // Copy so later changes by the caller cannot alter what load() produces.
+  const options: PreprocessOptions = {
+    size: [preprocess.size[0], preprocess.size[1]],
+    channels: preprocess.channels,
+    mean: [preprocess.mean[0], preprocess.mean[1], preprocess.mean[2]],
+    std: [preprocess.std[0], preprocess.std[1], preprocess.std[2]],
+  };
+  if (spec.reference !== undefined && spec.target !== undefined) return openFolderPairs(spec.reference, spec.target, spec.pairs, options);
+  if (spec.reference !== undefined) return openSplitFolder(spec.reference, 'Reference', spec.pairs, options);
+  if (spec.target !== undefined) return openSplitFolder(spec.target, 'Target', spec.pairs, options);
+  return openSynthetic(spec.seed, spec.pairs, options);
+}
+
+function validatePairSpec(spec: PairSpec): void {
+  if (spec.pairs !== undefined && !(Number.isInteger(spec.pairs) && spec.pairs >= 1)) {
+    throw new UsageError(`The number of pairs must be a whole number of at least 1; got ${spec.pairs}.`);
+  }
+  if (!Number.isSafeInteger(spec.seed)) {
+    throw new UsageError(`The seed must be a whole number; got ${spec.seed}.`);
+  }
+  for (const [label, folder] of [['Reference', spec.reference], ['Target', spec.target]] as const) {
+    if (folder !== undefined && folder.trim() === '') {
+      throw new UsageError(`${label} folder path is empty: give a folder, or leave the option out.`);
+    }
+  }
+}
+
+async function openFolderPairs(referenceFolder: string, targetFolder: string, pairs: number | undefined, options: PreprocessOptions): Promise<PairSource> {
+  const referenceListing = await listInputFolder(referenceFolder, 'Reference');
+  const targetListing = await listInputFolder(targetFolder, 'Target');
+  if (referenceListing.realPath === targetListing.realPath) {
+    // Every pair would be an image with itself: zero distance, no ratio to take.
+    throw new InputDataError(`Reference and target are the same folder (${referenceFolder}): give two different folders, or only one to pair its two halves.`);
+  }
+  const notes = [...referenceListing.notes, ...targetListing.notes];
+  const referenceCount = referenceListing.names.length;
+  const targetCount = targetListing.names.length;
+  const available = Math.min(referenceCount, targetCount);
+  if (referenceCount !== targetCount) {
+    notes.push(`Reference folder has ${referenceCount} usable files and target folder ${targetCount}: using ${available} pairs (the first ${available} of each, sorted by name).`);
+  }
+  const count = limitPairs(available, pairs, notes);
+  return {
+    kind: 'folders',
+    reference: referenceFolder,
+    target: targetFolder,
+    count,
+    notes,
+    load: async (index) => {
+      checkPairIndex(index, count);
+      const referenceName = referenceListing.names[index];
+      const targetName = targetListing.names[index];
+      const [reference, target] = await Promise.all([
+        loadInputFile(path.join(referenceFolder, referenceName), options),
+        loadInputFile(path.join(targetFolder, targetName), options),
+      ]);
+      return { reference, target, referenceName, targetName };
+    },
+  };
+}
+
+async function openSplitFolder(folder: string, label: FolderLabel, pairs: number | undefined, options: PreprocessOptions): Promise<PairSource> {
+  const listing = await listInputFolder(folder, label);
+  const names = listing.names;
+  if (names.length < 2) {
+    throw new InputDataError(`${label} folder ${folder} has only 1 usable file; a single folder is split into two halves, so it needs at least 2: add files, or give both a reference and a target folder.`);
+  }
+  const half = Math.floor(names.length / 2);
+  const notes = [...listing.notes];
+  let splitNote = `Only one folder given (${folder}): pairing its first ${half} files with its next ${half}, sorted by name.`;
+  if (names.length % 2 === 1) splitNote += ` The last file, ${names[names.length - 1]}, is not used.`;
+  notes.push(splitNote);
+  const count = limitPairs(half, pairs, notes);
+  return {
+    kind: 'split-folder',
+    reference: folder,
+    target: folder,
+    count,
+    notes,
+    load: async (index) => {
+      checkPairIndex(index, count);
+      const referenceName = names[index];
+      const targetName = names[half + index];
+      const [reference, target] = await Promise.all([
+        loadInputFile(path.join(folder, referenceName), options),
+        loadInputFile(path.join(folder, targetName), options),
+      ]);
+      return { reference, target, referenceName, targetName };
+    },
+  };
+}
+
+function openSynthetic(seed: number, pairs: number | undefined, options: PreprocessOptions): PairSource {
+  const count = pairs ?? DEFAULT_SYNTHETIC_PAIRS;
+  return {
+    kind: 'synthetic',
+    reference: null,
+    target: null,
+    count,
+    notes: [
+      `No folders given: using ${count} synthetic pairs (seed ${seed}), smooth reference images against high-frequency target images; the numbers describe the model, not your data.`,
+    ],
+    load: async (index) => {
+      checkPairIndex(index, count);
+      return {
+        reference: syntheticInput(seed, 'reference', index, options),
+        target: syntheticInput(seed, 'target', index, options),
+        referenceName: `synthetic-reference-${index}`,
+        targetName: `synthetic-target-${index}`,
+      };
+    },
+  };
+}
+
+/** Applies the user's pair limit to what is available, noting when it cannot be met. */
+function limitPairs(available: number, requested: number | undefined, notes: string[]): number {
+  if (requested === undefined) return available;
+  if (requested > available) {
+    notes.push(`Asked for ${requested} pairs but only ${available} are available: using ${available}.`);
+    return available;
+  }
+  if (requested < available) notes.push(`Using the first ${requested} of ${available} available pairs.`);
+  return requested;
+}
+
+function checkPairIndex(index: number, count: number): void {
+  if (!Number.isInteger(index) || index < 0 || index >= count) {
+    throw new RangeError(`pair index ${index} is outside 0..${count - 1}`);
+  }
+}
+
+type FolderLabel = 'Reference' | 'Target';
+
+interface FolderListing {
+  /** Usable file names, sorted by UTF-16 code units so pairing is the same on every system. */
+  names: string[];
+  realPath: string;
+  notes: string[];
+}
+
+async function listInputFolder(folder: string, label: FolderLabel): Promise<FolderListing> {
+  let realPath: string;
+  let entries: fs.Dirent[];
+  try {
+    const stats = await fs.promises.stat(folder);
+    if (!stats.isDirectory()) {
+      throw new InputDataError(`${label} folder ${folder} is a file, not a folder: give the folder that holds the images.`);
+    }
+    realPath = await fs.promises.realpath(folder);
+    entries = await fs.promises.readdir(folder, { withFileTypes: true });
+  } catch (error) {
+    if (error instanceof InputDataError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new InputDataError(`${label} folder ${folder} does not exist: check the path.`);
+    }
+    const reason = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code ?? 'read error';
+    throw new InputDataError(`${label} folder ${folder} could not be read (${reason}): check its permissions.`);
+  }
+
+  const names: string[] = [];
+  let hiddenCount = 0;
+  for (const entry of entries) {
+    if (!isInputFileName(entry.name) || !(await isRegularFile(folder, entry))) continue;
+    // Hidden files such as macOS "._name.jpg" companions are not images.
+    if (entry.name.startsWith('.')) {
+      hiddenCount++;
+      continue;
+    }
+    names.push(entry.name);
+  }
+  if (names.length === 0) {
+    throw new InputDataError(`${label} folder ${folder} has no usable files: put ${INPUT_FILE_EXTENSIONS.join(', ')} files directly in it (subfolders are not read).`);
+  }
+  names.sort();
+  const notes: string[] = [];
+  if (hiddenCount > 0) notes.push(`Skipped ${hiddenCount} hidden file${hiddenCount === 1 ? '' : 's'} (names starting with '.') in ${folder}.`);
+  return { names, realPath, notes };
+}
+
+/** Regular files count, symbolic links to regular files too; folders never do. */
+async function isRegularFile(folder: string, entry: fs.Dirent): Promise<boolean> {
+  if (entry.isFile()) return true;
+  if (!entry.isSymbolicLink()) return false;
+  try {
+    return (await fs.promises.stat(path.join(folder, entry.name))).isFile();
+  } catch {
+    return false; // a dangling link is not an input
+  }
+}

@@ -1,0 +1,58 @@
+// Turns per-pair ratios into the report's statistics, ranking and summary.
+import { COMPONENTS, ComponentName, VitStructure } from '../vit/vitStructure';
+import { BlockReport, ComponentStatistics, ComponentSummary } from './reportSchema';
+
+export interface Statistics {
+  mean: number;
+  std: number;
+  ci95: [number, number];
+  n: number;
+}
+
+/** Mean, sample standard deviation and normal 95% interval of the mean. */
+export function describeSample(values: ArrayLike<number>): Statistics {
+  const n = values.length;
+  if (n === 0) return { mean: NaN, std: NaN, ci95: [NaN, NaN], n: 0 };
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += values[i];
+  const mean = sum / n;
+  let squares = 0;
+  for (let i = 0; i < n; i++) squares += (values[i] - mean) ** 2;
+  const std = n > 1 ? Math.sqrt(squares / (n - 1)) : 0;
+  const half = (1.96 * std) / Math.sqrt(n);
+  return { mean, std, ci95: [mean - half, mean + half], n };
+}
+
+/**
+ * Per-block statistics from ratios laid out [pair][block * 5 + component index].
+ * `perPair` holds only pairs that count (pairs with X = Y are dropped before).
+ */
+export function blockReports(structure: VitStructure, perPair: Float64Array[]): BlockReport[] {
+  return structure.blocks.map((block) => {
+    const components = {} as Record<ComponentName, ComponentStatistics>;
+    COMPONENTS.forEach((component, c) => {
+      const column = perPair.map((ratios) => ratios[block.index * COMPONENTS.length + c]);
+      components[component] = {
+        ...describeSample(column),
+        parameters: block.parameters[component],
+        parameterCount: block.parameterCounts[component],
+      };
+    });
+    return { index: block.index, module: block.module, modules: block.modules, components };
+  });
+}
+
+/** Per component type: mean over blocks, rank (1 = most plastic), parameters across blocks. */
+export function summarize(blocks: BlockReport[]): Record<ComponentName, ComponentSummary> {
+  const means = COMPONENTS.map((component) => blocks.reduce((sum, block) => sum + block.components[component].mean, 0) / blocks.length);
+  const order = COMPONENTS.map((_, index) => index).sort((a, b) => means[b] - means[a]);
+  const summary = {} as Record<ComponentName, ComponentSummary>;
+  COMPONENTS.forEach((component, index) => {
+    summary[component] = {
+      mean: means[index],
+      rank: order.indexOf(index) + 1,
+      parameterCount: blocks.reduce((sum, block) => sum + block.components[component].parameterCount, 0),
+    };
+  });
+  return summary;
+}

@@ -1,0 +1,96 @@
+// The JSON report (schemaVersion 1): the one contract every consumer reads (command line, panel,
+// hints, exports). Add fields freely; change or remove one only with a new schemaVersion.
+import { Activation, ComponentName, Naming, NormPlacement } from '../vit/vitStructure';
+
+export const REPORT_SCHEMA_VERSION = 1;
+
+export type MeasureMode = 'isolated' | 'in-context';
+export type ExecutionProviderName = 'cpu' | 'webgpu' | 'cuda' | 'dml' | 'coreml';
+export type ExecutionProviderRequest = ExecutionProviderName | 'auto';
+
+export interface ComponentStatistics {
+  /** Mean over pairs of ||f(X) - f(Y)||_F / ||X - Y||_F. */
+  mean: number;
+  /** Sample standard deviation over pairs (n - 1 in the denominator). */
+  std: number;
+  /** mean ± 1.96 std / sqrt(n). */
+  ci95: [number, number];
+  n: number;
+  parameters: string[];
+  parameterCount: number;
+}
+
+export interface BlockReport {
+  index: number;
+  /** The block's framework module name, e.g. "blocks.3". */
+  module: string;
+  /** Framework module name per component, e.g. "blocks.3.attn". */
+  modules: Record<ComponentName, string>;
+  components: Record<ComponentName, ComponentStatistics>;
+}
+
+export interface ComponentSummary {
+  /** Mean over blocks of the per-block means. */
+  mean: number;
+  /** 1 = most plastic. */
+  rank: number;
+  /** Parameters of this component type across all blocks. */
+  parameterCount: number;
+}
+
+export interface ProviderAttempt {
+  name: ExecutionProviderName;
+  ok: boolean;
+  /** Why it was not used (unavailable, failed, disagreed with cpu), or that it ran. */
+  reason: string;
+}
+
+export interface PlasticityReport {
+  schemaVersion: typeof REPORT_SCHEMA_VERSION;
+  tool: { name: 'plasticity-lens'; version: string; onnxruntime: string };
+  createdAt: string;
+  model: {
+    path: string;
+    sha256: string;
+    sizeBytes: number;
+    opset: number;
+    irVersion: number;
+    producer: string;
+    parameterCount: number;
+    inputs: { name: string; shape: (number | string)[] }[];
+    outputs: { name: string; shape: (number | string)[] }[];
+    architecture: {
+      blocks: number;
+      hiddenSize: number;
+      heads: number;
+      mlpSize: number;
+      tokens: number;
+      imageSize: [number, number];
+      patchSize: [number, number] | null;
+      norm: NormPlacement;
+      activation: Activation;
+      naming: Naming;
+      embeddingOutput: string;
+    };
+  };
+  settings: {
+    mode: MeasureMode;
+    pairs: number;
+    seed: number;
+    inputs: {
+      kind: 'folders' | 'split-folder' | 'synthetic';
+      reference: string | null;
+      target: string | null;
+      /** True when inputs are generated images: numbers then say little about real data. */
+      synthetic: boolean;
+      notes: string[];
+    };
+    preprocessing: { size: [number, number]; mean: [number, number, number]; std: [number, number, number] };
+    executionProvider: { requested: ExecutionProviderRequest; used: ExecutionProviderName; tried: ProviderAttempt[] };
+  };
+  components: ComponentName[];
+  blocks: BlockReport[];
+  summary: Record<ComponentName, ComponentSummary>;
+  timing: { loadMs: number; discoverMs: number; measureMs: number; totalMs: number; pairsPerSecond: number };
+  warnings: string[];
+}

@@ -1,0 +1,39 @@
+// Entry point of the analysis worker process (child_process.fork). It owns onnxruntime, whose
+// calls block the thread that makes them, so neither the extension host nor the command line
+// ever freezes or dies with it.
+import { isUserError } from '../core/errors';
+import { runAnalysis } from './analysisRunner';
+import { HostToWorker, WorkerErrorPayload, WorkerToHost } from './workerProtocol';
+
+const cancelled = new Set<number>();
+
+function send(message: WorkerToHost): void {
+  process.send?.(message);
+}
+
+function errorPayload(error: unknown): WorkerErrorPayload {
+  if (isUserError(error)) return { kind: error.name as WorkerErrorPayload['kind'], message: error.message };
+  const internal = error instanceof Error ? error : new Error(String(error));
+  return { kind: 'InternalError', message: internal.message, stack: internal.stack };
+}
+
+process.on('message', (message: HostToWorker) => {
+  switch (message.type) {
+    case 'cancel':
+      cancelled.add(message.id);
+      break;
+    case 'analyze':
+      runAnalysis(message.request, {
+        onProgress: (progress) => send({ type: 'progress', id: message.id, progress }),
+        isCancelled: () => cancelled.has(message.id),
+      })
+        .then((report) => send({ type: 'result', id: message.id, report }))
+        .catch((error: unknown) => send({ type: 'error', id: message.id, error: errorPayload(error) }))
+        .finally(() => cancelled.delete(message.id));
+      break;
+  }
+});
+
+// The host going away (closed editor, Ctrl-C) must not leave this process behind.
+process.on('disconnect', () => process.exit(0));
+send({ type: 'ready' });

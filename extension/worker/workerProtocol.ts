@@ -1,0 +1,52 @@
+// Messages between a host (the extension host or the command line) and the analysis worker
+// process. One request at a time per worker; every request is answered by `result` or `error`.
+import { ExecutionProviderRequest, MeasureMode, PlasticityReport } from '../core/report/reportSchema';
+import { UserErrorKind } from '../core/errors';
+
+export interface AnalysisRequest {
+  modelPath: string;
+  mode: MeasureMode;
+  executionProvider: ExecutionProviderRequest;
+  /** Folder of reference images (the pretraining distribution); absent with target: synthetic. */
+  reference?: string;
+  /** Folder of target images (the downstream data). */
+  target?: string;
+  /** Limit on pairs; default: all pairs found, or 32 synthetic pairs. */
+  pairs?: number;
+  seed: number;
+  mean?: [number, number, number];
+  std?: [number, number, number];
+  /** Image size when the model's input size is symbolic. */
+  size?: [number, number];
+  /** Pairs per probe run (memory against speed); default chosen from the model size. */
+  batchPairs?: number;
+}
+
+export type AnalysisPhase = 'loading' | 'discovering' | 'inputs' | 'providers' | 'compiling' | 'measuring' | 'done';
+
+export interface AnalysisProgress {
+  phase: AnalysisPhase;
+  message: string;
+  pairsDone: number;
+  pairsTotal: number;
+  pairsPerSecond: number;
+  /** Seconds left, when measuring has started. */
+  etaSeconds?: number;
+  executionProvider?: string;
+}
+
+export type HostToWorker =
+  | { type: 'analyze'; id: number; request: AnalysisRequest }
+  | { type: 'cancel'; id: number };
+
+export interface WorkerErrorPayload {
+  kind: UserErrorKind | 'InternalError';
+  message: string;
+  stack?: string;
+}
+
+export type WorkerToHost =
+  | { type: 'ready' }
+  | { type: 'progress'; id: number; progress: AnalysisProgress }
+  | { type: 'result'; id: number; report: PlasticityReport }
+  | { type: 'error'; id: number; error: WorkerErrorPayload };

@@ -1,0 +1,156 @@
+// Host side of the analysis worker: forks it on first use, sends requests, relays progress,
+// cancels, and turns a dead worker into a sentence the user can act on. Imports no onnxruntime.
+import { ChildProcess, fork } from 'node:child_process';
+import * as path from 'node:path';
+import { CancelledError, userErrorFromKind } from '../core/errors';
+import { PlasticityReport } from '../core/report/reportSchema';
+import { AnalysisProgress, AnalysisRequest, HostToWorker, WorkerToHost } from './workerProtocol';
+
+export interface WorkerSupervisorOptions {
+  /** Path of the built workerMain.js; defaults to the one beside this file. */
+  workerScript?: string;
+  /** Node or Electron executable; Electron runs as Node through ELECTRON_RUN_AS_NODE. */
+  execPath?: string;
+  /** Receives the worker's stderr (onnxruntime and GPU driver logs). */
+  onLog?: (text: string) => void;
+  /** How long a cancelled run may take to stop on its own before the worker is killed. */
+  cancelGraceMs?: number;
+}
+
+/** Error raised when the worker process dies during a request. */
+export class WorkerCrashError extends Error {
+  override readonly name = 'WorkerCrashError';
+}
+
+interface Pending {
+  resolve(report: PlasticityReport): void;
+  reject(error: Error): void;
+  onProgress?: (progress: AnalysisProgress) => void;
+}
+
+export class WorkerSupervisor {
+  private child: ChildProcess | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private stderrTail = '';
+
+  constructor(private readonly options: WorkerSupervisorOptions = {}) {}
+
+  /** Runs one analysis; rejects with the engine's user errors, CancelledError or WorkerCrashError. */
+  analyze(request: AnalysisRequest, onProgress?: (progress: AnalysisProgress) => void, signal?: AbortSignal): Promise<PlasticityReport> {
+    const id = this.nextId++;
+    const child = this.ensureWorker();
+    return new Promise<PlasticityReport>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, onProgress });
+      const abort = () => this.cancel(id);
+      signal?.addEventListener('abort', abort, { once: true });
+      const cleanup = () => signal?.removeEventListener('abort', abort);
+      const entry = this.pending.get(id)!;
+      entry.resolve = (report) => {
+        cleanup();
+        resolve(report);
+      };
+      entry.reject = (error) => {
+        cleanup();
+        reject(error);
+      };
+      this.post(child, { type: 'analyze', id, request });
+      if (signal?.aborted) abort();
+    });
+  }
+
+  /**
+   * Asks the worker to stop between runs; if it has not answered within the grace period (a
+   * long native call is running), kills it, so cancel always takes effect promptly.
+   */
+  cancel(id: number): void {
+    const child = this.child;
+    if (!child || !this.pending.has(id)) return;
+    this.post(child, { type: 'cancel', id });
+    const timer = setTimeout(() => {
+      if (this.pending.has(id) && this.child === child) {
+        child.kill('SIGKILL');
+        this.settle(id, (entry) => entry.reject(new CancelledError()));
+      }
+    }, this.options.cancelGraceMs ?? 750);
+    timer.unref();
+  }
+
+  /** Stops the worker; pending requests fail as cancelled. */
+  dispose(): void {
+    const child = this.child;
+    this.child = undefined;
+    for (const id of [...this.pending.keys()]) this.settle(id, (entry) => entry.reject(new CancelledError()));
+    child?.kill('SIGKILL');
+  }
+
+  get workerPid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  private ensureWorker(): ChildProcess {
+    if (this.child) return this.child;
+    const script = this.options.workerScript ?? path.join(__dirname, 'workerMain.js');
+    const child = fork(script, [], {
+      execPath: this.options.execPath ?? process.execPath,
+      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1', ORT_DISABLE_TELEMETRY: '1' },
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      serialization: 'advanced',
+    });
+    this.stderrTail = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      const text = chunk.toString();
+      this.stderrTail = (this.stderrTail + text).slice(-4000);
+      this.options.onLog?.(text);
+    });
+    child.on('message', (message: WorkerToHost) => this.onMessage(message));
+    child.on('exit', (code, signal) => this.onExit(child, code, signal));
+    child.on('error', (error) => this.onExit(child, null, null, error));
+    this.child = child;
+    return child;
+  }
+
+  private post(child: ChildProcess, message: HostToWorker): void {
+    if (child.connected) child.send(message);
+  }
+
+  private onMessage(message: WorkerToHost): void {
+    switch (message.type) {
+      case 'ready':
+        break;
+      case 'progress':
+        this.pending.get(message.id)?.onProgress?.(message.progress);
+        break;
+      case 'result':
+        this.settle(message.id, (entry) => entry.resolve(message.report));
+        break;
+      case 'error': {
+        const { kind, message: text, stack } = message.error;
+        const error = userErrorFromKind(kind, text);
+        if (stack) error.stack = stack;
+        this.settle(message.id, (entry) => entry.reject(error));
+        break;
+      }
+    }
+  }
+
+  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null, error?: Error): void {
+    if (this.child !== child) return;
+    this.child = undefined; // the next request starts a fresh worker
+    const outOfMemory = /out of memory|bad_alloc|Failed to allocate|heap limit/i.test(this.stderrTail);
+    const how = error ? `could not start (${error.message})` : signal ? `was stopped by ${signal}` : `exited with code ${code}`;
+    const advice = outOfMemory || signal === 'SIGKILL'
+      ? 'it probably ran out of memory: close other programs, lower the pairs per run, or analyse a smaller model'
+      : 'run it again; if it repeats, run the command line with --verbose and report the log';
+    for (const id of [...this.pending.keys()]) {
+      this.settle(id, (entry) => entry.reject(new WorkerCrashError(`The analysis process ${how}; ${advice}.`)));
+    }
+  }
+
+  private settle(id: number, action: (entry: Pending) => void): void {
+    const entry = this.pending.get(id);
+    if (!entry) return;
+    this.pending.delete(id);
+    action(entry);
+  }
+}
