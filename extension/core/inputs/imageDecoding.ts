@@ -35,14 +35,18 @@ export async function decodeImageInput(bytes: Buffer, file: string, options: Pre
   let pixels: Buffer;
   let pixelChannels: number;
   try {
-    const metadata = await sharp(bytes).metadata();
-    if (!metadata.width || !metadata.height) throw new Error('no image dimensions');
-    const crop = coverCrop(metadata.width, metadata.height, height, width);
-    // Alpha is dropped, not composited, as PIL's convert('RGB') does in the reference pipeline.
-    const { data, info } = await sharp(bytes)
+    // Two passes: colour conversion and alpha removal first, so the resize never premultiplies
+    // by alpha (which shifts colours by a level and blackens transparent pixels); PIL's
+    // convert('RGB') in the reference pipeline simply drops alpha too.
+    const decoded = await sharp(bytes)
       .toColourspace(channels === 1 ? 'b-w' : 'srgb')
       .removeAlpha()
-      .resize(crop.resizedWidth, crop.resizedHeight, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: false })
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    const crop = coverCrop(decoded.info.width, decoded.info.height, height, width);
+    const rawInput = { raw: { width: decoded.info.width, height: decoded.info.height, channels: decoded.info.channels } };
+    const { data, info } = await sharp(decoded.data, rawInput)
+      .resize(crop.resizedWidth, crop.resizedHeight, { fit: 'fill', kernel: 'linear' })
       .extract({ left: crop.left, top: crop.top, width, height })
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });

@@ -8,7 +8,7 @@ import { PreprocessOptions, validatePreprocessOptions } from './preprocessOption
 import { syntheticInput } from './syntheticImages';
 
 export type { PreprocessOptions } from './preprocessOptions';
-export { IMAGENET_MEAN, IMAGENET_STD } from './preprocessOptions';
+export { IMAGENET_MEAN, IMAGENET_STD, validatePreprocessOptions } from './preprocessOptions';
 
 export interface PairSpec {
   /** Folder of reference images (the pretraining-like distribution). */
@@ -54,9 +54,12 @@ export async function openPairSource(spec: PairSpec, preprocess: PreprocessOptio
     mean: [preprocess.mean[0], preprocess.mean[1], preprocess.mean[2]],
     std: [preprocess.std[0], preprocess.std[1], preprocess.std[2]],
   };
-  if (spec.reference !== undefined && spec.target !== undefined) return openFolderPairs(spec.reference, spec.target, spec.pairs, options);
-  if (spec.reference !== undefined) return openSplitFolder(spec.reference, 'Reference', spec.pairs, options);
-  if (spec.target !== undefined) return openSplitFolder(spec.target, 'Target', spec.pairs, options);
+  // Callers decoding JSON may send null for an absent folder.
+  const reference = spec.reference ?? undefined;
+  const target = spec.target ?? undefined;
+  if (reference !== undefined && target !== undefined) return openFolderPairs(reference, target, spec.pairs, options);
+  if (reference !== undefined) return openSplitFolder(reference, 'Reference', spec.pairs, options);
+  if (target !== undefined) return openSplitFolder(target, 'Target', spec.pairs, options);
   return openSynthetic(spec.seed, spec.pairs, options);
 }
 
@@ -68,7 +71,7 @@ function validatePairSpec(spec: PairSpec): void {
     throw new UsageError(`The seed must be a whole number; got ${spec.seed}.`);
   }
   for (const [label, folder] of [['Reference', spec.reference], ['Target', spec.target]] as const) {
-    if (folder !== undefined && folder.trim() === '') {
+    if (folder !== undefined && folder !== null && (typeof folder !== 'string' || folder.trim() === '')) {
       throw new UsageError(`${label} folder path is empty: give a folder, or leave the option out.`);
     }
   }
