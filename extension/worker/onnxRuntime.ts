@@ -22,6 +22,8 @@ export interface SessionOptions {
   provider: ExecutionProviderName;
   /** Folder external-data locations are resolved against (the user's model folder). */
   externalDataFolder?: string;
+  /** 'disabled' for run-once models: constant folding would only hold extra copies of weights. */
+  graphOptimizationLevel?: 'disabled' | 'all';
   /** Session creation logs at this level (3 = errors only, 4 = fatal only). */
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
 }
@@ -31,7 +33,8 @@ export async function createSession(bytes: Uint8Array, options: SessionOptions):
   if (options.externalDataFolder) extra.session = { model_external_initializers_file_folder_path: options.externalDataFolder };
   return ort.InferenceSession.create(bytes, {
     executionProviders: [options.provider],
-    graphOptimizationLevel: 'all',
+    graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
+    enableCpuMemArena: false,
     logSeverityLevel: options.logSeverityLevel ?? 3,
     extra,
   });

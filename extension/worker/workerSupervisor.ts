@@ -95,6 +95,8 @@ export class WorkerSupervisor {
       execPath: this.options.execPath ?? process.execPath,
       env: { ...process.env, ELECTRON_RUN_AS_NODE: '1', ORT_DISABLE_TELEMETRY: '1' },
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      // gc() lets the worker free the model's file bytes before onnxruntime loads the weights.
+      execArgv: ['--expose-gc'],
       serialization: 'advanced',
     });
     this.stderrTail = '';

@@ -30,14 +30,16 @@ for (const mode of ['isolated', 'in-context'] as const) {
       const model = readOnnxModel(modelPath(golden.model));
       const structure = discoverVit(model);
       const probe = mode === 'isolated' ? buildIsolatedProbe(model, structure) : buildInContextProbe(model, structure);
-      const session = await createSession(probe.bytes, { provider: 'cpu', externalDataFolder: path.dirname(model.filePath) });
+      const options = { provider: 'cpu' as const, externalDataFolder: path.dirname(model.filePath) };
+      const constants = probe.precompute ? await (await createSession(probe.precompute, options)).run({}) : {};
+      const session = await createSession(probe.bytes, options);
       const pairs = 3;
       const tokens = golden.architecture.tokens;
       const d = structure.hiddenSize;
       const xs = Array.from({ length: pairs }, (_, i) => randomEmbedding(tokens * d, seedBase + 2 * i, 1 + i));
       const ys = Array.from({ length: pairs }, (_, i) => randomEmbedding(tokens * d, seedBase + 2 * i + 1, 1 + i));
       const stack = (arrays: Float64Array[]) => new ort.Tensor('float32', Float32Array.from(arrays.flatMap((array) => Array.from(array))), [pairs, tokens, d]);
-      const outputs = await session.run({ [PROBE_INPUTS.reference]: stack(xs), [PROBE_INPUTS.target]: stack(ys) });
+      const outputs = await session.run({ ...constants, [PROBE_INPUTS.reference]: stack(xs), [PROBE_INPUTS.target]: stack(ys) });
       const ratios = outputs[PROBE_OUTPUT].data as Float32Array;
       for (let pair = 0; pair < pairs; pair++) {
         // The reference sees the same float32-rounded inputs the probe sees.

@@ -486,6 +486,15 @@ function checkExternalData(model: OnnxModel): void {
   }
 }
 
+/**
+ * Lets go of the file bytes once everything that reads them (discovery, probe building) is
+ * done, so the worker does not hold a second copy of the weights beside onnxruntime's.
+ * Tensor locations stay valid; only readFloats/readInts on this model stop working.
+ */
+export function releaseFileBytes(model: OnnxModel): void {
+  model.bytes = new Uint8Array(0);
+}
+
 export function elementCount(dims: readonly number[]): number {
   return dims.reduce((product, dim) => product * dim, 1);
 }

@@ -48,7 +48,14 @@ export interface ProbeModel {
   bytes: Uint8Array;
   /** (block, component) of each column of `ratios`. */
   columns: { block: number; component: ComponentName }[];
+  /**
+   * A model with no inputs to run once per analysis; each of its outputs feeds the probe input
+   * of the same name on every run (weight-only quantities, computed once).
+   */
+  precompute?: Uint8Array;
 }
+
+export const PROBE_WEIGHT_GRAMS = 'weight_grams';
 
 function probeBuilder(structure: VitStructure): { builder: OnnxGraphBuilder; x: string; y: string } {
   const builder = new OnnxGraphBuilder(PROBE_OPSET);
@@ -96,18 +103,15 @@ export function buildIsolatedProbe(model: OnnxModel, structure: VitStructure): P
     column(numerators, group.length, group.map((entry) => entry.key));
   }
 
-  // FC1 and FC2 (its first d input rows): ||D W||² = Σ (DᵀD) ⊙ (W Wᵀ).
+  // FC1 and FC2 (its first d input rows): ||D W||² = Σ (DᵀD) ⊙ (W Wᵀ). The Gram matrices come
+  // from a separate model run once, so the probe never holds the FC weights themselves.
   const linears = structure.blocks.flatMap((block) => [
-    { key: `${block.index}:FC1`, gram: gramOf(ops, block.fc1, false) },
-    { key: `${block.index}:FC2`, gram: gramOf(ops, block.fc2, true, d) },
+    { key: `${block.index}:FC1`, linear: block.fc1, firstRows: false },
+    { key: `${block.index}:FC2`, linear: block.fc2, firstRows: true },
   ]);
+  const weightGrams = b.input(PROBE_WEIGHT_GRAMS, TensorDataType.FLOAT, [d * d, linears.length]);
   const differenceGram = b.op('MatMul', [b.op('Transpose', [difference], { perm: [0, 2, 1] }), difference]); // [pairs, d, d]
   const flatGram = b.op('Reshape', [differenceGram, b.intConstant([-1, d * d])]);
-  const weightGrams = b.op(
-    'Concat',
-    linears.map((entry) => b.op('Reshape', [entry.gram, b.intConstant([d * d, 1])])),
-    { axis: 1 },
-  );
   column(b.op('MatMul', [flatGram, weightGrams]), linears.length, linears.map((entry) => entry.key));
 
   // Attention: non-linear up to the heads, linear after.
@@ -128,15 +132,27 @@ export function buildIsolatedProbe(model: OnnxModel, structure: VitStructure): P
   b.output(PROBE_OUTPUT, TensorDataType.FLOAT, ['pairs', columns.length]);
   b.op('Sqrt', [b.op('Reshape', [squaredDenominator, b.intConstant([-1])])], {}, PROBE_DENOMINATOR);
   b.output(PROBE_DENOMINATOR, TensorDataType.FLOAT, ['pairs']);
-  return { bytes: b.encode(), columns };
+  return { bytes: b.encode(), columns, precompute: buildWeightGrams(model, structure, linears) };
 }
 
-/** W Wᵀ (d x d) for an [in, out] weight; for FC2 only its first `rows` input rows. */
-function gramOf(ops: ProbeOps, linear: LinearLayer, firstRowsOnly: boolean, rows = 0): string {
-  const b = ops.builder;
-  let weight = ops.weightInOut(linear);
-  if (firstRowsOnly) weight = b.op('Slice', [weight, b.intConstant([0]), b.intConstant([rows]), b.intConstant([0])]);
-  return b.op('MatMul', [weight, b.op('Transpose', [weight], { perm: [1, 0] })]);
+/**
+ * The model computing [d*d, layers]: column l is W_l W_lᵀ flattened, W_l the [in, out] weight
+ * of FC1, or of FC2's first d input rows. Gemm's transpose flags avoid copying the weights.
+ */
+function buildWeightGrams(model: OnnxModel, structure: VitStructure, linears: { linear: LinearLayer; firstRows: boolean }[]): Uint8Array {
+  const b = new OnnxGraphBuilder(PROBE_OPSET);
+  const d = structure.hiddenSize;
+  const columns = linears.map(({ linear, firstRows }) => {
+    let weight = b.useInitializer(model, linear.weight);
+    const inputAxis = linear.weightLayout === 'inOut' ? 0 : 1;
+    if (firstRows) weight = b.op('Slice', [weight, b.intConstant([0]), b.intConstant([d]), b.intConstant([inputAxis])]);
+    // [in, out]: W Wᵀ; [out, in]: Wᵀ W. Both are the [in, in] Gram of the input side.
+    const gram = b.op('Gemm', [weight, weight], linear.weightLayout === 'inOut' ? { transB: 1 } : { transA: 1 });
+    return b.op('Reshape', [gram, b.intConstant([d * d, 1])]);
+  });
+  b.op('Concat', columns, { axis: 1 }, PROBE_WEIGHT_GRAMS);
+  b.output(PROBE_WEIGHT_GRAMS, TensorDataType.FLOAT, [d * d, linears.length]);
+  return b.encode();
 }
 
 /**

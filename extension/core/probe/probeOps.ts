@@ -27,7 +27,7 @@ export class ProbeOps {
   }
 
   /** The projection's [d, width] weight and [width] bias (zeros when the layer has none). */
-  private projection(projection: Projection): { weight: string; bias: string; width: number } {
+  private projection(projection: Projection): { weight: string; bias: string } {
     const { linear, part } = projection;
     const width = part === undefined ? linear.outFeatures : linear.outFeatures / 3;
     let weight = this.weightInOut(linear);
@@ -36,36 +36,39 @@ export class ProbeOps {
       weight = this.sliceLast(weight, part * width, (part + 1) * width, 1);
       bias = this.sliceLast(bias, part * width, (part + 1) * width, 0);
     }
-    return { weight, bias, width };
+    return { weight, bias };
   }
 
-  /** One [d, 3w] weight and [3w] bias computing Q (pre-scaled by the score scale), K and V at once. */
-  fusedQkv(attention: AttentionLayer): { weight: string; bias: string; width: number } {
-    const query = this.projection(attention.query);
-    const key = this.projection(attention.key);
-    const value = this.projection(attention.value);
-    const scale = this.builder.floatConstant([attention.scoreScale], [], 'score_scale');
-    const scaledQueryWeight = this.builder.op('Mul', [query.weight, scale]);
-    const scaledQueryBias = this.builder.op('Mul', [query.bias, scale]);
-    return {
-      weight: this.builder.op('Concat', [scaledQueryWeight, key.weight, value.weight], { axis: 1 }),
-      bias: this.builder.op('Concat', [scaledQueryBias, key.bias, value.bias], { axis: 0 }),
-      width: query.width,
+  /**
+   * Q, K and V of `input` ([batch, tokens, d] each). A fused qkv layer in its own order is
+   * used as it is (one product, no copy of its weight); separate layers run one product each.
+   */
+  private queryKeyValue(input: string, attention: AttentionLayer): [string, string, string] {
+    const b = this.builder;
+    const { query, key, value } = attention;
+    const fused = query.linear === key.linear && key.linear === value.linear && query.part === 0 && key.part === 1 && value.part === 2;
+    if (fused) {
+      const [q, k, v] = b.node('Split', [this.linear(input, query.linear)], [b.fresh('q'), b.fresh('k'), b.fresh('v')], { axis: 2 });
+      return [q, k, v];
+    }
+    const project = (projection: Projection) => {
+      const { weight, bias } = this.projection(projection);
+      return b.op('Add', [b.op('MatMul', [input, weight]), bias]);
     };
+    return [project(query), project(key), project(value)];
   }
 
   /**
    * Attention up to the concatenated head outputs (before the output projection):
    * softmax(Q K^T * scale) V per head. `input` is [batch, tokens, d].
    */
-  attentionHeads(input: string, attention: AttentionLayer, qkv = this.fusedQkv(attention)): string {
+  attentionHeads(input: string, attention: AttentionLayer): string {
     const { heads, headDim } = attention;
     const b = this.builder;
-    const projected = b.op('Add', [b.op('MatMul', [input, qkv.weight]), qkv.bias]);
-    const [q, k, v] = b.node('Split', [projected], [b.fresh('q'), b.fresh('k'), b.fresh('v')], { axis: 2 });
+    const [q, k, v] = this.queryKeyValue(input, attention);
     const headShape = b.intConstant([0, 0, heads, headDim]);
     const perHead = (tensor: string, perm: number[]) => b.op('Transpose', [b.op('Reshape', [tensor, headShape])], { perm });
-    const scores = b.op('MatMul', [perHead(q, [0, 2, 1, 3]), perHead(k, [0, 2, 3, 1])]);
+    const scores = b.op('Mul', [b.op('MatMul', [perHead(q, [0, 2, 1, 3]), perHead(k, [0, 2, 3, 1])]), b.floatConstant([attention.scoreScale], [], 'score_scale')]);
     const probabilities = b.op('Softmax', [scores], { axis: -1 });
     const context = b.op('MatMul', [probabilities, perHead(v, [0, 2, 1, 3])]);
     return b.op('Reshape', [b.op('Transpose', [context], { perm: [0, 2, 1, 3] }), b.intConstant([0, 0, heads * headDim])]);
