@@ -81,3 +81,79 @@ export function runCli(args: string[], options: { timeoutMs?: number } = {}): Pr
 export function relativeError(actual: number, expected: number): number {
   return Math.abs(actual - expected) / Math.max(Math.abs(expected), 1e-12);
 }
+
+// ---- Helpers for the integration tests (engine goldens, command line, worker lifecycle). ----
+
+/** Component order of the goldens' innermost arrays (and of the report's `components`). */
+export const GOLDEN_COMPONENTS = ['LN1', 'MHA', 'LN2', 'FC1', 'FC2'] as const;
+
+/** Mean and sample standard deviation (n - 1), as the report defines them. */
+export function sampleStatistics(values: number[]): { mean: number; std: number } {
+  const mean = values.reduce((sum, value) => sum + value, 0) / values.length;
+  const squares = values.reduce((sum, value) => sum + (value - mean) ** 2, 0);
+  return { mean, std: values.length > 1 ? Math.sqrt(squares / (values.length - 1)) : 0 };
+}
+
+/** Golden per-pair ratios [pair][block][component] reduced to [block][component] statistics. */
+export function goldenBlockStatistics(perPair: number[][][]): { mean: number; std: number }[][] {
+  const blocks = perPair[0].length;
+  return Array.from({ length: blocks }, (_, block) =>
+    GOLDEN_COMPONENTS.map((_, component) => sampleStatistics(perPair.map((pair) => pair[block][component]))),
+  );
+}
+
+/** The golden generator calls both CLIP flavours 'clip'; the engine tells HF CLIP apart as 'hf-clip'. */
+export function expectedNaming(golden: Golden): string {
+  return golden.style === 'hf_clip' ? 'hf-clip' : golden.architecture.naming;
+}
+
+export function sha256OfFile(file: string): string {
+  return require('node:crypto').createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+/** Content hash and modification time: what "the file was not touched" means. */
+export function fileFingerprint(file: string): { sha256: string; mtimeMs: number; size: number } {
+  const stats = fs.statSync(file);
+  return { sha256: sha256OfFile(file), mtimeMs: stats.mtimeMs, size: stats.size };
+}
+
+/**
+ * True while a process exists and is not a zombie. Zombies count as gone: a killed worker whose
+ * parent already exited may wait a moment for whoever adopts it to reap it.
+ */
+export function processIsAlive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Polls until the process is gone; resolves false if it still lives after `limitMs`. */
+export async function waitForProcessExit(pid: number, limitMs = 5000): Promise<boolean> {
+  const deadline = Date.now() + limitMs;
+  while (processIsAlive(pid)) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return true;
+}
+
+/** Pids of live processes whose parent is `parentPid` and whose command line contains `needle` (Linux /proc). */
+export function childProcessesMatching(parentPid: number, needle: string): number[] {
+  const found: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[0] === 'Z' || Number(fields[1]) !== parentPid) continue;
+      const commandLine = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (commandLine.includes(needle)) found.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return found;
+}

@@ -1,0 +1,116 @@
+// Prints the engine's speed and memory on a ViT-B/16 next to the paper's procedure as a plain
+// PyTorch program, both run here on the same model and inputs. Not a test: it asserts nothing.
+//
+//   /usr/bin/python3 bench/make_vit_b.py .bench/vitb        (once: model and 64+64 inputs)
+//   npm run bench -- .bench/vitb [--pairs 64] [--ep cpu] [--skip-pytorch]
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { readOnnxModel } from '../extension/core/onnx/onnxModel';
+import { ExecutionProviderRequest, PlasticityReport } from '../extension/core/report/reportSchema';
+import { discoverVit } from '../extension/core/vit/discoverVit';
+import { COMPONENTS } from '../extension/core/vit/vitStructure';
+import { WorkerSupervisor } from '../extension/worker/workerSupervisor';
+
+const REPO_ROOT = path.resolve(__dirname, '..', '..');
+
+/** Peak resident memory of a live process, from /proc (Linux only). */
+function peakResidentBytes(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const match = /VmHWM:\s+(\d+) kB/.exec(status);
+    return match ? Number(match[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+const megabytes = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { pairs: { type: 'string', default: '64' }, ep: { type: 'string', default: 'cpu' }, 'skip-pytorch': { type: 'boolean', default: false } },
+  });
+  const folder = path.resolve(positionals[0] ?? path.join(REPO_ROOT, '.bench', 'vitb'));
+  const modelFile = path.join(folder, 'vit_b16.onnx');
+  if (!fs.existsSync(modelFile)) {
+    console.error(`No benchmark model at ${modelFile}. Make it first (needs Debian's python3-torch):\n  /usr/bin/python3 bench/make_vit_b.py ${path.relative(process.cwd(), folder) || folder}`);
+    process.exitCode = 2;
+    return;
+  }
+  const pairs = Number(values.pairs);
+  const fileSize = fs.statSync(modelFile).size;
+  console.log(`Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, ${megabytes(os.totalmem())} memory, Node ${process.version}`);
+  console.log(`Model: ${modelFile} (${megabytes(fileSize)})`);
+
+  // 1. Reading and discovering the ViT, in this process (as the worker does).
+  const loadTimes: number[] = [];
+  for (let run = 0; run < 5; run++) {
+    const started = performance.now();
+    const structure = discoverVit(readOnnxModel(modelFile));
+    loadTimes.push(performance.now() - started);
+    if (structure.blocks.length !== 12) throw new Error(`expected 12 blocks, found ${structure.blocks.length}`);
+  }
+
+  // 2. The engine end to end in its worker process (what the command line and extension run).
+  const supervisor = new WorkerSupervisor();
+  const started = performance.now();
+  let peak: number | undefined;
+  const report: PlasticityReport = await supervisor.analyze(
+    {
+      modelPath: modelFile,
+      mode: 'isolated',
+      executionProvider: values.ep as ExecutionProviderRequest,
+      reference: path.join(folder, 'reference'),
+      target: path.join(folder, 'target'),
+      pairs,
+      seed: 0,
+    },
+    () => (peak = peakResidentBytes(supervisor.workerPid) ?? peak),
+  );
+  const wallMs = performance.now() - started;
+  peak = peakResidentBytes(supervisor.workerPid) ?? peak;
+  supervisor.dispose();
+  const n = report.settings.pairs;
+
+  // 3. The paper's procedure in plain PyTorch on the same model and inputs.
+  let pytorch: { secondsPerPair: number; mean: number[][]; threads: number; blasThreads: number | null; torch: string } | undefined;
+  if (!values['skip-pytorch']) {
+    const result = spawnSync('/usr/bin/python3', [path.join(REPO_ROOT, 'bench', 'reference_plasticity.py'), folder, '--pairs', String(pairs)], { encoding: 'utf8' });
+    if (result.status === 0) pytorch = JSON.parse(fs.readFileSync(path.join(folder, 'reference_result.json'), 'utf8'));
+    else console.log(`PyTorch baseline did not run (${(result.stderr || result.error?.message || '').trim().split('\n').pop()}); needs Debian's python3-torch.`);
+  }
+
+  console.log('');
+  console.log(`Load + discover ViT-B (5 runs): median ${median(loadTimes).toFixed(0)} ms, min ${Math.min(...loadTimes).toFixed(0)} ms   (goal < 1500 ms)`);
+  console.log(`Engine on ${report.settings.executionProvider.used}, ${n} pairs, isolated mode:`);
+  console.log(`  measuring (images, embedding, probe): ${(report.timing.measureMs / 1000).toFixed(2)} s = ${(report.timing.measureMs / 1000 / n).toFixed(3)} s per pair   (goal <= 0.25 s)`);
+  console.log(`  whole analysis (read, hash, providers, compile, measure): ${(wallMs / 1000).toFixed(2)} s = ${(wallMs / 1000 / n).toFixed(3)} s per pair`);
+  console.log(`  worker peak resident memory: ${peak ? megabytes(peak) : 'unknown'} = ${peak ? (peak / fileSize).toFixed(2) : '?'} x the model file   (goal < 2x)`);
+  if (pytorch) {
+    console.log(`PyTorch ${pytorch.torch} reference (threads ${pytorch.threads}, BLAS threads ${pytorch.blasThreads}): ${pytorch.secondsPerPair.toFixed(3)} s per pair`);
+    console.log(`  speed-up of the engine's measuring phase: ${(pytorch.secondsPerPair / (report.timing.measureMs / 1000 / n)).toFixed(2)}x`);
+    let worst = 0;
+    report.blocks.forEach((block, b) =>
+      COMPONENTS.forEach((component, c) => {
+        worst = Math.max(worst, Math.abs(block.components[component].mean - pytorch!.mean[b][c]) / Math.abs(pytorch!.mean[b][c]));
+      }),
+    );
+    console.log(`  largest relative difference of the 60 means, engine vs PyTorch: ${worst.toExponential(2)}`);
+  }
+  console.log(`\nReproduce: /usr/bin/python3 bench/make_vit_b.py .bench/vitb && npm run bench -- .bench/vitb --pairs ${pairs} --ep ${values.ep}`);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});
