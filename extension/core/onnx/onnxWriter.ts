@@ -131,6 +131,12 @@ export class OnnxGraphBuilder {
     return tensor.name;
   }
 
+  /** An initializer whose bytes lie at `offset` in the file `location` (relative to the model's folder). */
+  externalInitializer(tensor: TensorInfo, location: string, offset: number, length: number): string {
+    this.initializers.set(tensor.name, { kind: 'external', name: tensor.name, tensor, location, offset, length });
+    return tensor.name;
+  }
+
   hasInitializer(name: string): boolean {
     return this.initializers.has(name);
   }
