@@ -4,7 +4,8 @@ import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { CancelledError, ModelFileError, UsageError } from '../core/errors';
 import { IMAGENET_MEAN, IMAGENET_STD, openPairSource, PairSource, PreprocessOptions } from '../core/inputs/pairSource';
-import { defaultOpset, elementCount, OnnxModel, readOnnxModel, releaseFileBytes } from '../core/onnx/onnxModel';
+import { OnnxModel, readOnnxModel, releaseFileBytes } from '../core/onnx/onnxModel';
+import { architectureOf, modelFacts } from '../core/report/modelDescription';
 import {
   buildEmbedderModel,
   buildInContextProbe,
@@ -113,30 +114,7 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
     schemaVersion: REPORT_SCHEMA_VERSION,
     tool: { name: 'plasticity-lens', version: TOOL_VERSION, onnxruntime: ONNXRUNTIME_VERSION },
     createdAt: new Date().toISOString(),
-    model: {
-      path: path.resolve(request.modelPath),
-      sha256,
-      sizeBytes: model.fileSize,
-      opset: defaultOpset(model),
-      irVersion: model.irVersion,
-      producer: [model.producerName, model.producerVersion].filter(Boolean).join(' '),
-      parameterCount: countParameters(model),
-      inputs: model.inputs.filter((input) => !model.initializers.has(input.name)).map((input) => ({ name: input.name, shape: shapeOf(input.shape) })),
-      outputs: model.outputs.map((output) => ({ name: output.name, shape: shapeOf(output.shape) })),
-      architecture: {
-        blocks: structure.blocks.length,
-        hiddenSize: structure.hiddenSize,
-        heads: structure.heads,
-        mlpSize: structure.mlpSize,
-        tokens: measurer.tokens,
-        imageSize: preprocess.size,
-        patchSize: structure.patchSize ?? null,
-        norm: structure.norm,
-        activation: structure.activation,
-        naming: structure.naming,
-        embeddingOutput: structure.embeddingOutput,
-      },
-    },
+    model: { ...modelFacts(model, sha256), architecture: architectureOf(structure, measurer.tokens, preprocess.size) },
     settings: {
       mode: request.mode,
       pairs: perPair.length,
@@ -160,16 +138,6 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
 }
 
 const round = (value: number, digits = 1) => Number(value.toFixed(digits));
-
-function shapeOf(shape: { value?: number; param?: string }[] | undefined): (number | string)[] {
-  return (shape ?? []).map((dim) => dim.value ?? dim.param ?? '?');
-}
-
-function countParameters(model: OnnxModel): number {
-  let total = 0;
-  for (const tensor of model.initializers.values()) if (tensor.dataType === 1 || tensor.dataType === 10 || tensor.dataType === 11) total += elementCount(tensor.dims);
-  return total;
-}
 
 function preprocessOptions(request: AnalysisRequest, structure: VitStructure, model: OnnxModel): PreprocessOptions {
   const size = structure.imageSize ?? request.size;

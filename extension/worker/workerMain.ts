@@ -2,6 +2,7 @@
 // calls block the thread that makes them, so neither the extension host nor the command line
 // ever freezes or dies with it.
 import { isUserError } from '../core/errors';
+import { describeModelFile } from '../core/report/modelDescription';
 import { runAnalysis } from './analysisRunner';
 import { HostToWorker, WorkerErrorPayload, WorkerToHost } from './workerProtocol';
 
@@ -21,6 +22,14 @@ process.on('message', (message: HostToWorker) => {
   switch (message.type) {
     case 'cancel':
       cancelled.add(message.id);
+      break;
+    case 'describe':
+      // Synchronous, but off the host's thread; a ViT-B file takes a few hundred milliseconds.
+      try {
+        send({ type: 'description', id: message.id, overview: describeModelFile(message.modelPath) });
+      } catch (error) {
+        send({ type: 'error', id: message.id, error: errorPayload(error) });
+      }
       break;
     case 'analyze':
       runAnalysis(message.request, {

@@ -2,6 +2,7 @@
 // process. One request at a time per worker; every request is answered by `result` or `error`.
 import { ExecutionProviderRequest, MeasureMode, PlasticityReport } from '../core/report/reportSchema';
 import { UserErrorKind } from '../core/errors';
+import { ModelOverview } from '../core/report/reportSchema';
 
 export interface AnalysisRequest {
   modelPath: string;
@@ -37,6 +38,7 @@ export interface AnalysisProgress {
 
 export type HostToWorker =
   | { type: 'analyze'; id: number; request: AnalysisRequest }
+  | { type: 'describe'; id: number; modelPath: string }
   | { type: 'cancel'; id: number };
 
 export interface WorkerErrorPayload {
@@ -49,4 +51,5 @@ export type WorkerToHost =
   | { type: 'ready' }
   | { type: 'progress'; id: number; progress: AnalysisProgress }
   | { type: 'result'; id: number; report: PlasticityReport }
+  | { type: 'description'; id: number; overview: ModelOverview }
   | { type: 'error'; id: number; error: WorkerErrorPayload };

@@ -3,6 +3,7 @@
 import { ChildProcess, fork } from 'node:child_process';
 import * as path from 'node:path';
 import { CancelledError, userErrorFromKind } from '../core/errors';
+import { ModelOverview } from '../core/report/reportSchema';
 import { PlasticityReport } from '../core/report/reportSchema';
 import { AnalysisProgress, AnalysisRequest, HostToWorker, WorkerToHost } from './workerProtocol';
 
@@ -23,7 +24,7 @@ export class WorkerCrashError extends Error {
 }
 
 interface Pending {
-  resolve(report: PlasticityReport): void;
+  resolve(value: PlasticityReport | ModelOverview): void;
   reject(error: Error): void;
   onProgress?: (progress: AnalysisProgress) => void;
 }
@@ -38,23 +39,37 @@ export class WorkerSupervisor {
 
   /** Runs one analysis; rejects with the engine's user errors, CancelledError or WorkerCrashError. */
   analyze(request: AnalysisRequest, onProgress?: (progress: AnalysisProgress) => void, signal?: AbortSignal): Promise<PlasticityReport> {
+    return this.request<PlasticityReport>((id) => ({ type: 'analyze', id, request }), onProgress, signal);
+  }
+
+  /** Reads a model and what discovery finds in it (a non-ViT resolves with the reason). */
+  describe(modelPath: string): Promise<ModelOverview> {
+    return this.request<ModelOverview>((id) => ({ type: 'describe', id, modelPath }));
+  }
+
+  private request<T extends PlasticityReport | ModelOverview>(
+    message: (id: number) => HostToWorker,
+    onProgress?: (progress: AnalysisProgress) => void,
+    signal?: AbortSignal,
+  ): Promise<T> {
     const id = this.nextId++;
     const child = this.ensureWorker();
-    return new Promise<PlasticityReport>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, onProgress });
+    return new Promise<T>((resolve, reject) => {
       const abort = () => this.cancel(id);
-      signal?.addEventListener('abort', abort, { once: true });
       const cleanup = () => signal?.removeEventListener('abort', abort);
-      const entry = this.pending.get(id)!;
-      entry.resolve = (report) => {
-        cleanup();
-        resolve(report);
-      };
-      entry.reject = (error) => {
-        cleanup();
-        reject(error);
-      };
-      this.post(child, { type: 'analyze', id, request });
+      this.pending.set(id, {
+        resolve: (value) => {
+          cleanup();
+          resolve(value as T);
+        },
+        reject: (error) => {
+          cleanup();
+          reject(error);
+        },
+        onProgress,
+      });
+      signal?.addEventListener('abort', abort, { once: true });
+      this.post(child, message(id));
       if (signal?.aborted) abort();
     });
   }
@@ -125,6 +140,9 @@ export class WorkerSupervisor {
         break;
       case 'result':
         this.settle(message.id, (entry) => entry.resolve(message.report));
+        break;
+      case 'description':
+        this.settle(message.id, (entry) => entry.resolve(message.overview));
         break;
       case 'error': {
         const { kind, message: text, stack } = message.error;

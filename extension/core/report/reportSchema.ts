@@ -1,6 +1,6 @@
 // The JSON report (schemaVersion 1): the one contract every consumer reads (command line, panel,
 // hints, exports). Add fields freely; change or remove one only with a new schemaVersion.
-import { Activation, ComponentName, Naming, NormPlacement } from '../vit/vitStructure';
+import { Activation, ComponentName, Naming, NormPlacement } from '../vit/componentNames';
 
 export const REPORT_SCHEMA_VERSION = 1;
 
@@ -93,4 +93,17 @@ export interface PlasticityReport {
   summary: Record<ComponentName, ComponentSummary>;
   timing: { loadMs: number; discoverMs: number; measureMs: number; totalMs: number; pairsPerSecond: number };
   warnings: string[];
+}
+
+export type ModelFacts = Omit<PlasticityReport['model'], 'architecture'>;
+export type Architecture = PlasticityReport['model']['architecture'];
+
+/** What a model file is and what discovery found, before (or without) any measurement. */
+export interface ModelOverview {
+  model: ModelFacts;
+  /** What discovery found; null when the model is not a usable ViT. */
+  architecture: (Omit<Architecture, 'tokens' | 'imageSize'> & { tokens: number | null; imageSize: [number, number] | null }) | null;
+  /** Why the model is not a usable ViT (discovery's message). */
+  notVitReason?: string;
+  timing: { readMs: number; discoverMs: number };
 }

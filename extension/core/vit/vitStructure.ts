@@ -1,12 +1,10 @@
 // What discovery finds in a ViT: the typed boundary between the model reader and the probes.
 import { TensorInfo } from '../onnx/onnxModel';
 
-export const COMPONENTS = ['LN1', 'MHA', 'LN2', 'FC1', 'FC2'] as const;
-export type ComponentName = (typeof COMPONENTS)[number];
+import { Activation, ComponentName, Naming, NormPlacement } from './componentNames';
 
-export type Naming = 'timm' | 'hf' | 'torchvision' | 'clip' | 'hf-clip' | 'generic';
-export type Activation = 'gelu' | 'gelu_tanh' | 'quick_gelu' | 'relu' | 'silu';
-export type NormPlacement = 'pre' | 'post';
+export { COMPONENTS } from './componentNames';
+export type { Activation, ComponentName, Naming, NormPlacement } from './componentNames';
 
 export interface LayerNormLayer {
   input: string;

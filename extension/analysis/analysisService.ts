@@ -1,0 +1,156 @@
+// Runs analyses for the extension: in the engine's worker process (never on this thread), with
+// a cancellable progress notification, a status bar item naming the provider, errors in words,
+// and the report stored per model.
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { CancelledError, InputDataError, ModelFileError, UsageError } from '../core/errors';
+import { ModelOverview } from '../core/report/modelDescription';
+import { PlasticityReport } from '../core/report/reportSchema';
+import { AnalysisProgress } from '../worker/workerProtocol';
+import { WorkerCrashError, WorkerSupervisor } from '../worker/workerSupervisor';
+import { analysisRequestFor, measurementSettings } from './analysisSettings';
+import { ReportStore } from './reportStore';
+
+const RUNNING_CONTEXT = 'plasticityLens.analysisRunning';
+
+export interface AnalysisFinished {
+  model: vscode.Uri;
+  report: PlasticityReport;
+}
+
+export class AnalysisService implements vscode.Disposable {
+  private supervisor: WorkerSupervisor | undefined;
+  private running: { model: vscode.Uri; abort: AbortController } | undefined;
+  private readonly statusBar: vscode.StatusBarItem;
+  private readonly finished = new vscode.EventEmitter<AnalysisFinished>();
+  private readonly stateChanged = new vscode.EventEmitter<{ model: vscode.Uri; running: boolean; message?: string }>();
+  readonly onDidFinish = this.finished.event;
+  readonly onDidChangeState = this.stateChanged.event;
+
+  constructor(
+    private readonly store: ReportStore,
+    private readonly log: vscode.OutputChannel,
+  ) {
+    this.statusBar = vscode.window.createStatusBarItem('plasticityLens.provider', vscode.StatusBarAlignment.Right, 100);
+    this.statusBar.name = 'Plasticity Lens execution provider';
+    this.statusBar.command = 'plasticityLens.showReport';
+  }
+
+  private worker(): WorkerSupervisor {
+    this.supervisor ??= new WorkerSupervisor({ onLog: (text) => this.log.append(text) });
+    return this.supervisor;
+  }
+
+  isRunning(model?: vscode.Uri): boolean {
+    return this.running !== undefined && (!model || this.running.model.fsPath === model.fsPath);
+  }
+
+  describe(model: vscode.Uri): Promise<ModelOverview> {
+    return this.worker().describe(model.fsPath);
+  }
+
+  cancel(): void {
+    this.running?.abort.abort();
+  }
+
+  /** Analyses `model` with the current settings; resolves undefined when cancelled or failed (already reported). */
+  async analyze(model: vscode.Uri): Promise<PlasticityReport | undefined> {
+    if (this.running) {
+      void vscode.window.showInformationMessage(`Plasticity Lens is already analysing ${path.basename(this.running.model.fsPath)}; cancel it first or wait for it to finish.`);
+      return undefined;
+    }
+    if (!(await this.confirmTrust(model))) return undefined;
+    const request = analysisRequestFor(model);
+    const abort = new AbortController();
+    this.running = { model, abort };
+    await vscode.commands.executeCommand('setContext', RUNNING_CONTEXT, true);
+    this.stateChanged.fire({ model, running: true, message: 'Starting' });
+    const name = path.basename(model.fsPath);
+    const started = Date.now();
+    try {
+      const report = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Plasticity Lens: ${name}`, cancellable: true },
+        async (progress, token) => {
+          token.onCancellationRequested(() => abort.abort());
+          let reported = 0;
+          return this.worker().analyze(
+            request,
+            (update) => {
+              const fraction = update.pairsTotal > 0 ? (100 * update.pairsDone) / update.pairsTotal : 0;
+              progress.report({ message: progressMessage(update), increment: Math.max(0, fraction - reported) });
+              reported = Math.max(reported, fraction);
+              if (update.executionProvider) this.showProvider(update.executionProvider, true);
+              this.stateChanged.fire({ model, running: true, message: progressMessage(update) });
+            },
+            abort.signal,
+          );
+        },
+      );
+      this.showProvider(report.settings.executionProvider.used, false, report);
+      await this.store.save(report, measurementSettings(request));
+      this.log.appendLine(`[${new Date().toISOString()}] ${name}: ${report.settings.pairs} pairs on ${report.settings.executionProvider.used} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      this.finished.fire({ model, report });
+      return report;
+    } catch (error) {
+      this.reportFailure(model, error);
+      return undefined;
+    } finally {
+      this.running = undefined;
+      await vscode.commands.executeCommand('setContext', RUNNING_CONTEXT, false);
+      this.stateChanged.fire({ model, running: false });
+    }
+  }
+
+  private showProvider(provider: string, running: boolean, report?: PlasticityReport): void {
+    this.statusBar.text = `$(${running ? 'sync~spin' : 'pulse'}) Plasticity: ${provider}`;
+    const tried = report?.settings.executionProvider.tried.map((attempt) => `${attempt.name}: ${attempt.reason}`).join('\n');
+    this.statusBar.tooltip = `Plasticity Lens ran on the ${provider} execution provider${tried ? `\n${tried}` : ''}`;
+    this.statusBar.show();
+  }
+
+  /** Native inference on a file of an untrusted workspace needs the user's explicit yes. */
+  private async confirmTrust(model: vscode.Uri): Promise<boolean> {
+    if (vscode.workspace.isTrusted || !vscode.workspace.getWorkspaceFolder(model)) return true;
+    const run = 'Analyze Anyway';
+    const answer = await vscode.window.showWarningMessage(
+      `This workspace is not trusted. Analysing ${path.basename(model.fsPath)} runs native code (onnxruntime) on it. Continue?`,
+      { modal: true },
+      run,
+    );
+    return answer === run;
+  }
+
+  private reportFailure(model: vscode.Uri, error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    this.log.appendLine(`[${new Date().toISOString()}] ${path.basename(model.fsPath)}: ${error instanceof Error && error.stack ? error.stack : message}`);
+    if (error instanceof CancelledError) {
+      void vscode.window.showInformationMessage(`Plasticity Lens: analysis of ${path.basename(model.fsPath)} cancelled.`);
+    } else if (error instanceof InputDataError || error instanceof UsageError) {
+      void vscode.window.showErrorMessage(`Plasticity Lens: ${message}`, 'Open Settings').then((choice) => {
+        if (choice) void vscode.commands.executeCommand('workbench.action.openSettings', 'plasticityLens');
+      });
+    } else if (error instanceof ModelFileError) {
+      void vscode.window.showErrorMessage(`Plasticity Lens: ${message}`);
+    } else if (error instanceof WorkerCrashError) {
+      void vscode.window.showErrorMessage(`Plasticity Lens: ${message}`, 'Retry').then((choice) => {
+        if (choice) void this.analyze(model);
+      });
+    } else {
+      void vscode.window.showErrorMessage(`Plasticity Lens: internal error: ${message.split('\n')[0]} (details in the Plasticity Lens output).`);
+    }
+  }
+
+  dispose(): void {
+    this.running?.abort.abort();
+    this.supervisor?.dispose();
+    this.statusBar.dispose();
+    this.finished.dispose();
+    this.stateChanged.dispose();
+  }
+}
+
+function progressMessage(progress: AnalysisProgress): string {
+  if (progress.phase !== 'measuring') return progress.message;
+  const eta = progress.etaSeconds !== undefined ? `, ${Math.ceil(progress.etaSeconds)} s left` : '';
+  return `${progress.pairsDone}/${progress.pairsTotal} pairs on ${progress.executionProvider ?? '?'}, ${progress.pairsPerSecond.toFixed(1)} pairs/s${eta}`;
+}

@@ -1,0 +1,51 @@
+// The user's Plasticity Lens settings, turned into an engine request for one model file.
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { ExecutionProviderRequest, MeasureMode } from '../core/report/reportSchema';
+import { AnalysisRequest } from '../worker/workerProtocol';
+
+const SECTION = 'plasticityLens';
+
+/** Fields that change the numbers (the execution provider does not): the report cache key. */
+export type MeasurementSettings = Omit<AnalysisRequest, 'modelPath' | 'executionProvider' | 'batchPairs'>;
+
+function folderSetting(value: string | undefined, model: vscode.Uri): string | undefined {
+  if (!value || !value.trim()) return undefined;
+  if (path.isAbsolute(value)) return value;
+  const workspace = vscode.workspace.getWorkspaceFolder(model) ?? vscode.workspace.workspaceFolders?.[0];
+  return path.join(workspace ? workspace.uri.fsPath : path.dirname(model.fsPath), value);
+}
+
+function triple(value: unknown): [number, number, number] | undefined {
+  return Array.isArray(value) && value.length === 3 && value.every((item) => typeof item === 'number') ? (value as [number, number, number]) : undefined;
+}
+
+export function analysisRequestFor(model: vscode.Uri): AnalysisRequest {
+  const config = vscode.workspace.getConfiguration(SECTION, model);
+  const request: AnalysisRequest = {
+    modelPath: model.fsPath,
+    mode: config.get<MeasureMode>('mode', 'isolated'),
+    executionProvider: config.get<ExecutionProviderRequest>('executionProvider', 'auto'),
+    seed: config.get<number>('seed', 0),
+  };
+  const reference = folderSetting(config.get<string>('referenceFolder'), model);
+  const target = folderSetting(config.get<string>('targetFolder'), model);
+  if (reference) request.reference = reference;
+  if (target) request.target = target;
+  const pairs = config.get<number | null>('pairs', null);
+  if (typeof pairs === 'number') request.pairs = pairs;
+  const mean = triple(config.get('normalization.mean'));
+  const std = triple(config.get('normalization.std'));
+  if (mean) request.mean = mean;
+  if (std) request.std = std;
+  return request;
+}
+
+export function measurementSettings(request: AnalysisRequest): MeasurementSettings {
+  const { modelPath: _model, executionProvider: _provider, batchPairs: _batch, ...settings } = request;
+  return settings;
+}
+
+export function affectsAnalysis(event: vscode.ConfigurationChangeEvent): boolean {
+  return event.affectsConfiguration(SECTION);
+}

@@ -1,0 +1,70 @@
+// What a model file is, independent of any measurement: the `model` part of a report, and the
+// overview the model editor shows before (or without) an analysis.
+import { createHash } from 'node:crypto';
+import * as path from 'node:path';
+import { ModelFileError } from '../errors';
+import { defaultOpset, elementCount, OnnxModel, readOnnxModel, ValueInfo } from '../onnx/onnxModel';
+import { discoverVit } from '../vit/discoverVit';
+import { VitStructure } from '../vit/vitStructure';
+import { Architecture, ModelFacts, ModelOverview } from './reportSchema';
+
+export type { ModelOverview } from './reportSchema';
+
+function shapeOf(info: ValueInfo): (number | string)[] {
+  return (info.shape ?? []).map((dim) => dim.value ?? dim.param ?? '?');
+}
+
+/** Facts of a parsed model file. `sha256` covers the .onnx file itself (not external data). */
+export function modelFacts(model: OnnxModel, sha256 = createHash('sha256').update(model.bytes).digest('hex')): ModelFacts {
+  let parameterCount = 0;
+  for (const tensor of model.initializers.values()) {
+    if (tensor.dataType === 1 || tensor.dataType === 10 || tensor.dataType === 11) parameterCount += elementCount(tensor.dims);
+  }
+  return {
+    path: path.resolve(model.filePath),
+    sha256,
+    sizeBytes: model.fileSize,
+    opset: defaultOpset(model),
+    irVersion: model.irVersion,
+    producer: [model.producerName, model.producerVersion].filter(Boolean).join(' '),
+    parameterCount,
+    inputs: model.inputs.filter((input) => !model.initializers.has(input.name)).map((input) => ({ name: input.name, shape: shapeOf(input) })),
+    outputs: model.outputs.map((output) => ({ name: output.name, shape: shapeOf(output) })),
+  };
+}
+
+export function architectureOf(structure: VitStructure, tokens: number, imageSize: [number, number]): Architecture {
+  return {
+    blocks: structure.blocks.length,
+    hiddenSize: structure.hiddenSize,
+    heads: structure.heads,
+    mlpSize: structure.mlpSize,
+    tokens,
+    imageSize,
+    patchSize: structure.patchSize ?? null,
+    norm: structure.norm,
+    activation: structure.activation,
+    naming: structure.naming,
+    embeddingOutput: structure.embeddingOutput,
+  };
+}
+
+/** Reads and describes a model; a non-ViT is described with the reason, an unreadable file throws. */
+export function describeModelFile(filePath: string): ModelOverview {
+  const started = performance.now();
+  const model = readOnnxModel(filePath);
+  const readMs = performance.now() - started;
+  const facts = modelFacts(model);
+  const discoverStarted = performance.now();
+  try {
+    const structure = discoverVit(model);
+    return {
+      model: facts,
+      architecture: { ...architectureOf(structure, structure.tokens ?? 0, structure.imageSize ?? [0, 0]), tokens: structure.tokens ?? null, imageSize: structure.imageSize ?? null },
+      timing: { readMs, discoverMs: performance.now() - discoverStarted },
+    };
+  } catch (error) {
+    if (!(error instanceof ModelFileError)) throw error;
+    return { model: facts, architecture: null, notVitReason: error.message, timing: { readMs, discoverMs: performance.now() - discoverStarted } };
+  }
+}

@@ -1,0 +1,65 @@
+// Activation: registers commands, the model overview editor and the report panel serializer.
+// Nothing heavy loads here; the engine's worker process starts on the first model opened or
+// analysed.
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { AnalysisService } from './analysis/analysisService';
+import { ReportStore } from './analysis/reportStore';
+import { MODEL_OVERVIEW_VIEW_TYPE, ModelOverviewEditor } from './modelEditor/modelOverviewEditor';
+import { REPORT_PANEL_VIEW_TYPE, ReportPanels } from './panel/reportPanels';
+
+export function activate(context: vscode.ExtensionContext): void {
+  const log = vscode.window.createOutputChannel('Plasticity Lens');
+  const store = new ReportStore(context);
+  const service = new AnalysisService(store, log);
+  const panels = new ReportPanels(context.extensionUri, service, store);
+
+  context.subscriptions.push(
+    log,
+    service,
+    panels,
+    vscode.window.registerWebviewPanelSerializer(REPORT_PANEL_VIEW_TYPE, panels),
+    vscode.window.registerCustomEditorProvider(MODEL_OVERVIEW_VIEW_TYPE, new ModelOverviewEditor(context.extensionUri, service, store, panels), {
+      supportsMultipleEditorsPerDocument: true,
+      webviewOptions: { retainContextWhenHidden: false },
+    }),
+    vscode.commands.registerCommand('plasticityLens.analyzeModel', async (uri?: vscode.Uri) => {
+      const model = uri ?? activeModel() ?? (await pickModelFile());
+      if (model) await service.analyze(model);
+    }),
+    vscode.commands.registerCommand('plasticityLens.showReport', async (uri?: vscode.Uri) => {
+      const model = uri ?? activeModel() ?? (await pickAnalysedModel(store));
+      if (model) await panels.open(model);
+    }),
+    vscode.commands.registerCommand('plasticityLens.cancelAnalysis', () => service.cancel()),
+  );
+}
+
+export function deactivate(): void {
+  // Disposables (the worker among them) are released through context.subscriptions.
+}
+
+/** The .onnx file of the active editor tab (text or custom editor), if any. */
+function activeModel(): vscode.Uri | undefined {
+  const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+  const uri = input instanceof vscode.TabInputCustom || input instanceof vscode.TabInputText ? input.uri : undefined;
+  return uri && uri.scheme === 'file' && uri.fsPath.toLowerCase().endsWith('.onnx') ? uri : undefined;
+}
+
+async function pickModelFile(): Promise<vscode.Uri | undefined> {
+  const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'ONNX model': ['onnx'] }, openLabel: 'Analyze' });
+  return picked?.[0];
+}
+
+async function pickAnalysedModel(store: ReportStore): Promise<vscode.Uri | undefined> {
+  const models = store.analysedModels();
+  if (models.length === 0) {
+    void vscode.window.showInformationMessage('Plasticity Lens has no reports yet: right-click an .onnx file and choose "Analyze Model".');
+    return undefined;
+  }
+  const picked = await vscode.window.showQuickPick(
+    models.map((model) => ({ label: path.basename(model), description: path.dirname(model), model })),
+    { placeHolder: 'Show the report of which model?' },
+  );
+  return picked ? vscode.Uri.file(picked.model) : undefined;
+}

@@ -1,0 +1,64 @@
+// A read-only custom editor for .onnx files: what the model is (inputs, outputs, opset,
+// producer, size) and what discovery found in it (or why it is not a ViT), with an Analyze
+// button and the last report's headline. The file is read in the worker, never here.
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { AnalysisService } from '../analysis/analysisService';
+import { ReportStore } from '../analysis/reportStore';
+import { COMPONENTS } from '../core/vit/vitStructure';
+import { ReportPanels } from '../panel/reportPanels';
+import { webviewHtml, webviewOptions } from '../panel/webviewHtml';
+import { HostToModelOverview, ModelOverviewToHost, ReportHeadline } from '../panel/webviewProtocol';
+
+export const MODEL_OVERVIEW_VIEW_TYPE = 'plasticityLens.modelOverview';
+
+export class ModelOverviewEditor implements vscode.CustomReadonlyEditorProvider {
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly service: AnalysisService,
+    private readonly store: ReportStore,
+    private readonly panels: ReportPanels,
+  ) {}
+
+  openCustomDocument(uri: vscode.Uri): vscode.CustomDocument {
+    return { uri, dispose: () => undefined };
+  }
+
+  resolveCustomEditor(document: vscode.CustomDocument, webviewPanel: vscode.WebviewPanel): void {
+    const model = document.uri;
+    const webview = webviewPanel.webview;
+    webview.options = webviewOptions(this.extensionUri);
+    webview.html = webviewHtml(webview, this.extensionUri, 'modelOverview', path.basename(model.fsPath));
+    const post = (message: HostToModelOverview) => void webview.postMessage(message);
+    const refresh = async () => {
+      try {
+        const overview = await this.service.describe(model);
+        const report = await this.store.latest(model.fsPath);
+        let lastReport: ReportHeadline | undefined;
+        if (report) {
+          lastReport = {
+            createdAt: report.createdAt,
+            mode: report.settings.mode,
+            pairs: report.settings.pairs,
+            synthetic: report.settings.inputs.synthetic,
+            ranking: [...COMPONENTS].sort((a, b) => report.summary[a].rank - report.summary[b].rank).map((component) => ({ component, mean: report.summary[component].mean })),
+            stale: report.model.sha256 !== overview.model.sha256,
+          };
+        }
+        post({ type: 'showOverview', overview, lastReport });
+      } catch (error) {
+        post({ type: 'overviewError', message: error instanceof Error ? error.message : String(error) });
+      }
+    };
+    const subscriptions = [
+      webview.onDidReceiveMessage((message: ModelOverviewToHost) => {
+        if (message.type === 'ready') void refresh();
+        else if (message.type === 'analyze') void this.service.analyze(model);
+        else if (message.type === 'showReport') void this.panels.open(model);
+      }),
+      this.service.onDidFinish((event) => event.model.fsPath === model.fsPath && void refresh()),
+      this.service.onDidChangeState((event) => event.model.fsPath === model.fsPath && post({ type: 'analysisState', running: event.running, message: event.message })),
+    ];
+    webviewPanel.onDidDispose(() => subscriptions.forEach((subscription) => subscription.dispose()));
+  }
+}

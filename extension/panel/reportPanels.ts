@@ -1,0 +1,172 @@
+// Report panels: one per model, beside the model file, titled by its file name; restored after
+// a reload from the stored report; marked stale when the model file changes.
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { reportToCsv } from '../core/report/reportCsv';
+import { PlasticityReport } from '../core/report/reportSchema';
+import { AnalysisService } from '../analysis/analysisService';
+import { ReportStore } from '../analysis/reportStore';
+import { webviewHtml, webviewOptions } from './webviewHtml';
+import { HostToReportPanel, ReportPanelState, ReportPanelToHost } from './webviewProtocol';
+
+export const REPORT_PANEL_VIEW_TYPE = 'plasticityLens.report';
+
+class ReportPanel implements vscode.Disposable {
+  private report: PlasticityReport | undefined;
+  private stale = false;
+  private ready = false;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(
+    readonly panel: vscode.WebviewPanel,
+    readonly model: vscode.Uri,
+    private readonly owner: ReportPanels,
+  ) {
+    panel.iconPath = vscode.Uri.joinPath(owner.extensionUri, 'media', 'icon.svg');
+    panel.webview.options = webviewOptions(owner.extensionUri);
+    panel.webview.html = webviewHtml(panel.webview, owner.extensionUri, 'reportPanel', panel.title);
+    this.disposables.push(panel.webview.onDidReceiveMessage((message: ReportPanelToHost) => void this.handle(message)));
+    const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(path.dirname(model.fsPath)), path.basename(model.fsPath)));
+    this.disposables.push(watcher, watcher.onDidChange(() => this.modelChanged()), watcher.onDidDelete(() => this.modelChanged('The model file was deleted.')));
+  }
+
+  show(report: PlasticityReport): void {
+    this.report = report;
+    this.stale = false;
+    if (this.ready) this.post({ type: 'showReport', report, stale: false });
+  }
+
+  post(message: HostToReportPanel): void {
+    void this.panel.webview.postMessage(message);
+  }
+
+  /** Marks the shown report out of date and offers to re-run it. */
+  modelChanged(reason = 'The model file changed after this report was made.'): void {
+    if (!this.report || this.stale) return;
+    this.stale = true;
+    this.post({ type: 'markStale', reason });
+    const rerun = 'Re-run Analysis';
+    void vscode.window.showInformationMessage(`Plasticity Lens: ${path.basename(this.model.fsPath)} changed; its report is out of date.`, rerun).then((choice) => {
+      if (choice === rerun) void this.owner.service.analyze(this.model);
+    });
+  }
+
+  private async handle(message: ReportPanelToHost): Promise<void> {
+    switch (message.type) {
+      case 'ready':
+        this.ready = true;
+        if (this.report) this.post({ type: 'showReport', report: this.report, stale: this.stale });
+        if (this.owner.service.isRunning(this.model)) this.post({ type: 'analysisState', running: true });
+        break;
+      case 'rerun':
+        await this.owner.service.analyze(this.model);
+        break;
+      case 'exportPng':
+        await this.save(`${message.chart}.png`, { 'PNG image': ['png'] }, Buffer.from(message.dataUrl.replace(/^data:image\/png;base64,/, ''), 'base64'));
+        break;
+      case 'exportCsv':
+        if (this.report) await this.save('plasticity.csv', { CSV: ['csv'] }, Buffer.from(reportToCsv(this.report)));
+        break;
+      case 'exportJson':
+        if (this.report) await this.save('plasticity.json', { JSON: ['json'] }, Buffer.from(`${JSON.stringify(this.report, null, 2)}\n`));
+        break;
+    }
+  }
+
+  /** Asks where to save (next to the model by default) and never overwrites the model itself. */
+  private async save(suffix: string, filters: Record<string, string[]>, content: Buffer): Promise<void> {
+    const base = path.basename(this.model.fsPath, path.extname(this.model.fsPath));
+    const target = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.file(path.join(path.dirname(this.model.fsPath), `${base}-${suffix}`)), filters });
+    if (!target) return;
+    if (target.fsPath === this.model.fsPath) {
+      void vscode.window.showErrorMessage('Plasticity Lens will not overwrite the model file; choose another name.');
+      return;
+    }
+    try {
+      await fs.writeFile(target.fsPath, content);
+      void vscode.window.showInformationMessage(`Plasticity Lens: saved ${path.basename(target.fsPath)}.`);
+    } catch (error) {
+      void vscode.window.showErrorMessage(`Plasticity Lens: ${target.fsPath} cannot be written (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); choose another place.`);
+    }
+  }
+
+  dispose(): void {
+    for (const disposable of this.disposables) disposable.dispose();
+  }
+}
+
+export class ReportPanels implements vscode.WebviewPanelSerializer<ReportPanelState>, vscode.Disposable {
+  private readonly panels = new Map<string, ReportPanel>();
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(
+    readonly extensionUri: vscode.Uri,
+    readonly service: AnalysisService,
+    private readonly store: ReportStore,
+  ) {
+    this.disposables.push(
+      service.onDidFinish(({ model, report }) => this.open(model, report)),
+      service.onDidChangeState(({ model, running, message }) => this.panels.get(model.fsPath)?.post({ type: 'analysisState', running, message })),
+    );
+  }
+
+  /** Shows the report panel of `model` beside its editor; with no report, the stored one (or analyses). */
+  async open(model: vscode.Uri, report?: PlasticityReport): Promise<void> {
+    const shown = report ?? (await this.store.latest(model.fsPath));
+    if (!shown) {
+      const analyze = 'Analyze Model';
+      const choice = await vscode.window.showInformationMessage(`Plasticity Lens has no report for ${path.basename(model.fsPath)} yet.`, analyze);
+      if (choice === analyze) await this.service.analyze(model);
+      return;
+    }
+    let panel = this.panels.get(model.fsPath);
+    if (panel) {
+      panel.panel.reveal(undefined, true);
+    } else {
+      const webviewPanel = vscode.window.createWebviewPanel(REPORT_PANEL_VIEW_TYPE, `Plasticity: ${path.basename(model.fsPath)}`, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, { retainContextWhenHidden: false });
+      panel = this.adopt(webviewPanel, model);
+    }
+    panel.show(shown);
+    if (!report) this.checkStale(panel, shown);
+  }
+
+  async deserializeWebviewPanel(webviewPanel: vscode.WebviewPanel, state: ReportPanelState | undefined): Promise<void> {
+    if (!state?.modelPath) {
+      webviewPanel.dispose();
+      return;
+    }
+    const model = vscode.Uri.file(state.modelPath);
+    const panel = this.adopt(webviewPanel, model);
+    const report = await this.store.latest(model.fsPath);
+    if (!report) {
+      webviewPanel.dispose();
+      return;
+    }
+    panel.show(report);
+    this.checkStale(panel, report);
+  }
+
+  private adopt(webviewPanel: vscode.WebviewPanel, model: vscode.Uri): ReportPanel {
+    const panel = new ReportPanel(webviewPanel, model, this);
+    this.panels.set(model.fsPath, panel);
+    webviewPanel.onDidDispose(() => {
+      panel.dispose();
+      if (this.panels.get(model.fsPath) === panel) this.panels.delete(model.fsPath);
+    });
+    return panel;
+  }
+
+  /** A stored report is shown at once; meanwhile the worker hashes the model to see whether it changed. */
+  private checkStale(panel: ReportPanel, report: PlasticityReport): void {
+    this.service.describe(panel.model).then(
+      (overview) => overview.model.sha256 !== report.model.sha256 && panel.modelChanged(),
+      () => panel.modelChanged('The model file can no longer be read.'),
+    );
+  }
+
+  dispose(): void {
+    for (const panel of this.panels.values()) panel.dispose();
+    for (const disposable of this.disposables) disposable.dispose();
+  }
+}

@@ -1,0 +1,296 @@
+// The report panel: plasticity across depth with 95% bands, the ranking of component types with
+// each block's value, a sortable heatmap table, the run's facts, and exports.
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-radio/index.js';
+import '@vscode-elements/elements/dist/vscode-radio-group/index.js';
+import {
+  CategoryScale,
+  Chart,
+  ChartDataset,
+  Filler,
+  Legend,
+  LinearScale,
+  LineController,
+  LineElement,
+  LogarithmicScale,
+  PointElement,
+  ScatterController,
+  Tooltip,
+} from 'chart.js';
+import type { PlasticityReport } from '../../extension/core/report/reportSchema';
+import type { ComponentName } from '../../extension/core/vit/componentNames';
+import type { HostToReportPanel, ReportPanelState, ReportPanelToHost } from '../../extension/panel/webviewProtocol';
+import { customElement, element, vscodeApi } from '../shared/vscodeApi';
+import { onThemeChange, ThemeColors, themeColors, withAlpha } from '../shared/theme';
+
+Chart.register(LineController, LineElement, PointElement, ScatterController, LinearScale, LogarithmicScale, CategoryScale, Filler, Legend, Tooltip);
+
+const vscode = vscodeApi<ReportPanelState, ReportPanelToHost>();
+const root = document.getElementById('root')!;
+let report: PlasticityReport | undefined;
+let stale: string | undefined;
+let running: { message?: string } | undefined;
+let scale: 'linear' | 'log' = vscode.getState()?.scale ?? 'linear';
+let sort: { column: 'block' | ComponentName; descending: boolean } = { column: 'block', descending: false };
+const charts: Chart[] = [];
+
+window.addEventListener('message', (event: MessageEvent<HostToReportPanel>) => {
+  const message = event.data;
+  switch (message.type) {
+    case 'showReport':
+      report = message.report;
+      stale = message.stale ? 'The model file changed after this report was made.' : undefined;
+      vscode.setState({ modelPath: report.model.path, scale });
+      render();
+      break;
+    case 'markStale':
+      stale = message.reason;
+      render();
+      break;
+    case 'analysisState':
+      running = message.running ? { message: message.message } : undefined;
+      renderStatus();
+      break;
+  }
+});
+onThemeChange(() => render());
+vscode.postMessage({ type: 'ready' });
+
+const fixed = (value: number, digits = 3) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
+
+function render(): void {
+  for (const chart of charts.splice(0)) chart.destroy();
+  root.replaceChildren();
+  if (!report) return;
+  const colors = themeColors();
+  const architecture = report.model.architecture;
+  const modelName = report.model.path.split(/[\\/]/).pop() ?? report.model.path;
+
+  root.append(element('h1', {}, `Plasticity of ${modelName}`));
+  root.append(element('div', { id: 'status', role: 'status' }));
+  if (report.settings.inputs.synthetic) {
+    root.append(element('div', { class: 'banner warning', role: 'alert' }, 'Synthetic inputs: these numbers describe the model on generated patterns, not on your data. Set reference and target image folders in the settings and re-run.'));
+  }
+  if (report.settings.mode === 'in-context') {
+    root.append(element('div', { class: 'banner info' }, "In-context mode: each component fed what it receives in the forward pass. This is not the paper's measure."));
+  }
+  if (stale) {
+    const rerun = customElement('vscode-button', { id: 'rerun-stale' }, 'Re-run');
+    rerun.addEventListener('click', () => vscode.postMessage({ type: 'rerun' }));
+    root.append(element('div', { class: 'banner warning', role: 'alert' }, `Out of date: ${stale} `, rerun));
+  }
+  root.append(factsSection(report, architecture));
+  root.append(toolbar());
+
+  const depthCanvas = element('canvas', { id: 'depth-chart', role: 'img', 'aria-label': 'Plasticity of each component across block depth, with 95% confidence bands' });
+  root.append(element('section', {}, element('h2', {}, 'Across depth'), element('div', { class: 'chart' }, depthCanvas)));
+  charts.push(depthChart(depthCanvas, report, colors));
+
+  const rankCanvas = element('canvas', { id: 'ranking-chart', role: 'img', 'aria-label': 'Component types ordered by mean plasticity, with the value of every block' });
+  root.append(element('section', {}, element('h2', {}, 'Ranking of component types'), rankingList(report), element('div', { class: 'chart short' }, rankCanvas)));
+  charts.push(rankingChart(rankCanvas, report, colors));
+
+  root.append(element('section', {}, element('h2', {}, 'Blocks × components'), heatmapTable(report)));
+  if (report.warnings.length > 0 || report.settings.inputs.notes.length > 0) {
+    root.append(element('section', {}, element('h2', {}, 'Notes'), element('ul', {}, ...[...report.settings.inputs.notes, ...report.warnings].map((note) => element('li', {}, note)))));
+  }
+  renderStatus();
+}
+
+function renderStatus(): void {
+  const status = document.getElementById('status');
+  if (status) status.textContent = running ? `Analysis running${running.message ? `: ${running.message}` : '…'}` : '';
+}
+
+function factsSection(report: PlasticityReport, architecture: PlasticityReport['model']['architecture']): HTMLElement {
+  const settings = report.settings;
+  const inputs = settings.inputs.synthetic
+    ? 'synthetic images (seeded)'
+    : settings.inputs.kind === 'split-folder'
+      ? `${settings.inputs.reference} split in halves`
+      : `${settings.inputs.reference} vs ${settings.inputs.target}`;
+  const facts: [string, string][] = [
+    ['Mode', settings.mode === 'isolated' ? "isolated (the paper's measure)" : 'in-context (not the paper’s measure)'],
+    ['Pairs', String(settings.pairs)],
+    ['Inputs', inputs],
+    ['Provider', `${settings.executionProvider.used}${settings.executionProvider.requested !== settings.executionProvider.used ? ` (requested ${settings.executionProvider.requested})` : ''}`],
+    ['Time', `${(report.timing.totalMs / 1000).toFixed(1)} s, ${report.timing.pairsPerSecond.toFixed(2)} pairs/s`],
+    ['Architecture', `${architecture.blocks} blocks, d=${architecture.hiddenSize}, ${architecture.heads} heads, MLP ${architecture.mlpSize}, ${architecture.tokens} tokens, ${architecture.naming} naming`],
+    ['Model SHA-256', report.model.sha256.slice(0, 16) + '…'],
+    ['Made', new Date(report.createdAt).toLocaleString()],
+  ];
+  const list = element('dl', { class: 'facts' });
+  for (const [term, value] of facts) list.append(element('dt', {}, term), element('dd', { title: term === 'Model SHA-256' ? report.model.sha256 : value }, value));
+  return list;
+}
+
+function toolbar(): HTMLElement {
+  const scaleGroup = customElement('vscode-radio-group', { id: 'scale', 'aria-label': 'Vertical scale' },
+    customElement('vscode-radio', { name: 'scale', value: 'linear', label: 'Linear', ...(scale === 'linear' ? { checked: '' } : {}) }, 'Linear'),
+    customElement('vscode-radio', { name: 'scale', value: 'log', label: 'Log', ...(scale === 'log' ? { checked: '' } : {}) }, 'Log'),
+  );
+  scaleGroup.addEventListener('change', (event) => {
+    const value = (event.target as HTMLInputElement).value as 'linear' | 'log';
+    if (value !== 'linear' && value !== 'log') return;
+    scale = value;
+    if (report) vscode.setState({ modelPath: report.model.path, scale });
+    render();
+  });
+  const button = (id: string, label: string, action: () => void) => {
+    const node = customElement('vscode-button', { id, secondary: '' }, label);
+    node.addEventListener('click', action);
+    return node;
+  };
+  return element(
+    'div',
+    { class: 'toolbar', role: 'toolbar', 'aria-label': 'Report actions' },
+    scaleGroup,
+    button('export-depth-png', 'Depth chart PNG', () => exportPng('depth-chart', 'depth')),
+    button('export-ranking-png', 'Ranking chart PNG', () => exportPng('ranking-chart', 'ranking')),
+    button('export-csv', 'Export CSV', () => vscode.postMessage({ type: 'exportCsv' })),
+    button('export-json', 'Export JSON', () => vscode.postMessage({ type: 'exportJson' })),
+    button('rerun', 'Re-run', () => vscode.postMessage({ type: 'rerun' })),
+  );
+}
+
+function exportPng(canvasId: string, name: string): void {
+  const canvas = document.getElementById(canvasId) as HTMLCanvasElement | null;
+  if (!canvas) return;
+  // Draw on the editor's background so the PNG reads the same outside VS Code.
+  const copy = document.createElement('canvas');
+  copy.width = canvas.width;
+  copy.height = canvas.height;
+  const context = copy.getContext('2d')!;
+  context.fillStyle = themeColors().background;
+  context.fillRect(0, 0, copy.width, copy.height);
+  context.drawImage(canvas, 0, 0);
+  vscode.postMessage({ type: 'exportPng', chart: name, dataUrl: copy.toDataURL('image/png') });
+}
+
+function axisOptions(colors: ThemeColors, title: string, logarithmic: boolean) {
+  return {
+    type: logarithmic ? ('logarithmic' as const) : ('linear' as const),
+    title: { display: true, text: title, color: colors.foreground },
+    ticks: { color: colors.foreground },
+    grid: { color: colors.grid },
+  };
+}
+
+function depthChart(canvas: HTMLCanvasElement, report: PlasticityReport, colors: ThemeColors): Chart {
+  const labels = report.blocks.map((block) => String(block.index));
+  const datasets: ChartDataset<'line'>[] = [];
+  report.components.forEach((component, c) => {
+    const color = colors.series[c];
+    const positive = (value: number) => (scale === 'log' ? Math.max(value, 1e-6) : value);
+    // Band: upper edge filled down to the lower edge (the next dataset), hidden from the legend.
+    datasets.push({ label: `${component} 95% upper`, data: report.blocks.map((block) => positive(block.components[component].ci95[1])), borderWidth: 0, pointRadius: 0, backgroundColor: withAlpha(color, colors.highContrast ? 0.35 : 0.18), fill: '+1' });
+    datasets.push({ label: `${component} 95% lower`, data: report.blocks.map((block) => positive(block.components[component].ci95[0])), borderWidth: 0, pointRadius: 0, fill: false });
+    datasets.push({ label: component, data: report.blocks.map((block) => positive(block.components[component].mean)), borderColor: color, backgroundColor: color, borderWidth: colors.highContrast ? 3 : 2, pointRadius: 3, fill: false });
+  });
+  return new Chart(canvas, {
+    type: 'line',
+    data: { labels, datasets },
+    options: {
+      animation: false,
+      responsive: true,
+      maintainAspectRatio: false,
+      interaction: { mode: 'index', intersect: false },
+      plugins: {
+        legend: { labels: { color: colors.foreground, filter: (item) => !item.text.includes('95%') } },
+        tooltip: { filter: (item) => !item.dataset.label?.includes('95%') },
+      },
+      scales: { x: axisOptions(colors, 'block', false), y: axisOptions(colors, 'plasticity ||f(X)−f(Y)|| / ||X−Y||', scale === 'log') },
+    },
+  });
+}
+
+function rankedComponents(report: PlasticityReport): ComponentName[] {
+  return [...report.components].sort((a, b) => report.summary[a].rank - report.summary[b].rank);
+}
+
+function rankingList(report: PlasticityReport): HTMLElement {
+  return element(
+    'ol',
+    { class: 'ranking' },
+    ...rankedComponents(report).map((component) => {
+      const summary = report.summary[component];
+      return element('li', {}, `${component}: mean ${fixed(summary.mean)} over blocks, ${summary.parameterCount.toLocaleString()} parameters`);
+    }),
+  );
+}
+
+function rankingChart(canvas: HTMLCanvasElement, report: PlasticityReport, colors: ThemeColors): Chart {
+  const ordered = rankedComponents(report);
+  const datasets = ordered.map((component) => {
+    const c = report.components.indexOf(component);
+    return {
+      label: component,
+      data: report.blocks.map((block) => ({ x: ordered.indexOf(component) + (block.index / Math.max(1, report.blocks.length - 1) - 0.5) * 0.5, y: block.components[component].mean })),
+      backgroundColor: colors.series[c],
+      borderColor: colors.series[c],
+      pointRadius: 4,
+    };
+  });
+  return new Chart(canvas, {
+    type: 'scatter',
+    data: { datasets },
+    options: {
+      animation: false,
+      responsive: true,
+      maintainAspectRatio: false,
+      plugins: {
+        legend: { display: false },
+        tooltip: { callbacks: { label: (item) => `${item.dataset.label} block ${item.dataIndex}: ${fixed(item.parsed.y ?? NaN)}` } },
+      },
+      scales: {
+        x: {
+          type: 'linear',
+          min: -0.5,
+          max: ordered.length - 0.5,
+          ticks: { color: colors.foreground, stepSize: 1, callback: (value) => (Number.isInteger(value) ? `${Number(value) + 1}. ${ordered[Number(value)] ?? ''}` : '') },
+          grid: { color: colors.grid },
+          title: { display: true, text: 'rank (each dot is one block)', color: colors.foreground },
+        },
+        y: axisOptions(colors, 'plasticity', scale === 'log'),
+      },
+    },
+  });
+}
+
+function heatmapTable(report: PlasticityReport): HTMLElement {
+  const components = report.components;
+  const values = report.blocks.flatMap((block) => components.map((component) => block.components[component].mean)).filter((value) => value > 0);
+  const [low, high] = [Math.log(Math.min(...values)), Math.log(Math.max(...values))];
+  const intensity = (value: number) => (high > low && value > 0 ? (Math.log(value) - low) / (high - low) : 0.5);
+  const rows = [...report.blocks].sort((a, b) => {
+    const key = (block: PlasticityReport['blocks'][number]) => (sort.column === 'block' ? block.index : block.components[sort.column].mean);
+    return (key(a) - key(b)) * (sort.descending ? -1 : 1);
+  });
+  const header = (column: 'block' | ComponentName, label: string) => {
+    const ariaSort = sort.column === column ? (sort.descending ? 'descending' : 'ascending') : 'none';
+    const button = element('button', { class: 'sort', type: 'button', 'data-column': column }, label, sort.column === column ? (sort.descending ? ' ▼' : ' ▲') : '');
+    button.addEventListener('click', () => {
+      sort = { column, descending: sort.column === column ? !sort.descending : column !== 'block' };
+      render();
+    });
+    return element('th', { scope: 'col', 'aria-sort': ariaSort }, button);
+  };
+  const table = element(
+    'table',
+    { id: 'heatmap', class: 'heatmap' },
+    element('caption', {}, 'Mean plasticity per block and component, with the 95% interval; darker cells are more plastic. Column headers sort.'),
+    element('thead', {}, element('tr', {}, header('block', 'Block'), ...components.map((component) => header(component, component)))),
+  );
+  const body = element('tbody');
+  for (const block of rows) {
+    const cells = components.map((component) => {
+      const stats = block.components[component];
+      const cell = element('td', { 'data-component': component, 'data-mean': String(stats.mean), title: `${block.modules[component]}: ${fixed(stats.mean, 4)} (95% ${fixed(stats.ci95[0], 4)} – ${fixed(stats.ci95[1], 4)}, n=${stats.n})` }, fixed(stats.mean), element('span', { class: 'interval' }, ` ±${fixed((stats.ci95[1] - stats.ci95[0]) / 2, 3)}`));
+      cell.style.setProperty('--heat', intensity(stats.mean).toFixed(3));
+      return cell;
+    });
+    body.append(element('tr', { 'data-block': String(block.index) }, element('th', { scope: 'row' }, String(block.index)), ...cells));
+  }
+  table.append(body);
+  return table;
+}
