@@ -9,6 +9,7 @@ import { PlasticityReport } from '../core/report/reportSchema';
 import { AnalysisProgress } from '../worker/workerProtocol';
 import { WorkerCrashError, WorkerSupervisor } from '../worker/workerSupervisor';
 import { analysisRequestFor, measurementSettings } from './analysisSettings';
+import { HostDiagnostics } from './hostDiagnostics';
 import { ReportStore } from './reportStore';
 
 const RUNNING_CONTEXT = 'plasticityLens.analysisRunning';
@@ -30,6 +31,7 @@ export class AnalysisService implements vscode.Disposable {
   constructor(
     private readonly store: ReportStore,
     private readonly log: vscode.OutputChannel,
+    private readonly diagnostics: HostDiagnostics,
   ) {
     this.statusBar = vscode.window.createStatusBarItem('plasticityLens.provider', vscode.StatusBarAlignment.Right, 100);
     this.statusBar.name = 'Plasticity Lens execution provider';
@@ -67,6 +69,7 @@ export class AnalysisService implements vscode.Disposable {
     this.stateChanged.fire({ model, running: true, message: 'Starting' });
     const name = path.basename(model.fsPath);
     const started = Date.now();
+    const stopWatching = this.diagnostics.watchAnalysis(model.fsPath);
     try {
       const report = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `Plasticity Lens: ${name}`, cancellable: true },
@@ -95,6 +98,8 @@ export class AnalysisService implements vscode.Disposable {
       this.reportFailure(model, error);
       return undefined;
     } finally {
+      const lag = stopWatching();
+      this.log.appendLine(`[${new Date().toISOString()}] ${name}: longest extension-host stall during the analysis ${lag.maxStallMs.toFixed(1)} ms`);
       this.running = undefined;
       await vscode.commands.executeCommand('setContext', RUNNING_CONTEXT, false);
       this.stateChanged.fire({ model, running: false });

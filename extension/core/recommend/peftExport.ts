@@ -1,0 +1,28 @@
+// The freeze plan as a Hugging Face PEFT LoraConfig: LoRA on the chosen nn.Linear layers, full
+// training (modules_to_save) for what LoRA cannot wrap and for the head and final norm.
+import { FreezePlan } from './freezePlan';
+import { planSummaryLines } from './planHeader';
+import { pythonComment, pythonStringList } from './pythonSource';
+
+export function freezePlanToPeft(plan: FreezePlan): string {
+  const header = [
+    'LoRA configuration for Hugging Face PEFT.',
+    ...planSummaryLines(plan),
+    ...plan.warnings.map((warning) => `WARNING: ${warning}`),
+    ...plan.lora.notes,
+    'Names are full module names of the model; PEFT matches target_modules exactly (or as a dotted suffix).',
+    'Use: model = peft.get_peft_model(model, lora_config). r, lora_alpha and lora_dropout are left at PEFT\'s defaults: choose your own.',
+  ];
+  return [
+    header.map((line) => pythonComment(line)).join('\n#\n'),
+    '',
+    'from peft import LoraConfig',
+    '',
+    `TARGET_MODULES = ${pythonStringList(plan.lora.targetModules)}`,
+    '',
+    `MODULES_TO_SAVE = ${pythonStringList(plan.lora.modulesToSave)}`,
+    '',
+    'lora_config = LoraConfig(target_modules=TARGET_MODULES, modules_to_save=MODULES_TO_SAVE)',
+    '',
+  ].join('\n');
+}
