@@ -7,6 +7,7 @@ import { WorkerCrashError, WorkerSupervisor } from '../worker/workerSupervisor';
 import { AnalysisProgress } from '../worker/workerProtocol';
 import { ANALYZE_USAGE, parseAnalyzeArguments } from './analyzeOptions';
 import { formatReportTable } from './reportTable';
+import { runOverlayCommand, runRecommendCommand } from './recommendCommand';
 
 export const EXIT = { done: 0, internal: 1, usage: 2, model: 3, input: 4, cancelled: 130 } as const;
 
@@ -14,6 +15,8 @@ const MAIN_USAGE = `Usage: plasticity-lens <command> [options]
 
 Commands:
   analyze [MODEL]   measure the plasticity of a ViT's components (default command)
+  recommend REPORT  what to finetune under a budget, as a freeze configuration (json, pytorch, peft, yaml)
+  overlay REPORT    per-block plasticity for Netron or Model Explorer
   --version         print the version
 
 Run 'plasticity-lens analyze --help' for the options.`;
@@ -32,8 +35,18 @@ function progressLine(progress: AnalysisProgress): string {
   return `${progress.message} on ${progress.executionProvider ?? '?'} (${progress.pairsPerSecond.toFixed(2)} pairs/s${eta})`;
 }
 
+const COMMANDS = ['analyze', 'recommend', 'overlay', 'help'];
+
+/** `analyze` is the default command: no argument, an option, or a model path comes first. */
+function impliesAnalyze(first: string | undefined): boolean {
+  if (first === undefined) return true;
+  if (first.startsWith('-')) return !['--help', '-h', '--version'].includes(first);
+  if (COMMANDS.includes(first)) return false;
+  return /[\\/.]/.test(first) || fs.existsSync(first);
+}
+
 export async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv[0] === undefined || argv[0].startsWith('-') && argv[0] !== '--help' && argv[0] !== '-h' && argv[0] !== '--version' ? ['analyze', ...argv] : argv;
+  const [command, ...rest] = impliesAnalyze(argv[0]) ? ['analyze', ...argv] : argv;
   if (command === '--version') {
     process.stdout.write(`${TOOL_VERSION}\n`);
     return EXIT.done;
@@ -42,8 +55,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${MAIN_USAGE}\n`);
     return EXIT.done;
   }
+  if (command === 'recommend') return runRecommendCommand(rest);
+  if (command === 'overlay') return runOverlayCommand(rest);
   if (command !== 'analyze') {
-    process.stderr.write(`plasticity-lens: unknown command '${command}'.\n${MAIN_USAGE}\n`);
+    process.stderr.write(`plasticity-lens: unknown command '${command}'; the commands are ${COMMANDS.join(', ')} (see plasticity-lens --help).\n`);
     return EXIT.usage;
   }
 

@@ -45,4 +45,6 @@ process.on('message', (message: HostToWorker) => {
 
 // The host going away (closed editor, Ctrl-C) must not leave this process behind.
 process.on('disconnect', () => process.exit(0));
+// A terminal's Ctrl-C reaches the whole process group; the host turns it into a cancel.
+process.on('SIGINT', () => undefined);
 send({ type: 'ready' });

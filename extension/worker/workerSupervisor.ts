@@ -84,8 +84,10 @@ export class WorkerSupervisor {
     this.post(child, { type: 'cancel', id });
     const timer = setTimeout(() => {
       if (this.pending.has(id) && this.child === child) {
+        // Forget the dying worker first: the next request must start a fresh one.
+        this.child = undefined;
         child.kill('SIGKILL');
-        this.settle(id, (entry) => entry.reject(new CancelledError()));
+        for (const pendingId of [...this.pending.keys()]) this.settle(pendingId, (entry) => entry.reject(new CancelledError()));
       }
     }, this.options.cancelGraceMs ?? 750);
     timer.unref();

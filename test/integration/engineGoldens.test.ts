@@ -139,7 +139,10 @@ test("executionProvider 'auto' reports every provider it tried and measures on o
     assert.ok(attempt.reason.trim().length > 0, `${attempt.name} has a reason`);
   }
   assert.ok(tried.some((attempt) => attempt.name === used && attempt.ok), `used provider ${used} is listed as one that ran: ${JSON.stringify(tried)}`);
+  // Failed attempts come before the one kept; falling back to cpu means a GPU provider was tried.
+  assert.ok(tried.findIndex((attempt) => attempt.ok) === tried.length - 1, `only the last attempt ran: ${JSON.stringify(tried)}`);
   if (used === 'cpu') {
+    assert.ok(tried.some((attempt) => attempt.name !== 'cpu' && !attempt.ok), `a GPU provider was tried before cpu: ${JSON.stringify(tried)}`);
     assertMatchesGolden(auto, golden, 'isolated');
   } else {
     // A GPU machine: its numbers must agree with the cpu run.
