@@ -202,7 +202,8 @@ function loraSection(trainable: TrainableGroup[]): FreezePlan['lora'] {
   }
   const bare = modulesToSave.filter((module) => !module.includes('.'));
   if (bare.length > 0) {
-    notes.add(`PEFT matches modules_to_save by name suffix: ${bare.map((name) => `'${name}'`).join(', ')} also matches any module whose name ends the same way (e.g. timm's fc_norm or q_norm for 'norm').`);
+    const examples = bare.map((name) => `'${name}' also matches any module whose name ends in '${name}'${name === 'norm' ? " (timm's fc_norm, q_norm, k_norm)" : ''}`);
+    notes.add(`PEFT matches modules_to_save by plain name suffix: ${examples.join('; ')}.`);
   }
   return { targetModules, modulesToSave, notes: [...notes] };
 }

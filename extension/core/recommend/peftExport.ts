@@ -2,19 +2,20 @@
 // training (modules_to_save) for what LoRA cannot wrap and for the head and final norm.
 import { FreezePlan } from './freezePlan';
 import { planSummaryLines } from './planHeader';
-import { pythonComment, pythonStringList } from './pythonSource';
+import { pythonCommentSections, pythonStringList } from './pythonSource';
 
 export function freezePlanToPeft(plan: FreezePlan): string {
-  const header = [
-    'LoRA configuration for Hugging Face PEFT.',
-    ...planSummaryLines(plan),
-    ...plan.warnings.map((warning) => `WARNING: ${warning}`),
-    ...plan.lora.notes,
-    'Names are full module names of the model; PEFT matches target_modules exactly (or as a dotted suffix).',
-    'Use: model = peft.get_peft_model(model, lora_config). r, lora_alpha and lora_dropout are left at PEFT\'s defaults: choose your own.',
-  ];
+  const header = pythonCommentSections([
+    ['LoRA configuration for Hugging Face PEFT.', ...planSummaryLines(plan)],
+    plan.warnings.map((warning) => `WARNING: ${warning}`),
+    plan.lora.notes,
+    [
+      'Names are full module names of the model; PEFT matches target_modules exactly (or as a dotted suffix).',
+      "Use: model = peft.get_peft_model(model, lora_config). r, lora_alpha and lora_dropout are left at PEFT's defaults: choose your own.",
+    ],
+  ]);
   return [
-    header.map((line) => pythonComment(line)).join('\n#\n'),
+    header,
     '',
     'from peft import LoraConfig',
     '',

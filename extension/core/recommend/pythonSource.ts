@@ -28,3 +28,11 @@ export function pythonComment(text: string, width = 100, prefix = '# '): string 
   }
   return lines.map((line) => `${prefix}${line}`.trimEnd()).join('\n');
 }
+
+/** Comment paragraphs: lines of a section wrapped one after another, sections apart by a bare '#'. */
+export function pythonCommentSections(sections: readonly (readonly string[])[]): string {
+  return sections
+    .filter((section) => section.length > 0)
+    .map((section) => section.map((line) => pythonComment(line)).join('\n'))
+    .join('\n#\n');
+}

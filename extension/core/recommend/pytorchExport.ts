@@ -2,7 +2,7 @@
 // from the plan, refuses names that fit no parameter, and returns the trainable names.
 import { FreezePlan } from './freezePlan';
 import { planSummaryLines } from './planHeader';
-import { pythonComment, pythonString, pythonStringList } from './pythonSource';
+import { pythonCommentSections, pythonString, pythonStringList } from './pythonSource';
 
 const APPLY_SOURCE = `def _under(name, module):
     return name == module or name.startswith(module + ".")
@@ -44,15 +44,14 @@ function groupsLiteral(plan: FreezePlan): string {
 }
 
 export function freezePlanToPytorch(plan: FreezePlan): string {
-  const header = [
-    'Freeze configuration for PyTorch.',
-    ...planSummaryLines(plan),
-    ...plan.warnings.map((warning) => `WARNING: ${warning}`),
-    ...plan.notes,
-    'Use: from this_file import apply; trainable_names = apply(model); then give the optimizer only parameters with requires_grad.',
-  ];
+  const header = pythonCommentSections([
+    ['Freeze configuration for PyTorch.', ...planSummaryLines(plan)],
+    plan.warnings.map((warning) => `WARNING: ${warning}`),
+    plan.notes,
+    ['Use: from this_file import apply; trainable_names = apply(model); then give the optimizer only the parameters with requires_grad.'],
+  ]);
   return [
-    header.map((line) => pythonComment(line)).join('\n#\n'),
+    header,
     '',
     `PLAN_FORMAT = ${pythonString(`${plan.format}@${plan.version}`)}`,
     `NAMING = ${pythonString(plan.naming.used)}`,

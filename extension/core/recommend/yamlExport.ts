@@ -3,7 +3,7 @@
 // syntax), numbers always in a form YAML 1.1 and 1.2 readers both take as numbers.
 import { FreezePlan } from './freezePlan';
 import { planSummaryLines } from './planHeader';
-import { pythonComment } from './pythonSource';
+import { pythonCommentSections } from './pythonSource';
 
 type YamlValue = string | number | boolean | null | YamlValue[] | { [key: string]: YamlValue };
 
@@ -89,6 +89,9 @@ export function freezePlanToYaml(plan: FreezePlan): string {
       warnings: plan.warnings,
     },
   };
-  const header = ['Freeze configuration written by Plasticity Lens.', ...planSummaryLines(plan), ...plan.warnings.map((warning) => `WARNING: ${warning}`)];
-  return `${header.map((line) => pythonComment(line)).join('\n')}\n${toYaml(document)}`;
+  const header = pythonCommentSections([
+    ['Freeze configuration for config-driven trainers.', ...planSummaryLines(plan)],
+    plan.warnings.map((warning) => `WARNING: ${warning}`),
+  ]);
+  return `${header}\n${toYaml(document)}`;
 }

@@ -1,0 +1,307 @@
+// `plasticity-lens recommend` (what to finetune under a budget, as a freeze configuration) and
+// `plasticity-lens overlay` (per-block plasticity for Netron or Model Explorer), both read a
+// saved report. Exit codes are the engine's: 2 usage, 3 model file, 4 report file.
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { CancelledError, InputDataError, ModelFileError, UsageError } from '../core/errors';
+import { OnnxModel, readOnnxModel } from '../core/onnx/onnxModel';
+import { Budget, formatParameterCount, parseParameterBudget, parseTypeBudget } from '../core/recommend/budget';
+import { FRAMEWORK_NAMINGS, FrameworkNaming, isFrameworkNaming, resolveNaming } from '../core/recommend/frameworkNaming';
+import { buildFreezePlan, FreezePlan } from '../core/recommend/freezePlan';
+import { exportOverlay, OVERLAY_FORMATS, OverlayFormat } from '../core/recommend/graphOverlays';
+import { onnxModuleParameterLookup } from '../core/recommend/onnxScopes';
+import { exportFreezePlan, PLAN_FORMATS, PlanFormat } from '../core/recommend/planExports';
+import { optionLabel, Recommendation, recommend } from '../core/recommend/recommend';
+import { parseReport, ReportSource, reportSource } from '../core/recommend/reportInput';
+import { PlasticityReport } from '../core/report/reportSchema';
+
+export const RECOMMEND_USAGE = `Usage: plasticity-lens recommend REPORT.json (--types N | --params N|P%) [options]
+
+Ranks what to finetune by measured plasticity (most plastic first) under a budget, and writes a
+freeze configuration named the way your framework names modules.
+
+Budget (one of):
+  --types N           the N most plastic component types, each in all blocks (the paper's protocol)
+  --params N|P%       at most N trainable block parameters (120000, 18k, 28.3M), or P% of the
+                      model's parameters; the most plastic choices that fit are taken in rank order
+
+Options:
+  --cells             choose single (block, component) cells instead of whole types (needs --params)
+  --format F          json (default: the freeze plan), pytorch (apply(model) sets requires_grad),
+                      peft (a LoraConfig), yaml (for config-driven trainers)
+  --naming N          timm, hf, torchvision, clip, hf-clip or onnx (default: the naming found in
+                      the model; the report's own names are then used as they are)
+  --no-head           freeze the classification head and final norm too (default: trainable)
+  --model FILE        the ONNX model the report measured (default: the report's model.path); read
+                      to name the head and final norm exactly; skipped when absent or different
+  --out FILE          write to FILE instead of standard output (never the report or the model)
+  -h, --help          show this help
+
+A budget below the cheapest choice is an error (exit 2) naming the least it must be; a budget above
+everything selects everything. The head and final norm are not counted in the budget.
+Exit codes: 0 done, 1 internal error, 2 usage, 3 model file not usable, 4 report not readable.`;
+
+export const OVERLAY_USAGE = `Usage: plasticity-lens overlay REPORT.json --format model-explorer|netron [--out FILE] [--model FILE]
+
+Writes each block component's plasticity onto the ONNX graph's nodes (matched by the module scope
+in their names), for viewing in a graph viewer:
+  model-explorer   node data JSON for Google Model Explorer (ONNX via the model-explorer-onnx
+                   adapter): load it with "Add per-node data" or --node_data_paths; nodes are
+                   coloured light to dark red by plasticity
+  netron           a netron:attachment JSON for Netron (8.2.8 or later): open the model, then open
+                   this file; values appear in each node's properties (Metrics, Metadata); Netron
+                   does not colour nodes from it
+
+Options:
+  --model FILE        the ONNX model the report measured (default: the report's model.path)
+  --out FILE          write to FILE instead of standard output (never the report or the model)
+  -h, --help          show this help
+
+Exit codes: 0 done, 1 internal error, 2 usage, 3 model file not usable, 4 report not readable.`;
+
+const EXIT = { done: 0, internal: 1, usage: 2, model: 3, report: 4, cancelled: 130 } as const;
+
+function exitCodeFor(error: unknown): number {
+  if (error instanceof UsageError) return EXIT.usage;
+  if (error instanceof ModelFileError) return EXIT.model;
+  if (error instanceof InputDataError) return EXIT.report;
+  if (error instanceof CancelledError) return EXIT.cancelled;
+  return EXIT.internal;
+}
+
+function reportError(error: unknown): number {
+  const code = exitCodeFor(error);
+  const message = (error instanceof Error ? error.message : String(error)).split('\n')[0];
+  process.stderr.write(code === EXIT.internal ? `plasticity-lens: internal error: ${message}\n` : `plasticity-lens: ${message}\n`);
+  return code;
+}
+
+/** Runs node's parseArgs, turning its complaints into usage errors. */
+function parseOptions<T>(command: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message.split('\n')[0]} (see plasticity-lens ${command} --help).`);
+  }
+}
+
+function onePositional(command: string, positionals: string[]): string {
+  if (positionals.length !== 1) {
+    throw new UsageError(`${command} takes one report file (written by 'plasticity-lens analyze MODEL --json REPORT.json'), got ${positionals.length}${positionals.length ? `: ${positionals.join(' ')}` : ''}.`);
+  }
+  return path.resolve(positionals[0]);
+}
+
+function readReportFile(file: string): { report: PlasticityReport; source: ReportSource } {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new InputDataError(`The report ${file} cannot be read (${code}); pass the file written by 'plasticity-lens analyze MODEL --json FILE'.`);
+  }
+  return { report: parseReport(text, file), source: reportSource(file, text) };
+}
+
+interface MeasuredModel {
+  model: OnnxModel | null;
+  /** Why the model was not used, when it was not. */
+  note?: string;
+}
+
+/**
+ * The ONNX model the report measured. `required`: a missing or different file is an error;
+ * otherwise the plan goes on without it and says so.
+ */
+function loadMeasuredModel(report: PlasticityReport, explicit: string | undefined, required: boolean): MeasuredModel {
+  const file = path.resolve(explicit ?? report.model.path);
+  const give = (message: string): MeasuredModel => {
+    if (required || explicit !== undefined) throw new ModelFileError(message);
+    return { model: null, note: message };
+  };
+  if (!fs.existsSync(file)) {
+    return give(`The model the report measured, ${file}, is missing; pass it with --model FILE.`);
+  }
+  let model: OnnxModel;
+  try {
+    model = readOnnxModel(file);
+  } catch (error) {
+    if (error instanceof ModelFileError) return give(error.message);
+    throw error;
+  }
+  const sha256 = createHash('sha256').update(model.bytes).digest('hex');
+  if (sha256 !== report.model.sha256) {
+    return give(`${file} is not the model the report measured (its sha256 differs); pass the measured model with --model FILE.`);
+  }
+  return { model };
+}
+
+function protectOutput(out: string, protectedFiles: string[]): string {
+  const resolved = path.resolve(out);
+  const real = (file: string) => {
+    try {
+      return fs.realpathSync(file);
+    } catch {
+      return path.resolve(file);
+    }
+  };
+  if (protectedFiles.some((file) => real(file) === real(resolved))) {
+    throw new UsageError(`--out ${out} would overwrite the report or the model it reads; choose another file name.`);
+  }
+  return resolved;
+}
+
+function writeOutput(text: string, out: string): void {
+  try {
+    fs.writeFileSync(out, text);
+  } catch (error) {
+    throw new UsageError(`The output cannot be written to ${out} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); choose a writable path.`);
+  }
+}
+
+function pad(text: string, width: number, right = false): string {
+  return right ? text.padStart(width) : text.padEnd(width);
+}
+
+/** The readable summary beside the written configuration. */
+export function formatRecommendation(recommendation: Recommendation, plan: FreezePlan): string {
+  const lines: string[] = [];
+  const unit = recommendation.unit === 'types' ? 'component type in all blocks' : '(block, component) cell';
+  lines.push(`Budget    ${recommendation.budgetDescription}, by ${unit}`);
+  lines.push(`Naming    ${plan.naming.label}${plan.naming.names === 'template' ? ' (built from the framework\'s pattern)' : ''}`);
+  lines.push('');
+  lines.push(`${pad('rank', 6)}${pad('choice', 24)}${pad('plasticity', 12, true)}${pad('parameters', 12, true)}`);
+  const options = recommendation.options;
+  const shown = options.length <= 15 ? options : options.filter((option, index) => option.selected || option.skipped || index < 5);
+  for (const option of shown) {
+    const status = option.selected ? '  chosen' : option.skipped ? `  skipped: ${option.skipped}` : '';
+    lines.push(`${pad(`${option.rank}.`, 6)}${pad(optionLabel(option), 24)}${pad(option.plasticity.toFixed(3), 12, true)}${pad(formatParameterCount(option.parameterCount), 12, true)}${status}`);
+  }
+  if (shown.length < options.length) lines.push(`      ... ${options.length - shown.length} more options, not chosen`);
+  lines.push('');
+  const counts = plan.counts;
+  const extra = counts.trainable === null ? 'head and final norm: count unknown' : `${formatParameterCount(counts.trainable)} trainable in all (${(100 * counts.trainableShare!).toFixed(2)}% of ${formatParameterCount(counts.model)})`;
+  lines.push(`Trainable ${formatParameterCount(recommendation.selectedParameterCount)} block parameters; ${extra}`);
+  for (const choice of plan.choices) if (choice.paperNote) lines.push(`Note      ${choice.paperNote}`);
+  for (const note of plan.notes) lines.push(`Note      ${note}`);
+  for (const warning of plan.warnings) lines.push(`! ${warning}`);
+  return lines.join('\n');
+}
+
+function budgetFrom(values: { types?: string; params?: string }): Budget {
+  if (values.types !== undefined && values.params !== undefined) throw new UsageError('Give one budget: --types N or --params N|P%, not both.');
+  if (values.types !== undefined) return parseTypeBudget(values.types);
+  if (values.params !== undefined) {
+    try {
+      return parseParameterBudget(values.params);
+    } catch (error) {
+      throw new UsageError(`--params: ${(error as Error).message}`);
+    }
+  }
+  throw new UsageError('recommend needs a budget: --types N (component types) or --params N|P% (parameters); see plasticity-lens recommend --help.');
+}
+
+export function runRecommendCommand(args: string[]): number {
+  try {
+    const { values, positionals } = parseOptions('recommend', () =>
+      parseArgs({
+        args,
+        allowPositionals: true,
+        strict: true,
+        options: {
+          types: { type: 'string' },
+          params: { type: 'string' },
+          cells: { type: 'boolean', default: false },
+          format: { type: 'string' },
+          naming: { type: 'string' },
+          'no-head': { type: 'boolean', default: false },
+          model: { type: 'string' },
+          out: { type: 'string' },
+          help: { type: 'boolean', short: 'h', default: false },
+        },
+      }),
+    );
+    if (values.help) {
+      process.stdout.write(`${RECOMMEND_USAGE}\n`);
+      return EXIT.done;
+    }
+    const format = (values.format ?? 'json') as PlanFormat;
+    if (!PLAN_FORMATS.includes(format)) throw new UsageError(`--format takes one of ${PLAN_FORMATS.join(', ')} (got '${values.format}').`);
+    if (values.naming !== undefined && !isFrameworkNaming(values.naming)) {
+      throw new UsageError(`--naming takes one of ${FRAMEWORK_NAMINGS.join(', ')} (got '${values.naming}').`);
+    }
+    const budget = budgetFrom(values);
+    const reportFile = onePositional('recommend', positionals);
+    const out = values.out === undefined ? undefined : protectOutput(values.out, [reportFile]);
+    const { report, source } = readReportFile(reportFile);
+    if (out) protectOutput(out, [report.model.path, ...(values.model ? [values.model] : [])]);
+
+    const recommendation = recommend(report, { budget, unit: values.cells ? 'cells' : 'types', includeHead: !values['no-head'] });
+    const measured = loadMeasuredModel(report, values.model, false);
+    const plan = buildFreezePlan({
+      report,
+      recommendation,
+      naming: resolveNaming(report, values.naming as FrameworkNaming | undefined),
+      source,
+      modelParameters: measured.model ? onnxModuleParameterLookup(measured.model) : undefined,
+    });
+    if (measured.note) plan.notes.push(`${measured.note.replace(/; pass .*$/, '')}: head and final-norm names are the framework's alternatives.`);
+
+    const text = exportFreezePlan(plan, format);
+    const summary = formatRecommendation(recommendation, plan);
+    if (out) {
+      writeOutput(text, out);
+      process.stdout.write(`${summary}\n${format} configuration written to ${out}\n`);
+    } else {
+      process.stdout.write(text);
+      process.stderr.write(`${summary}\n`);
+    }
+    return EXIT.done;
+  } catch (error) {
+    return reportError(error);
+  }
+}
+
+export function runOverlayCommand(args: string[]): number {
+  try {
+    const { values, positionals } = parseOptions('overlay', () =>
+      parseArgs({
+        args,
+        allowPositionals: true,
+        strict: true,
+        options: {
+          format: { type: 'string' },
+          model: { type: 'string' },
+          out: { type: 'string' },
+          help: { type: 'boolean', short: 'h', default: false },
+        },
+      }),
+    );
+    if (values.help) {
+      process.stdout.write(`${OVERLAY_USAGE}\n`);
+      return EXIT.done;
+    }
+    const format = values.format as OverlayFormat | undefined;
+    if (format === undefined || !OVERLAY_FORMATS.includes(format)) {
+      throw new UsageError(`--format takes ${OVERLAY_FORMATS.join(' or ')}${format === undefined ? '' : ` (got '${format}')`}.`);
+    }
+    const reportFile = onePositional('overlay', positionals);
+    const out = values.out === undefined ? undefined : protectOutput(values.out, [reportFile]);
+    const { report } = readReportFile(reportFile);
+    if (out) protectOutput(out, [report.model.path, ...(values.model ? [values.model] : [])]);
+    const { model } = loadMeasuredModel(report, values.model, true);
+    const text = exportOverlay(report, model!.nodes, format);
+    if (out) {
+      writeOutput(text, out);
+      process.stdout.write(`${format} overlay written to ${out}\n`);
+    } else {
+      process.stdout.write(text);
+    }
+    if (report.settings.inputs.synthetic) process.stderr.write('plasticity-lens: warning: the report was measured on synthetic images, not on your data.\n');
+    return EXIT.done;
+  } catch (error) {
+    return reportError(error);
+  }
+}
