@@ -129,6 +129,9 @@ export class AnalysisService implements vscode.Disposable {
     const message = error instanceof Error ? error.message : String(error);
     this.log.appendLine(`[${new Date().toISOString()}] ${path.basename(model.fsPath)}: ${error instanceof Error && error.stack ? error.stack : message}`);
     if (error instanceof CancelledError) {
+      // A cancelled run leaves no process behind; the next request starts a fresh worker.
+      this.supervisor?.dispose();
+      this.supervisor = undefined;
       void vscode.window.showInformationMessage(`Plasticity Lens: analysis of ${path.basename(model.fsPath)} cancelled.`);
     } else if (error instanceof InputDataError || error instanceof UsageError) {
       void vscode.window.showErrorMessage(`Plasticity Lens: ${message}`, 'Open Settings').then((choice) => {

@@ -1,0 +1,273 @@
+// The data-free bounds (extension/core/bounds) held against a plain float64 reference (matrices
+// built from the weights, spectral norms by Jacobi eigenvalues) on every fixture, and against
+// the goldens' measured plasticity, which a linear map's bound must never be below.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { buildBoundsModel, DEFAULT_BOUNDS_ITERATIONS } from '../../extension/core/bounds/boundsModel';
+import { combineBounds, tokenStatistics } from '../../extension/core/bounds/plasticityBounds';
+import { OnnxModel, readOnnxModel, TensorDataType } from '../../extension/core/onnx/onnxModel';
+import { OnnxGraphBuilder } from '../../extension/core/onnx/onnxWriter';
+import { discoverVit } from '../../extension/core/vit/discoverVit';
+import { LayerNormLayer, LinearLayer, Projection, VitStructure } from '../../extension/core/vit/vitStructure';
+import { createSession } from '../../extension/worker/onnxRuntime';
+import { GOLDEN_COMPONENTS, goldenFixtures, modelPath, relativeError, REPO_ROOT, tempDir } from '../support/fixtures';
+import { referenceAttentionBound, referenceBounds, referenceTokenStatistics } from '../support/referenceBounds';
+
+const VIT_B = path.join(REPO_ROOT, '.bench', 'vitb', 'vit_b16.onnx');
+const TOLERANCE = 1e-4;
+
+/** A seeded uniform generator on [0, 1). */
+function seededUniform(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Seeded embeddings [count, tokens, d] with a per-token offset and scale, so token stds differ. */
+function randomEmbeddings(count: number, tokens: number, d: number, seed: number): Float32Array {
+  const uniform = seededUniform(seed);
+  const values = new Float32Array(count * tokens * d);
+  for (let token = 0; token < count * tokens; token++) {
+    const offset = uniform() - 0.5;
+    const scale = 0.5 + 2 * uniform();
+    for (let f = 0; f < d; f++) values[token * d + f] = offset + scale * (uniform() + uniform() + uniform() - 1.5);
+  }
+  return values;
+}
+
+async function runBoundsModel(model: OnnxModel, structure: VitStructure): Promise<Record<string, Float32Array>> {
+  const { bytes } = buildBoundsModel(model, structure);
+  const session = await createSession(bytes, { provider: 'cpu', externalDataFolder: path.dirname(model.filePath), graphOptimizationLevel: 'disabled' });
+  try {
+    const results = await session.run({});
+    return Object.fromEntries(Object.entries(results).map(([name, tensor]) => [name, tensor.data as Float32Array]));
+  } finally {
+    await session.release();
+  }
+}
+
+test('bounds equal the float64 reference on every fixture and never fall below measured FC plasticity', async () => {
+  let worstSpectral = 0;
+  let worstChange = 0;
+  for (const golden of goldenFixtures()) {
+    const model = readOnnxModel(modelPath(golden.model));
+    const structure = discoverVit(model);
+    const d = structure.hiddenSize;
+    const tokenCount = golden.architecture.tokens;
+    const spectral = await runBoundsModel(model, structure);
+
+    const embeddings = randomEmbeddings(3, tokenCount, d, 7);
+    const tokens = tokenStatistics(embeddings, 3, tokenCount, d);
+    const expectedTokens = referenceTokenStatistics(embeddings, d);
+    assert.equal(tokens.tokens, tokenCount);
+    assert.equal(tokens.images, 3);
+    assert.ok(relativeError(tokens.radius, expectedTokens.radius) < 1e-12, `${golden.model}: radius ${tokens.radius} vs ${expectedTokens.radius}`);
+    assert.ok(relativeError(tokens.minTokenStd, expectedTokens.minTokenStd) < 1e-12, `${golden.model}: s_min ${tokens.minTokenStd} vs ${expectedTokens.minTokenStd}`);
+
+    const bounds = combineBounds(structure, model, spectral, tokens, DEFAULT_BOUNDS_ITERATIONS);
+    const reference = referenceBounds(model, structure);
+    assert.equal(bounds.iterations, DEFAULT_BOUNDS_ITERATIONS);
+    assert.equal(bounds.blocks.length, golden.architecture.blocks);
+    assert.ok(bounds.lastStepChange >= 0 && bounds.lastStepChange < 1e-5, `${golden.model}: last step change ${bounds.lastStepChange}`);
+    worstChange = Math.max(worstChange, bounds.lastStepChange);
+
+    const close = (label: string, actual: number, expected: number) => {
+      const error = relativeError(actual, expected);
+      worstSpectral = Math.max(worstSpectral, error);
+      assert.ok(error < TOLERANCE, `${golden.model} ${label}: ${actual} vs float64 ${expected}`);
+    };
+    bounds.blocks.forEach((block, b) => {
+      const expected = reference[b];
+      close(`block ${b} FC1 sigma_max`, block.FC1.bound, expected.fc1);
+      close(`block ${b} FC2 sigma_max (first ${d} rows)`, block.FC2.bound, expected.fc2);
+
+      assert.ok(block.MHA, `${golden.model} block ${b}: MHA bound missing with token statistics known`);
+      expected.heads.forEach((head, h) => {
+        close(`block ${b} head ${h} ||W_V^h||`, block.MHA!.detail[`head${h}.value`], head.value);
+        close(`block ${b} head ${h} ||W_O^h||`, block.MHA!.detail[`head${h}.output`], head.output);
+        close(`block ${b} head ${h} ||A_h||`, block.MHA!.detail[`head${h}.score`], head.score);
+        close(`block ${b} head ${h} term`, block.MHA!.detail[`head${h}.term`], referenceAttentionBound([head], tokenCount, expectedTokens.radius));
+      });
+      close(`block ${b} MHA bound`, block.MHA!.bound, referenceAttentionBound(expected.heads, tokenCount, expectedTokens.radius));
+
+      for (const [name, component, maxAbsGamma] of [
+        ['LN1', block.LN1, expected.maxAbsGamma.ln1],
+        ['LN2', block.LN2, expected.maxAbsGamma.ln2],
+      ] as const) {
+        assert.equal(component.detail.maxAbsGamma, maxAbsGamma, `${golden.model} block ${b} ${name} max|gamma|`);
+        assert.ok(relativeError(component.bound, maxAbsGamma / expectedTokens.minTokenStd) < 1e-12, `${golden.model} block ${b} ${name} bound`);
+      }
+
+      // Theory: P <= sigma_max for a linear map, pair by pair (float32 slack only).
+      for (const [component, bound] of [
+        ['FC1', block.FC1.bound],
+        ['FC2', block.FC2.bound],
+      ] as const) {
+        const column = GOLDEN_COMPONENTS.indexOf(component);
+        golden.isolated.forEach((pair, p) => {
+          const measured = pair[b][column];
+          assert.ok(measured <= bound * (1 + 1e-6), `${golden.model} pair ${p} block ${b} ${component}: measured ${measured} above bound ${bound}`);
+        });
+      }
+    });
+
+    // Without token statistics: no MHA bound, LN bound = max|gamma| (the reference code's plot).
+    const weightOnly = combineBounds(structure, model, spectral, null, DEFAULT_BOUNDS_ITERATIONS);
+    assert.equal(weightOnly.tokens, null);
+    weightOnly.blocks.forEach((block, b) => {
+      assert.equal(block.MHA, null);
+      assert.equal(block.LN1.bound, reference[b].maxAbsGamma.ln1);
+      assert.equal(block.LN2.bound, reference[b].maxAbsGamma.ln2);
+      assert.equal(block.FC1.bound, bounds.blocks[b].FC1.bound);
+    });
+  }
+  console.log(`bounds: worst relative error against float64 Jacobi ${worstSpectral.toExponential(2)}, worst last-step change ${worstChange.toExponential(2)} (${DEFAULT_BOUNDS_ITERATIONS} steps)`);
+});
+
+/**
+ * Every exported fixture keeps its FC and qkv weights [in, out] (MatMul). Gemm exports keep them
+ * [out, in]; a model file holding such weights, with a structure stating the layouts, checks
+ * those paths: block 0 all [out, in] with a fused [3d, d] qkv, block 1 a fused [d, 3d] qkv in
+ * the order k, v, q and no LN2 gamma.
+ */
+test('[out, in] weights, fused qkv in any order and missing gammas give the reference bounds too', async (t) => {
+  const d = 16;
+  const heads = 2;
+  const headDim = 8;
+  const mlp = 64;
+  const uniform = seededUniform(11);
+  const builder = new OnnxGraphBuilder(17);
+  const constant = (dims: number[], prefix: string) => builder.floatConstant(Array.from({ length: dims[0] * (dims[1] ?? 1) }, () => 2 * uniform() - 1), dims, prefix);
+  const weights = (layout: LinearLayer['weightLayout']) => {
+    const rows = (inFeatures: number, outFeatures: number) => (layout === 'inOut' ? [inFeatures, outFeatures] : [outFeatures, inFeatures]);
+    return { qkv: constant(rows(d, 3 * d), 'qkv'), out: constant(rows(d, d), 'out'), fc1: constant(rows(d, mlp), 'fc1'), fc2: constant(rows(mlp, d), 'fc2') };
+  };
+  const names = [
+    { layout: 'outIn' as const, parts: [0, 1, 2], ...weights('outIn'), gamma1: constant([d], 'gamma'), gamma2: constant([d], 'gamma') },
+    { layout: 'inOut' as const, parts: [2, 0, 1], ...weights('inOut'), gamma1: constant([d], 'gamma'), gamma2: undefined },
+  ];
+  builder.input('x', TensorDataType.FLOAT, [1]);
+  builder.op('Identity', ['x'], {}, 'y');
+  builder.output('y', TensorDataType.FLOAT, [1]);
+  const folder = tempDir('bounds');
+  t.after(() => fs.rmSync(folder, { recursive: true, force: true }));
+  const file = path.join(folder, 'layouts.onnx');
+  fs.writeFileSync(file, builder.encode());
+  const model = readOnnxModel(file);
+
+  const linear = (name: string, weightLayout: LinearLayer['weightLayout'], inFeatures: number, outFeatures: number): LinearLayer => ({
+    input: 'x',
+    output: 'y',
+    weight: model.initializers.get(name)!,
+    weightLayout,
+    inFeatures,
+    outFeatures,
+    nodeName: name,
+  });
+  const layerNorm = (gamma?: string): LayerNormLayer => ({ input: 'x', output: 'y', gamma: gamma ? model.initializers.get(gamma) : undefined, epsilon: 1e-6, width: d });
+  const blocks = names.map((block, index) => {
+    const qkv = linear(block.qkv, block.layout, d, 3 * d);
+    const projection = (part: number): Projection => ({ linear: qkv, part });
+    return {
+      index,
+      ln1: layerNorm(block.gamma1),
+      ln2: layerNorm(block.gamma2),
+      attention: {
+        query: projection(block.parts[0]),
+        key: projection(block.parts[1]),
+        value: projection(block.parts[2]),
+        outProjection: linear(block.out, block.layout, d, d),
+        heads,
+        headDim,
+        scoreScale: 1 / Math.sqrt(headDim),
+      },
+      fc1: linear(block.fc1, block.layout, d, mlp),
+      fc2: linear(block.fc2, block.layout, mlp, d),
+    };
+  });
+  // Only the fields the bounds read; the rest of a discovered structure does not matter here.
+  const structure = { hiddenSize: d, heads, mlpSize: mlp, blocks } as unknown as VitStructure;
+
+  const spectral = await runBoundsModel(model, structure);
+  const embeddings = randomEmbeddings(2, 5, d, 3);
+  const tokens = tokenStatistics(embeddings, 2, 5, d);
+  const bounds = combineBounds(structure, model, spectral, tokens, DEFAULT_BOUNDS_ITERATIONS);
+  const reference = referenceBounds(model, structure);
+  bounds.blocks.forEach((result, b) => {
+    const expected = reference[b];
+    assert.ok(relativeError(result.FC1.bound, expected.fc1) < TOLERANCE, `block ${b} FC1: ${result.FC1.bound} vs ${expected.fc1}`);
+    assert.ok(relativeError(result.FC2.bound, expected.fc2) < TOLERANCE, `block ${b} FC2: ${result.FC2.bound} vs ${expected.fc2}`);
+    expected.heads.forEach((head, h) => {
+      for (const key of ['value', 'output', 'score'] as const) {
+        const actual = result.MHA!.detail[`head${h}.${key}`];
+        assert.ok(relativeError(actual, head[key]) < TOLERANCE, `block ${b} head ${h} ${key}: ${actual} vs ${head[key]}`);
+      }
+    });
+    assert.ok(relativeError(result.MHA!.bound, referenceAttentionBound(expected.heads, 5, tokens.radius)) < TOLERANCE, `block ${b} MHA`);
+    assert.equal(result.LN1.detail.maxAbsGamma, expected.maxAbsGamma.ln1);
+    assert.equal(result.LN2.detail.maxAbsGamma, expected.maxAbsGamma.ln2);
+  });
+  assert.equal(bounds.blocks[1].LN2.detail.maxAbsGamma, 1);
+});
+
+/**
+ * The whole computation on the benchmark ViT-B, in a fresh process so its peak memory is its own:
+ * read + discover + build + session + run + combine. Prints the figures; asserts only sanity.
+ */
+test('bounds on the benchmark ViT-B/16: time and peak memory', { skip: fs.existsSync(VIT_B) ? false : `${VIT_B} is absent (python3 bench/make_vit_b.py .bench/vitb)` }, async () => {
+  const out = (module: string) => JSON.stringify(path.join(REPO_ROOT, 'out', 'extension', module));
+  const script = `
+    const path = require('node:path');
+    const { readOnnxModel } = require(${out('core/onnx/onnxModel.js')});
+    const { discoverVit } = require(${out('core/vit/discoverVit.js')});
+    const { buildBoundsModel } = require(${out('core/bounds/boundsModel.js')});
+    const { combineBounds } = require(${out('core/bounds/plasticityBounds.js')});
+    const { createSession } = require(${out('worker/onnxRuntime.js')});
+    (async () => {
+      const marks = [performance.now()];
+      const model = readOnnxModel(${JSON.stringify(VIT_B)});
+      const structure = discoverVit(model);
+      marks.push(performance.now());
+      const { bytes } = buildBoundsModel(model, structure);
+      marks.push(performance.now());
+      const session = await createSession(bytes, { provider: 'cpu', externalDataFolder: path.dirname(model.filePath), graphOptimizationLevel: 'disabled' });
+      marks.push(performance.now());
+      const results = await session.run({});
+      marks.push(performance.now());
+      const spectral = Object.fromEntries(Object.entries(results).map(([name, tensor]) => [name, tensor.data]));
+      const bounds = combineBounds(structure, model, spectral, null, 0);
+      marks.push(performance.now());
+      const seconds = (i) => (marks[i + 1] - marks[i]) / 1000;
+      console.log(JSON.stringify({
+        seconds: { readAndDiscover: seconds(0), build: seconds(1), session: seconds(2), run: seconds(3), combine: seconds(4), total: (marks[5] - marks[0]) / 1000 },
+        peakRssMiB: process.resourceUsage().maxRSS / 1024,
+        lastStepChange: bounds.lastStepChange,
+        fc1: bounds.blocks.map((block) => block.FC1.bound),
+        fc2: bounds.blocks.map((block) => block.FC2.bound),
+        bytes: bytes.length,
+      }));
+    })().catch((error) => { console.error(error); process.exit(1); });`;
+  const child = spawn(process.execPath, ['-e', script], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(code, 0, stderr);
+  const figures = JSON.parse(stdout.trim().split('\n').pop()!);
+  const { seconds } = figures;
+  console.log(
+    `ViT-B/16 bounds: ${seconds.total.toFixed(2)} s total (read+discover ${seconds.readAndDiscover.toFixed(2)}, build ${seconds.build.toFixed(2)}, ` +
+      `session ${seconds.session.toFixed(2)}, run ${seconds.run.toFixed(2)}, combine ${seconds.combine.toFixed(3)}), peak RSS ${figures.peakRssMiB.toFixed(0)} MiB, ` +
+      `model ${(figures.bytes / 1024).toFixed(0)} KiB, last-step change ${figures.lastStepChange.toExponential(1)}`,
+  );
+  for (const value of [...figures.fc1, ...figures.fc2]) assert.ok(Number.isFinite(value) && value > 0);
+  assert.ok(figures.lastStepChange < 1e-4);
+});

@@ -1,0 +1,156 @@
+// A plain float64 implementation of the paper's data-free bounds (PAPER.md, "Theory"): every
+// matrix built from the weights as the theory writes it (PyTorch (out, in) blocks, A_h formed
+// explicitly), spectral norms from all eigenvalues of a Gram matrix by the cyclic Jacobi method.
+// Deliberately none of the engine's shortcuts (dh x dh products, power iteration).
+import { OnnxModel } from '../../extension/core/onnx/onnxModel';
+import { readFloats } from '../../extension/core/onnx/tensorValues';
+import { LinearLayer, Projection, VitStructure } from '../../extension/core/vit/vitStructure';
+
+/** A [rows, cols] row-major matrix. */
+interface Matrix {
+  rows: number;
+  cols: number;
+  data: Float64Array;
+}
+
+function transpose(a: Matrix): Matrix {
+  const data = new Float64Array(a.rows * a.cols);
+  for (let i = 0; i < a.rows; i++) for (let j = 0; j < a.cols; j++) data[j * a.rows + i] = a.data[i * a.cols + j];
+  return { rows: a.cols, cols: a.rows, data };
+}
+
+function multiply(a: Matrix, b: Matrix): Matrix {
+  const data = new Float64Array(a.rows * b.cols);
+  for (let i = 0; i < a.rows; i++)
+    for (let k = 0; k < a.cols; k++) {
+      const value = a.data[i * a.cols + k];
+      if (value !== 0) for (let j = 0; j < b.cols; j++) data[i * b.cols + j] += value * b.data[k * b.cols + j];
+    }
+  return { rows: a.rows, cols: b.cols, data };
+}
+
+/** Rows [start, end) and columns [colStart, colEnd). */
+function block(a: Matrix, start: number, end: number, colStart: number, colEnd: number): Matrix {
+  const cols = colEnd - colStart;
+  const data = new Float64Array((end - start) * cols);
+  for (let i = start; i < end; i++) for (let j = colStart; j < colEnd; j++) data[(i - start) * cols + (j - colStart)] = a.data[i * a.cols + j];
+  return { rows: end - start, cols, data };
+}
+
+/** All eigenvalues of a symmetric matrix, by cyclic Jacobi rotations until the off-diagonal part vanishes. */
+export function symmetricEigenvalues(input: Matrix): number[] {
+  const n = input.rows;
+  const a = Float64Array.from(input.data);
+  const total = a.reduce((sum, value) => sum + value * value, 0);
+  for (let sweep = 0; sweep < 100; sweep++) {
+    let off = 0;
+    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += a[p * n + q] ** 2;
+    if (off <= 1e-22 * total) break; // eigenvalue errors are second order in the off-diagonal norm
+    for (let p = 0; p < n; p++)
+      for (let q = p + 1; q < n; q++) {
+        const apq = a[p * n + q];
+        if (apq === 0) continue;
+        // Rotation angle zeroing a[p][q] (Golub & Van Loan, symmetric Schur decomposition).
+        const theta = (a[q * n + q] - a[p * n + p]) / (2 * apq);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1);
+        const s = t * c;
+        for (let k = 0; k < n; k++) {
+          const akp = a[k * n + p];
+          const akq = a[k * n + q];
+          a[k * n + p] = c * akp - s * akq;
+          a[k * n + q] = s * akp + c * akq;
+        }
+        for (let k = 0; k < n; k++) {
+          const apk = a[p * n + k];
+          const aqk = a[q * n + k];
+          a[p * n + k] = c * apk - s * aqk;
+          a[q * n + k] = s * apk + c * aqk;
+        }
+      }
+  }
+  return Array.from({ length: n }, (_, i) => a[i * n + i]);
+}
+
+/** σ_max from the Gram matrix of the smaller side. */
+export function spectralNorm(a: Matrix): number {
+  const gram = a.rows <= a.cols ? multiply(a, transpose(a)) : multiply(transpose(a), a);
+  return Math.sqrt(Math.max(0, ...symmetricEigenvalues(gram)));
+}
+
+/** A layer's weight in PyTorch's (out, in) layout. */
+function outInWeight(model: OnnxModel, linear: LinearLayer): Matrix {
+  const values = readFloats(model, linear.weight);
+  if (linear.weightLayout === 'outIn') return { rows: linear.outFeatures, cols: linear.inFeatures, data: values };
+  return transpose({ rows: linear.inFeatures, cols: linear.outFeatures, data: values });
+}
+
+/** The projection's (out, in) weight (its third of a fused qkv layer). */
+function projectionWeight(model: OnnxModel, projection: Projection): Matrix {
+  const full = outInWeight(model, projection.linear);
+  if (projection.part === undefined) return full;
+  const width = full.rows / 3;
+  return block(full, projection.part * width, (projection.part + 1) * width, 0, full.cols);
+}
+
+export interface ReferenceHead {
+  value: number;
+  output: number;
+  score: number;
+}
+
+export interface ReferenceBlockBounds {
+  fc1: number;
+  fc2: number;
+  heads: ReferenceHead[];
+  maxAbsGamma: { ln1: number; ln2: number };
+}
+
+export function referenceBounds(model: OnnxModel, structure: VitStructure): ReferenceBlockBounds[] {
+  const d = structure.hiddenSize;
+  return structure.blocks.map((vitBlock) => {
+    const { heads, headDim } = vitBlock.attention;
+    const fc2 = outInWeight(model, vitBlock.fc2);
+    const query = projectionWeight(model, vitBlock.attention.query);
+    const key = projectionWeight(model, vitBlock.attention.key);
+    const value = projectionWeight(model, vitBlock.attention.value);
+    const out = outInWeight(model, vitBlock.attention.outProjection);
+    const headBlocks = Array.from({ length: heads }, (_, h) => {
+      const rows = (m: Matrix) => block(m, h * headDim, (h + 1) * headDim, 0, m.cols);
+      const a = multiply(transpose(rows(query)), rows(key));
+      a.data.forEach((entry, i) => (a.data[i] = entry / Math.sqrt(headDim)));
+      return {
+        value: spectralNorm(rows(value)),
+        output: spectralNorm(block(out, 0, out.rows, h * headDim, (h + 1) * headDim)),
+        score: spectralNorm(a),
+      };
+    });
+    const maxAbs = (layer: typeof vitBlock.ln1) => (layer.gamma ? Math.max(...Array.from(readFloats(model, layer.gamma), Math.abs)) : 1);
+    return {
+      fc1: spectralNorm(outInWeight(model, vitBlock.fc1)),
+      // FC2 on the zero-padded input sees only its first d input columns in (out, in) terms.
+      fc2: spectralNorm(block(fc2, 0, fc2.rows, 0, d)),
+      heads: headBlocks,
+      maxAbsGamma: { ln1: maxAbs(vitBlock.ln1), ln2: maxAbs(vitBlock.ln2) },
+    };
+  });
+}
+
+/** The paper's MHA bound written out: Σ_h ||W_O^h|| ||W_V^h|| sqrt(3n + (12n+3) r⁴ ||A_h||²). */
+export function referenceAttentionBound(heads: ReferenceHead[], tokens: number, radius: number): number {
+  return heads.reduce((sum, head) => sum + head.output * head.value * Math.sqrt(3 * tokens + (12 * tokens + 3) * radius ** 4 * head.score ** 2), 0);
+}
+
+/** r (RMS token norm) and s_min (smallest per-token std) of [count, tokens, d] embeddings, two-pass. */
+export function referenceTokenStatistics(embeddings: Float32Array, d: number): { radius: number; minTokenStd: number } {
+  const tokenCount = embeddings.length / d;
+  let squaredNorms = 0;
+  let minTokenStd = Infinity;
+  for (let t = 0; t < tokenCount; t++) {
+    const row = Array.from(embeddings.subarray(t * d, (t + 1) * d));
+    squaredNorms += row.reduce((sum, x) => sum + x * x, 0);
+    const mean = row.reduce((sum, x) => sum + x, 0) / d;
+    minTokenStd = Math.min(minTokenStd, Math.sqrt(row.reduce((sum, x) => sum + (x - mean) ** 2, 0) / d));
+  }
+  return { radius: Math.sqrt(squaredNorms / tokenCount), minTokenStd };
+}
