@@ -12,6 +12,7 @@ import { FRAMEWORK_NAMINGS, FrameworkNaming, isFrameworkNaming, resolveNaming } 
 import { buildFreezePlan, FreezePlan } from '../core/recommend/freezePlan';
 import { exportOverlay, OVERLAY_FORMATS, OverlayFormat } from '../core/recommend/graphOverlays';
 import { onnxModuleParameterLookup } from '../core/recommend/onnxScopes';
+import { paperAccuracyLine } from '../core/recommend/paperResults';
 import { exportFreezePlan, PLAN_FORMATS, PlanFormat } from '../core/recommend/planExports';
 import { optionLabel, Recommendation, recommend } from '../core/recommend/recommend';
 import { parseReport, ReportSource, reportSource } from '../core/recommend/reportInput';
@@ -48,11 +49,11 @@ export const OVERLAY_USAGE = `Usage: plasticity-lens overlay REPORT.json --forma
 Writes each block component's plasticity onto the ONNX graph's nodes (matched by the module scope
 in their names), for viewing in a graph viewer:
   model-explorer   node data JSON for Google Model Explorer (ONNX via the model-explorer-onnx
-                   adapter): load it with "Add per-node data" or --node_data_paths; nodes are
+                   adapter): load it with "Add per-node data" > Upload, or --node_data_paths; nodes are
                    coloured light to dark red by plasticity
   netron           a netron:attachment JSON for Netron (8.2.8 or later): open the model, then open
-                   this file; values appear in each node's properties (Metrics, Metadata); Netron
-                   does not colour nodes from it
+                   this file (its name must end in .json); values appear in each node's properties
+                   (Metrics, Metadata); Netron does not colour nodes from it
 
 Options:
   --model FILE        the ONNX model the report measured (default: the report's model.path)
@@ -184,7 +185,8 @@ export function formatRecommendation(recommendation: Recommendation, plan: Freez
   const counts = plan.counts;
   const extra = counts.trainable === null ? 'head and final norm: count unknown' : `${formatParameterCount(counts.trainable)} trainable in all (${(100 * counts.trainableShare!).toFixed(2)}% of ${formatParameterCount(counts.model)})`;
   lines.push(`Trainable ${formatParameterCount(recommendation.selectedParameterCount)} block parameters; ${extra}`);
-  for (const choice of plan.choices) if (choice.paperNote) lines.push(`Note      ${choice.paperNote}`);
+  const paperTypes = plan.choices.filter((choice) => choice.paperNote !== null).map((choice) => choice.component);
+  if (paperTypes.length > 0) lines.push(`Paper     ${paperAccuracyLine(paperTypes)}`);
   for (const note of plan.notes) lines.push(`Note      ${note}`);
   for (const warning of plan.warnings) lines.push(`! ${warning}`);
   return lines.join('\n');
@@ -296,6 +298,9 @@ export function runOverlayCommand(args: string[]): number {
     if (out) {
       writeOutput(text, out);
       process.stdout.write(`${format} overlay written to ${out}\n`);
+      if (format === 'netron' && !out.toLowerCase().endsWith('.json')) {
+        process.stderr.write('plasticity-lens: warning: Netron reads attachments only from files whose name ends in .json; rename the file.\n');
+      }
     } else {
       process.stdout.write(text);
     }

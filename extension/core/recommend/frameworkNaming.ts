@@ -33,6 +33,8 @@ export interface NamingTemplate {
   head: string[];
   /** Set when the head is relative to the root rather than the model's top (timm, torchvision, CLIP keep it inside). */
   headInsideRoot: boolean;
+  /** Head names that are bare nn.Parameters, not modules (CLIP's output projection `proj`). */
+  bareParameters: string[];
 }
 
 const LINEAR = ['weight', 'bias'];
@@ -55,6 +57,7 @@ export const NAMING_TEMPLATES: Record<NamingTemplate['naming'], NamingTemplate> 
     finalNorm: ['norm', 'fc_norm'],
     head: ['head', 'head_dist'],
     headInsideRoot: true,
+    bareParameters: [],
   },
   hf: {
     naming: 'hf',
@@ -73,6 +76,7 @@ export const NAMING_TEMPLATES: Record<NamingTemplate['naming'], NamingTemplate> 
     finalNorm: ['layernorm'],
     head: ['classifier'],
     headInsideRoot: false,
+    bareParameters: [],
   },
   torchvision: {
     naming: 'torchvision',
@@ -85,6 +89,7 @@ export const NAMING_TEMPLATES: Record<NamingTemplate['naming'], NamingTemplate> 
     finalNorm: ['encoder.ln'],
     head: ['heads'],
     headInsideRoot: true,
+    bareParameters: [],
   },
   clip: {
     naming: 'clip',
@@ -97,6 +102,7 @@ export const NAMING_TEMPLATES: Record<NamingTemplate['naming'], NamingTemplate> 
     finalNorm: ['ln_post'],
     head: ['proj'],
     headInsideRoot: true,
+    bareParameters: ['proj'],
   },
   'hf-clip': {
     naming: 'hf-clip',
@@ -116,6 +122,7 @@ export const NAMING_TEMPLATES: Record<NamingTemplate['naming'], NamingTemplate> 
     // CLIPForImageClassification has `classifier`, CLIPVisionModelWithProjection `visual_projection`.
     head: ['classifier', 'visual_projection'],
     headInsideRoot: false,
+    bareParameters: [],
   },
 };
 
@@ -144,6 +151,8 @@ export interface ResolvedNaming {
   finalNormCandidates: string[];
   /** Alternatives for the head's module; empty when the naming cannot tell. */
   headCandidates: string[];
+  /** Head candidates that are bare parameters, not modules. */
+  bareParameters: string[];
 }
 
 const PARAMETER_SUFFIX = /\.(weight|bias)$/;
@@ -238,6 +247,7 @@ export function resolveNaming(report: PlasticityReport, requested?: FrameworkNam
       cell: (block, component) => reportCell(blockOf(block), component),
       finalNormCandidates: template && root !== null ? template.finalNorm.map((name) => `${root}${name}`) : [],
       headCandidates: template && root !== null ? headCandidates(template, root) : [],
+      bareParameters: template && root !== null ? template.bareParameters.map((name) => `${root}${name}`) : [],
     };
   }
 
@@ -254,6 +264,7 @@ export function resolveNaming(report: PlasticityReport, requested?: FrameworkNam
     },
     finalNormCandidates: template.finalNorm.map((name) => `${template.root}${name}`),
     headCandidates: headCandidates(template, template.root),
+    bareParameters: template.bareParameters.map((name) => `${template.root}${name}`),
   };
 }
 

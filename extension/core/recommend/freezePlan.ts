@@ -78,7 +78,11 @@ export interface FreezePlan {
     model: number;
     trainableShare: number | null;
   };
-  lora: { targetModules: string[]; modulesToSave: string[]; notes: string[] };
+  /**
+   * PEFT's view: LoRA on targetModules, full training for modulesToSave, and trainableParameters
+   * for bare nn.Parameters (CLIP's proj) that modules_to_save cannot hold.
+   */
+  lora: { targetModules: string[]; modulesToSave: string[]; trainableParameters: string[]; notes: string[] };
   notes: string[];
   warnings: string[];
 }
@@ -184,28 +188,37 @@ function extraPart(role: 'head' | 'final-norm', candidates: string[], naming: Re
   };
 }
 
-function loraSection(trainable: TrainableGroup[]): FreezePlan['lora'] {
+function loraSection(trainable: TrainableGroup[], bareParameters: string[]): FreezePlan['lora'] {
   const targetModules = trainable.flatMap((group) => group.loraTargets);
   const modulesToSave: string[] = [];
+  const trainableParameters: string[] = [];
   const notes = new Set<string>();
   for (const group of trainable) {
     if (group.role === 'component') {
       if (group.loraTargets.length === 0) modulesToSave.push(...group.modules);
       if (group.loraLimitation) notes.add(`${group.component}: ${group.loraLimitation}.`);
-    } else {
-      modulesToSave.push(...group.modules);
+      continue;
     }
+    for (const module of group.modules) {
+      // A parameter named like the module is the module itself: a bare nn.Parameter.
+      const bare = group.parameters !== null ? group.parameters.includes(module) : bareParameters.includes(module);
+      (bare ? trainableParameters : modulesToSave).push(module);
+    }
+  }
+  if (trainableParameters.length > 0) {
+    const names = trainableParameters.map((name) => `'${name}'`).join(', ');
+    notes.add(`${names} ${trainableParameters.length === 1 ? 'is a parameter, not a module' : 'are parameters, not modules'}: modules_to_save cannot hold it, so train_parameters() sets it trainable after get_peft_model (TRAINABLE_PARAMETERS).`);
   }
   notes.add('LoRA trains low-rank adapters on target_modules instead of their full weights; the parameter counts of this plan are for full finetuning.');
   if (targetModules.length === 0) {
     notes.add('No chosen component has an nn.Linear layer LoRA can wrap, and PEFT needs at least one target module: train this plan in full with the pytorch format instead.');
   }
-  const bare = modulesToSave.filter((module) => !module.includes('.'));
-  if (bare.length > 0) {
-    const examples = bare.map((name) => `'${name}' also matches any module whose name ends in '${name}'${name === 'norm' ? " (timm's fc_norm, q_norm, k_norm)" : ''}`);
+  const dotless = modulesToSave.filter((module) => !module.includes('.'));
+  if (dotless.length > 0) {
+    const examples = dotless.map((name) => `'${name}' also matches any module whose name ends in '${name}'${name === 'norm' ? " (timm's fc_norm, q_norm, k_norm)" : ''}`);
     notes.add(`PEFT matches modules_to_save by plain name suffix: ${examples.join('; ')}.`);
   }
-  return { targetModules, modulesToSave, notes: [...notes] };
+  return { targetModules, modulesToSave, trainableParameters, notes: [...notes] };
 }
 
 export function buildFreezePlan(inputs: FreezePlanInputs): FreezePlan {
@@ -278,7 +291,7 @@ export function buildFreezePlan(inputs: FreezePlanInputs): FreezePlan {
       model: report.model.parameterCount,
       trainableShare: trainableCount === null ? null : trainableCount / report.model.parameterCount,
     },
-    lora: loraSection(trainable),
+    lora: loraSection(trainable, naming.bareParameters),
     notes,
     warnings: [...recommendation.warnings],
   };

@@ -110,8 +110,7 @@ export function netronAttachment(report: PlasticityReport, nodes: readonly Graph
   for (const { node, block, component } of requireAssignments(report, nodes)) {
     const statistics = statisticsOf(report, block, component);
     const summary = report.summary[component];
-    metadata.push({ kind: 'node', target: node, name: 'plasticity component', value: `block ${block} ${component}` });
-    metadata.push({ kind: 'node', target: node, name: 'plasticity source', value: source });
+    metadata.push({ kind: 'node', target: node, name: 'plasticity component', value: `block ${block} ${component} (${source})` });
     metrics.push({ kind: 'node', target: node, name: 'plasticity', value: statistics.mean });
     metrics.push({ kind: 'node', target: node, name: 'plasticity 95% interval', value: `${statistics.ci95[0].toFixed(4)} to ${statistics.ci95[1].toFixed(4)}` });
     metrics.push({ kind: 'node', target: node, name: `${component} rank (mean over blocks)`, value: `${summary.rank} of ${COMPONENTS.length}, mean ${summary.mean.toFixed(4)}` });

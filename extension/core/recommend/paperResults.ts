@@ -49,3 +49,9 @@ export function orderNote(measuredOrder: readonly ComponentName[]): string | nul
   if (measuredOrder.every((component, index) => component === PAPER_ORDER[index])) return null;
   return `This model's measured order (${measuredOrder.join(' > ')}) differs from the paper's order for ViT-B/16 (${PAPER_ORDER.join(' > ')}).`;
 }
+
+/** One line with the paper's accuracies for the given types, for compact summaries. */
+export function paperAccuracyLine(components: readonly ComponentName[]): string {
+  const chosen = components.map((component) => `${component} ${PAPER_ACCURACY[component]}`).join(', ');
+  return `finetuning one type alone (ViT-B/16, ImageNet-21k, 11 datasets): ${chosen}; full finetuning ${PAPER_FULL_FINETUNING_ACCURACY}, linear probing ${PAPER_LINEAR_PROBING_ACCURACY}. ${NOT_A_PREDICTION}`;
+}

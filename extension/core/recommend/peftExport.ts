@@ -4,6 +4,13 @@ import { FreezePlan } from './freezePlan';
 import { planSummaryLines } from './planHeader';
 import { pythonCommentSections, pythonStringList } from './pythonSource';
 
+const PEFT_TRAIN_PARAMETERS_SOURCE = `def train_parameters(peft_model):
+    """Sets requires_grad on TRAINABLE_PARAMETERS; PEFT prefixes names with base_model.model."""
+    for name, parameter in peft_model.named_parameters():
+        if any(name == wanted or name.endswith("." + wanted) for wanted in TRAINABLE_PARAMETERS):
+            parameter.requires_grad_(True)
+`;
+
 export function freezePlanToPeft(plan: FreezePlan): string {
   const header = pythonCommentSections([
     ['LoRA configuration for Hugging Face PEFT.', ...planSummaryLines(plan)],
@@ -19,11 +26,19 @@ export function freezePlanToPeft(plan: FreezePlan): string {
     '',
     'from peft import LoraConfig',
     '',
+    `WARNINGS = ${pythonStringList(plan.warnings)}`,
+    '',
     `TARGET_MODULES = ${pythonStringList(plan.lora.targetModules)}`,
     '',
     `MODULES_TO_SAVE = ${pythonStringList(plan.lora.modulesToSave)}`,
     '',
     'lora_config = LoraConfig(target_modules=TARGET_MODULES, modules_to_save=MODULES_TO_SAVE)',
     '',
+    '# Parameters that are not modules (PEFT freezes them): train them with',
+    '# train_parameters(peft_model) after peft.get_peft_model.',
+    `TRAINABLE_PARAMETERS = ${pythonStringList(plan.lora.trainableParameters)}`,
+    '',
+    '',
+    PEFT_TRAIN_PARAMETERS_SOURCE,
   ].join('\n');
 }

@@ -21,12 +21,18 @@ def apply(model, prefix=""):
     for what, rule, modules in TRAINABLE_GROUPS:
         owned = {module: [name for name in names if _under(name, prefix + module)] for module in modules}
         empty = [module for module, found in owned.items() if not found]
-        if (rule == "all" and empty) or (rule == "any" and len(empty) == len(modules)):
-            missing = empty if rule == "all" else modules
+        where = None
+        if rule == "all" and empty:
+            where = repr(prefix + empty[0])
+            if len(empty) > 1:
+                where += " nor under %d more of its modules" % (len(empty) - 1)
+        elif rule == "any" and len(empty) == len(modules):
+            where = " or ".join(repr(prefix + module) for module in modules)
+        if where:
             raise ValueError(
                 "Plasticity Lens freeze plan: no parameter of the model lies under %s (%s); the plan's "
                 "names do not fit this model: pass prefix= when it is wrapped, or write the plan with "
-                "another --naming." % (" or ".join(repr(prefix + module) for module in missing), what)
+                "another --naming." % (where, what)
             )
         for found in owned.values():
             trainable.update(found)

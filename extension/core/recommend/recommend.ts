@@ -164,7 +164,11 @@ export function recommend(report: PlasticityReport, options: RecommendOptions): 
   const warnings: string[] = [];
   if (report.settings.inputs.synthetic) warnings.push(SYNTHETIC_WARNING);
   if (report.settings.mode !== 'isolated') warnings.push(IN_CONTEXT_WARNING);
-  for (const warning of report.warnings) warnings.push(`From the report: ${warning}`);
+  for (const warning of report.warnings) {
+    // The report's own synthetic-input warning says what SYNTHETIC_WARNING already says.
+    if (report.settings.inputs.synthetic && /synthetic/i.test(warning)) continue;
+    warnings.push(`From the report: ${warning}`);
+  }
 
   return {
     unit,

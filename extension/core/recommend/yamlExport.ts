@@ -74,7 +74,7 @@ export function freezePlanToYaml(plan: FreezePlan): string {
       trainable_parameters: plan.trainableParameters,
       frozen_modules: plan.frozen.modules,
     },
-    lora: { target_modules: plan.lora.targetModules, modules_to_save: plan.lora.modulesToSave, notes: plan.lora.notes },
+    lora: { target_modules: plan.lora.targetModules, modules_to_save: plan.lora.modulesToSave, trainable_parameters: plan.lora.trainableParameters, notes: plan.lora.notes },
     plasticity_lens: {
       format: plan.format,
       version: plan.version,
