@@ -17,7 +17,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const store = new ReportStore(context);
   const diagnostics = new HostDiagnostics(0);
   const service = new AnalysisService(store, log, diagnostics);
-  const panels = new ReportPanels(context.extensionUri, service, store);
+  const panels = new ReportPanels(context.extensionUri, service, store, log);
 
   context.subscriptions.push(
     log,

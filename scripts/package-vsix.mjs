@@ -1,7 +1,7 @@
 // Builds one .vsix per platform (vsce package --target), each carrying only its platform's
 // native binaries: onnxruntime-node's bin/napi-v6/<os>/<arch> and sharp's @img packages.
 //
-//   node scripts/package-vsix.mjs [--targets linux-x64,win32-x64,...]   (default: every target)
+//   node scripts/package-vsix.mjs [--targets linux-x64,win32-x64,... | --current]   (default: every target)
 //
 // sharp's packages for other platforms are fetched from the npm registry with `npm pack` (the
 // registry is the only network this needs); a target whose packages cannot be had is skipped
@@ -16,10 +16,11 @@ const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
 const ALL_TARGETS = ['linux-x64', 'linux-arm64', 'win32-x64', 'win32-arm64', 'darwin-arm64'];
 const targetArgument = process.argv.indexOf('--targets');
-const targets = targetArgument > 0 ? process.argv[targetArgument + 1].split(',') : ALL_TARGETS;
+const current = `${process.platform}-${process.arch}`;
+// --current: only this machine's platform (what the end-to-end tests install).
+const targets = process.argv.includes('--current') ? [current] : targetArgument > 0 ? process.argv[targetArgument + 1].split(',') : ALL_TARGETS;
 const outDir = path.join(root, 'build', 'vsix');
 const cacheDir = path.join(root, 'build', 'npm-pack-cache');
-const current = `${process.platform}-${process.arch}`;
 
 function packageJson(name) {
   return JSON.parse(readFileSync(path.join(root, 'node_modules', name, 'package.json'), 'utf8'));

@@ -7,7 +7,7 @@ import { AnalysisService } from '../analysis/analysisService';
 import { ReportStore } from '../analysis/reportStore';
 import { COMPONENTS } from '../core/vit/vitStructure';
 import { ReportPanels } from '../panel/reportPanels';
-import { webviewHtml, webviewOptions } from '../panel/webviewHtml';
+import { WebviewLoader, webviewHtml, webviewOptions } from '../panel/webviewHtml';
 import { HostToModelOverview, ModelOverviewToHost, ReportHeadline } from '../panel/webviewProtocol';
 
 export const MODEL_OVERVIEW_VIEW_TYPE = 'plasticityLens.modelOverview';
@@ -28,7 +28,7 @@ export class ModelOverviewEditor implements vscode.CustomReadonlyEditorProvider 
     const model = document.uri;
     const webview = webviewPanel.webview;
     webview.options = webviewOptions(this.extensionUri);
-    webview.html = webviewHtml(webview, this.extensionUri, 'modelOverview', path.basename(model.fsPath));
+    const loader = new WebviewLoader(webview, () => webviewHtml(webview, this.extensionUri, 'modelOverview', path.basename(model.fsPath)));
     const post = (message: HostToModelOverview) => void webview.postMessage(message);
     const refresh = async () => {
       try {
@@ -51,8 +51,12 @@ export class ModelOverviewEditor implements vscode.CustomReadonlyEditorProvider 
       }
     };
     const subscriptions = [
+      loader,
       webview.onDidReceiveMessage((message: ModelOverviewToHost) => {
-        if (message.type === 'ready') void refresh();
+        if (message.type === 'ready') {
+          loader.markReady();
+          void refresh();
+        }
         else if (message.type === 'analyze') void this.service.analyze(model);
         else if (message.type === 'showReport') void this.panels.open(model);
       }),
@@ -60,5 +64,7 @@ export class ModelOverviewEditor implements vscode.CustomReadonlyEditorProvider 
       this.service.onDidChangeState((event) => event.model.fsPath === model.fsPath && post({ type: 'analysisState', running: event.running, message: event.message })),
     ];
     webviewPanel.onDidDispose(() => subscriptions.forEach((subscription) => subscription.dispose()));
+    // Also without waiting for 'ready' (messages to a loading webview are queued).
+    void refresh();
   }
 }

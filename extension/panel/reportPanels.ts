@@ -7,7 +7,7 @@ import { reportToCsv } from '../core/report/reportCsv';
 import { PlasticityReport } from '../core/report/reportSchema';
 import { AnalysisService } from '../analysis/analysisService';
 import { ReportStore } from '../analysis/reportStore';
-import { webviewHtml, webviewOptions } from './webviewHtml';
+import { WebviewLoader, webviewHtml, webviewOptions } from './webviewHtml';
 import { HostToReportPanel, ReportPanelState, ReportPanelToHost } from './webviewProtocol';
 
 export const REPORT_PANEL_VIEW_TYPE = 'plasticityLens.report';
@@ -15,8 +15,8 @@ export const REPORT_PANEL_VIEW_TYPE = 'plasticityLens.report';
 class ReportPanel implements vscode.Disposable {
   private report: PlasticityReport | undefined;
   private stale = false;
-  private ready = false;
   private readonly disposables: vscode.Disposable[] = [];
+  private readonly loader: WebviewLoader;
 
   constructor(
     readonly panel: vscode.WebviewPanel,
@@ -25,8 +25,8 @@ class ReportPanel implements vscode.Disposable {
   ) {
     panel.iconPath = vscode.Uri.joinPath(owner.extensionUri, 'media', 'icon.svg');
     panel.webview.options = webviewOptions(owner.extensionUri);
-    panel.webview.html = webviewHtml(panel.webview, owner.extensionUri, 'reportPanel', panel.title);
-    this.disposables.push(panel.webview.onDidReceiveMessage((message: ReportPanelToHost) => void this.handle(message)));
+    this.loader = new WebviewLoader(panel.webview, () => webviewHtml(panel.webview, owner.extensionUri, 'reportPanel', panel.title));
+    this.disposables.push(this.loader, panel.webview.onDidReceiveMessage((message: ReportPanelToHost) => void this.handle(message)));
     const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(path.dirname(model.fsPath)), path.basename(model.fsPath)));
     this.disposables.push(watcher, watcher.onDidChange(() => this.modelChanged()), watcher.onDidDelete(() => this.modelChanged('The model file was deleted.')));
   }
@@ -34,7 +34,9 @@ class ReportPanel implements vscode.Disposable {
   show(report: PlasticityReport): void {
     this.report = report;
     this.stale = false;
-    if (this.ready) this.post({ type: 'showReport', report, stale: false });
+    // Posted now and again on 'ready': VS Code queues messages for a loading webview, and a
+    // 'ready' sent while a restored panel was still being handed to us would otherwise be lost.
+    this.post({ type: 'showReport', report, stale: false });
   }
 
   post(message: HostToReportPanel): void {
@@ -55,7 +57,7 @@ class ReportPanel implements vscode.Disposable {
   private async handle(message: ReportPanelToHost): Promise<void> {
     switch (message.type) {
       case 'ready':
-        this.ready = true;
+        this.loader.markReady();
         if (this.report) this.post({ type: 'showReport', report: this.report, stale: this.stale });
         if (this.owner.service.isRunning(this.model)) this.post({ type: 'analysisState', running: true });
         break;
@@ -104,6 +106,7 @@ export class ReportPanels implements vscode.WebviewPanelSerializer<ReportPanelSt
     readonly extensionUri: vscode.Uri,
     readonly service: AnalysisService,
     private readonly store: ReportStore,
+    readonly log: vscode.OutputChannel,
   ) {
     this.disposables.push(
       service.onDidFinish(({ model, report }) => this.open(model, report)),

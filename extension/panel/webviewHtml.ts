@@ -42,3 +42,41 @@ export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, b
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
 }
+
+/**
+ * Sets a webview's HTML and sets it again if the page never says 'ready': in VS Code for the
+ * web, a webview restored at start-up can ask for its script before the resource service worker
+ * is up and get a 404, which leaves it blank for good.
+ */
+export class WebviewLoader implements vscode.Disposable {
+  private ready = false;
+  private attempts = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly webview: vscode.Webview,
+    private readonly html: () => string,
+    private readonly retryMs = 3000,
+    private readonly maxAttempts = 4,
+  ) {
+    this.load();
+  }
+
+  private load(): void {
+    this.attempts++;
+    this.webview.html = this.html();
+    this.timer = setTimeout(() => {
+      if (!this.ready && this.attempts < this.maxAttempts) this.load();
+    }, this.retryMs);
+  }
+
+  /** Call when the page posts 'ready'. */
+  markReady(): void {
+    this.ready = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  dispose(): void {
+    if (this.timer) clearTimeout(this.timer);
+  }
+}

@@ -167,6 +167,7 @@ function exportPng(canvasId: string, name: string): void {
   vscode.postMessage({ type: 'exportPng', chart: name, dataUrl: copy.toDataURL('image/png') });
 }
 
+/** The value axis, linear or logarithmic as the user chose. */
 function axisOptions(colors: ThemeColors, title: string, logarithmic: boolean) {
   return {
     type: logarithmic ? ('logarithmic' as const) : ('linear' as const),
@@ -199,7 +200,10 @@ function depthChart(canvas: HTMLCanvasElement, report: PlasticityReport, colors:
         legend: { labels: { color: colors.foreground, filter: (item) => !item.text.includes('95%') } },
         tooltip: { filter: (item) => !item.dataset.label?.includes('95%') },
       },
-      scales: { x: axisOptions(colors, 'block', false), y: axisOptions(colors, 'plasticity ||f(X)−f(Y)|| / ||X−Y||', scale === 'log') },
+      scales: {
+        x: { type: 'category', title: { display: true, text: 'block', color: colors.foreground }, ticks: { color: colors.foreground }, grid: { color: colors.grid } },
+        y: axisOptions(colors, 'plasticity ||f(X)−f(Y)|| / ||X−Y||', scale === 'log'),
+      },
     },
   });
 }

@@ -1,0 +1,233 @@
+// The extension as a user meets it: the built .vsix installed into a real VS Code (code-server),
+// driven in a real browser. Context menu, progress, the report panel against the command line's
+// JSON, the model overview editor, cancel, bad models, theme switch, and a reload.
+//
+// Run: npm run test:e2e (builds the .vsix first). Skips when code-server is not set up.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Frame, Page } from 'playwright-core';
+import {
+  artifactsDir,
+  clickExplorerContextMenu,
+  e2eUnavailableReason,
+  explorerRow,
+  openWorkbench,
+  processesWithMarker,
+  repoRoot,
+  runCommand,
+  screenshot,
+  startCodeServer,
+  waitForNotification,
+  type CodeServerHandle,
+  type Workbench,
+} from './codeServer';
+
+const ROOT = repoRoot();
+const FIXTURES = path.join(ROOT, 'test', 'fixtures');
+const VSIX = path.join(ROOT, 'build', 'vsix', `plasticity-lens-${process.platform}-${process.arch}-${JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version}.vsix`);
+const unavailable = e2eUnavailableReason() ?? (fs.existsSync(VSIX) ? undefined : `no .vsix at ${VSIX}; run npm run package first`);
+
+let server: CodeServerHandle | undefined;
+let workbench: Workbench | undefined;
+let workspace = '';
+let page: Page;
+
+function writeSettings(settings: Record<string, unknown>): void {
+  fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
+  fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify(settings, null, 2));
+}
+
+const MEASURED_SETTINGS = {
+  'plasticityLens.referenceFolder': 'images/reference',
+  'plasticityLens.targetFolder': 'images/target',
+  'plasticityLens.executionProvider': 'cpu',
+};
+
+function makeWorkspace(): string {
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'plasticity-lens-e2e-extension-'));
+  fs.copyFileSync(path.join(FIXTURES, 'models', 'timm_op17_dyn.onnx'), path.join(folder, 'vit.onnx'));
+  fs.copyFileSync(path.join(FIXTURES, 'models', 'cnn_op13.onnx'), path.join(folder, 'cnn.onnx'));
+  const bytes = fs.readFileSync(path.join(FIXTURES, 'models', 'hf_vit_op17.onnx'));
+  fs.writeFileSync(path.join(folder, 'truncated.onnx'), bytes.subarray(0, Math.floor(bytes.length / 2)));
+  for (const side of ['reference', 'target']) {
+    fs.cpSync(path.join(FIXTURES, 'pairs', side), path.join(folder, 'images', side), { recursive: true });
+  }
+  return folder;
+}
+
+async function shot(name: string): Promise<void> {
+  await screenshot(page, path.join(artifactsDir(), `extension-${name}.png`));
+}
+
+/**
+ * The webview frame (of any editor group) showing `selector` with `text`: found by content,
+ * since several webviews (overview editors, report panels) are visible side by side.
+ */
+async function frameShowing(selector: string, text: string | RegExp, timeoutMs = 60_000): Promise<Frame> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    for (const frame of page.frames()) {
+      try {
+        if ((await frame.locator(selector, { hasText: text }).count()) > 0) return frame;
+      } catch {
+        // a frame navigating or detached while we look
+      }
+    }
+    await page.waitForTimeout(250);
+  }
+  await shot(`missing-${selector.replace(/[^a-z0-9]+/gi, '')}`).catch(() => undefined);
+  const shown = await Promise.all(page.frames().map((frame) => frame.locator('body').innerText({ timeout: 1000 }).catch(() => '')));
+  throw new Error(`no webview shows ${selector} with ${String(text)} within ${timeoutMs} ms; frames show: ${JSON.stringify(shown.filter(Boolean).map((body) => body.slice(0, 200)))}`);
+}
+
+/** The report panel's frame once its table is drawn. */
+async function reportFrame(model: string): Promise<Frame> {
+  const frame = await frameShowing('h1', `Plasticity of ${model}`, 120_000);
+  await frame.locator('#heatmap tbody tr').first().waitFor({ state: 'attached', timeout: 60_000 });
+  return frame;
+}
+
+/** The editor stays responsive: the command palette opens and closes at once. */
+async function assertEditorResponsive(): Promise<void> {
+  const started = Date.now();
+  await page.keyboard.press('F1');
+  await page.locator('.quick-input-widget .quick-input-box input').waitFor({ state: 'visible', timeout: 5_000 });
+  await page.keyboard.press('Escape');
+  assert.ok(Date.now() - started < 5_000);
+}
+
+/**
+ * Waits until the workbench knows the extension's contributions (its commands are listed), as a
+ * user would see once the window has loaded; before that an .onnx opens as a binary file.
+ */
+async function waitForContributions(): Promise<void> {
+  const input = page.locator('.quick-input-widget .quick-input-box input');
+  const row = page.locator('.quick-input-list .monaco-list-row .label-name', { hasText: 'Plasticity Lens: Analyze Model' });
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
+    await page.keyboard.press('F1');
+    await input.fill('>Plasticity Lens: Analyze Model');
+    const listed = await row.first().waitFor({ state: 'visible', timeout: 2_000 }).then(() => true, () => false);
+    await page.keyboard.press('Escape');
+    if (listed) return;
+    await page.waitForTimeout(500);
+  }
+  throw new Error('the extension\'s commands never appeared in the command palette');
+}
+
+before(async () => {
+  if (unavailable) return;
+  workspace = makeWorkspace();
+  writeSettings(MEASURED_SETTINGS);
+  server = await startCodeServer({ vsix: VSIX, workspace, userSettings: { 'workbench.colorTheme': 'Default Dark Modern' } });
+  workbench = await openWorkbench(server.url, workspace, { expectFile: 'cnn.onnx' });
+  page = workbench.page;
+  await waitForContributions();
+});
+
+after(async () => {
+  if (page) await shot('final').catch(() => undefined);
+  if (server) server.saveLogs(path.join(artifactsDir(), 'extension-logs'));
+  await workbench?.close();
+  await server?.stop();
+  if (workspace) fs.rmSync(workspace, { recursive: true, force: true });
+});
+
+test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 }, async (t) => {
+  await t.test('an .onnx file opens in the model overview editor, with what discovery found', async () => {
+    await explorerRow(page, 'vit.onnx').dblclick();
+    const frame = await frameShowing('h2', 'Vision Transformer found');
+    const text = await frame.locator('body').innerText();
+    assert.match(text, /Blocks\s+3/);
+    assert.match(text, /Heads\s+4/);
+    assert.match(text, /Naming\s+timm/);
+    await shot('model-overview');
+  });
+
+  await t.test('a CNN opens with the reason it is not a ViT', async () => {
+    await explorerRow(page, 'cnn.onnx').dblclick();
+    await frameShowing('.banner', /cnn\.onnx is not a Vision Transformer/);
+  });
+
+  let panelMeans: number[] = [];
+  await t.test('the explorer context menu analyses a model with progress and opens the panel beside it', async () => {
+    await clickExplorerContextMenu(page, 'vit.onnx', 'Analyze Model');
+    await waitForNotification(page, /Plasticity Lens: vit\.onnx/, 30_000);
+    const frame = await reportFrame('vit.onnx');
+    await shot('report-panel-dark');
+    // Beside: the panel opens in a second editor group.
+    assert.ok((await page.locator('.editor-group-container').count()) >= 2);
+    panelMeans = await frame.locator('#heatmap tbody td').evaluateAll((cells) => cells.map((cell) => Number(cell.getAttribute('data-mean'))));
+    assert.equal(panelMeans.length, 3 * 5);
+    assert.match(await frame.locator('body').innerText(), /isolated \(the paper's measure\)/);
+    assert.ok((await frame.locator('canvas#depth-chart').count()) === 1);
+  });
+
+  await t.test("the panel's table equals the command line's JSON for the same model and settings", async () => {
+    const json = execFileSync(process.execPath, [path.join(ROOT, 'bin', 'plasticity-lens.js'), 'analyze', path.join(workspace, 'vit.onnx'), '--reference', path.join(workspace, 'images', 'reference'), '--target', path.join(workspace, 'images', 'target'), '--ep', 'cpu', '--json', '-'], { encoding: 'utf8' });
+    const report = JSON.parse(json);
+    const cliMeans: number[] = report.blocks.flatMap((block: { components: Record<string, { mean: number }> }) => report.components.map((component: string) => block.components[component].mean));
+    assert.deepEqual(panelMeans, cliMeans);
+  });
+
+  await t.test('the theme switch re-renders the charts in the new colours', async () => {
+    const frame = await reportFrame('vit.onnx');
+    const before = await frame.locator('canvas#depth-chart').evaluate((canvas) => (canvas as unknown as { toDataURL(): string }).toDataURL());
+    // VS Code applies a workspace's colour theme setting as soon as the file changes.
+    writeSettings({ ...MEASURED_SETTINGS, 'workbench.colorTheme': 'Default Light Modern' });
+    await frame.locator('body.vscode-light').waitFor({ timeout: 30_000 });
+    await page.waitForTimeout(500);
+    const current = await reportFrame('vit.onnx');
+    const afterSwitch = await current.locator('canvas#depth-chart').evaluate((canvas) => (canvas as unknown as { toDataURL(): string }).toDataURL());
+    assert.notEqual(afterSwitch, before);
+    await shot('report-panel-light');
+  });
+
+  await t.test('a reload restores the panel from the stored report', async () => {
+    await page.reload();
+    await page.locator('.monaco-workbench').waitFor({ state: 'visible' });
+    const frame = await reportFrame('vit.onnx');
+    const restored = await frame.locator('#heatmap tbody td').evaluateAll((cells) => cells.map((cell) => Number(cell.getAttribute('data-mean'))));
+    assert.deepEqual(restored, panelMeans);
+  });
+
+  await t.test('a truncated model gives a readable error and the editor stays responsive', async () => {
+    await clickExplorerContextMenu(page, 'truncated.onnx', 'Analyze Model');
+    const message = await waitForNotification(page, /truncated or corrupt/, 60_000);
+    assert.ok(!message.includes('    at '), message);
+    await assertEditorResponsive();
+    await shot('truncated-error');
+  });
+
+  await t.test('a CNN gives a readable error', async () => {
+    await clickExplorerContextMenu(page, 'cnn.onnx', 'Analyze Model');
+    await waitForNotification(page, /is not a Vision Transformer/, 60_000);
+    await assertEditorResponsive();
+  });
+
+  await t.test('cancel stops a long run within a second and leaves no process behind', async () => {
+    writeSettings({ 'plasticityLens.executionProvider': 'cpu', 'plasticityLens.pairs': 200000 });
+    await page.waitForTimeout(1000); // settings are read at the start of a run
+    await clickExplorerContextMenu(page, 'vit.onnx', 'Analyze Model');
+    await waitForNotification(page, /pairs on cpu/, 60_000);
+    const workers = () => processesWithMarker(server!.marker).filter((pid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('workerMain.js');
+      } catch {
+        return false;
+      }
+    });
+    assert.ok(workers().length >= 1, 'a worker process runs the analysis');
+    await runCommand(page, 'Plasticity Lens: Cancel Analysis');
+    const cancelled = Date.now();
+    await waitForNotification(page, /cancelled/, 10_000);
+    assert.ok(Date.now() - cancelled < 3_000, `cancel took ${Date.now() - cancelled} ms to be reported`);
+    for (let waited = 0; workers().length > 0 && waited < 2_000; waited += 100) await page.waitForTimeout(100);
+    assert.deepEqual(workers(), []);
+    await assertEditorResponsive();
+    writeSettings(MEASURED_SETTINGS);
+  });
+});
