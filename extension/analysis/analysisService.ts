@@ -47,8 +47,14 @@ export class AnalysisService implements vscode.Disposable {
     return this.running !== undefined && (!model || this.running.model.fsPath === model.fsPath);
   }
 
+  /** The model's overview, without its hash (fast). */
   describe(model: vscode.Uri): Promise<ModelOverview> {
-    return this.worker().describe(model.fsPath);
+    return this.worker().describe(model.fsPath, { hash: false });
+  }
+
+  /** sha256 of the model file (about a second for a ViT-B), computed in the worker. */
+  hash(model: vscode.Uri): Promise<string> {
+    return this.worker().hashFile(model.fsPath);
   }
 
   cancel(): void {

@@ -5,12 +5,24 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { AnalysisService } from '../analysis/analysisService';
 import { ReportStore } from '../analysis/reportStore';
+import { PlasticityReport } from '../core/report/reportSchema';
 import { COMPONENTS } from '../core/vit/vitStructure';
 import { ReportPanels } from '../panel/reportPanels';
 import { WebviewLoader, webviewHtml, webviewOptions } from '../panel/webviewHtml';
 import { HostToModelOverview, ModelOverviewToHost, ReportHeadline } from '../panel/webviewProtocol';
 
 export const MODEL_OVERVIEW_VIEW_TYPE = 'plasticityLens.modelOverview';
+
+function reportHeadline(report: PlasticityReport): ReportHeadline {
+  return {
+    createdAt: report.createdAt,
+    mode: report.settings.mode,
+    pairs: report.settings.pairs,
+    synthetic: report.settings.inputs.synthetic,
+    ranking: [...COMPONENTS].sort((a, b) => report.summary[a].rank - report.summary[b].rank).map((component) => ({ component, mean: report.summary[component].mean })),
+    stale: false,
+  };
+}
 
 export class ModelOverviewEditor implements vscode.CustomReadonlyEditorProvider {
   constructor(
@@ -32,20 +44,16 @@ export class ModelOverviewEditor implements vscode.CustomReadonlyEditorProvider 
     const post = (message: HostToModelOverview) => void webview.postMessage(message);
     const refresh = async () => {
       try {
+        // The overview first (read and discovery take a fraction of a second even for a ViT-B);
+        // whether the last report is out of date follows once the file is hashed.
         const overview = await this.service.describe(model);
         const report = await this.store.latest(model.fsPath);
-        let lastReport: ReportHeadline | undefined;
-        if (report) {
-          lastReport = {
-            createdAt: report.createdAt,
-            mode: report.settings.mode,
-            pairs: report.settings.pairs,
-            synthetic: report.settings.inputs.synthetic,
-            ranking: [...COMPONENTS].sort((a, b) => report.summary[a].rank - report.summary[b].rank).map((component) => ({ component, mean: report.summary[component].mean })),
-            stale: report.model.sha256 !== overview.model.sha256,
-          };
+        const headline = report ? reportHeadline(report) : undefined;
+        post({ type: 'showOverview', overview, lastReport: headline });
+        if (report && headline) {
+          const sha256 = await this.service.hash(model);
+          post({ type: 'showOverview', overview: { ...overview, model: { ...overview.model, sha256 } }, lastReport: { ...headline, stale: sha256 !== report.model.sha256 } });
         }
-        post({ type: 'showOverview', overview, lastReport });
       } catch (error) {
         post({ type: 'overviewError', message: error instanceof Error ? error.message : String(error) });
       }

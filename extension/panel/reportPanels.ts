@@ -162,8 +162,8 @@ export class ReportPanels implements vscode.WebviewPanelSerializer<ReportPanelSt
 
   /** A stored report is shown at once; meanwhile the worker hashes the model to see whether it changed. */
   private checkStale(panel: ReportPanel, report: PlasticityReport): void {
-    this.service.describe(panel.model).then(
-      (overview) => overview.model.sha256 !== report.model.sha256 && panel.modelChanged(),
+    this.service.hash(panel.model).then(
+      (sha256) => sha256 !== report.model.sha256 && panel.modelChanged(),
       () => panel.modelChanged('The model file can no longer be read.'),
     );
   }

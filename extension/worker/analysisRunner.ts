@@ -212,7 +212,7 @@ class PairMeasurer {
   }
 
   static async create(model: OnnxModel, structure: VitStructure, request: AnalysisRequest, provider: ExecutionProviderName): Promise<PairMeasurer> {
-    const folder = path.dirname(path.resolve(model.filePath));
+    const folder = model.dataFolder;
     const inContext = request.mode === 'in-context';
     const probeModel = inContext ? buildInContextProbe(model, structure) : buildIsolatedProbe(model, structure);
     // In-context mode rebuilds the blocks' forward pass, so it checks it against the model's own.

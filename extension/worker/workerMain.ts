@@ -2,8 +2,7 @@
 // calls block the thread that makes them, so neither the extension host nor the command line
 // ever freezes or dies with it.
 import { isUserError } from '../core/errors';
-import { describeModelFile } from '../core/report/modelDescription';
-import { runAnalysis } from './analysisRunner';
+import { describeModelFile, sha256OfFile } from '../core/report/modelDescription';
 import { HostToWorker, WorkerErrorPayload, WorkerToHost } from './workerProtocol';
 
 const cancelled = new Set<number>();
@@ -26,13 +25,22 @@ process.on('message', (message: HostToWorker) => {
     case 'describe':
       // Synchronous, but off the host's thread; a ViT-B file takes a few hundred milliseconds.
       try {
-        send({ type: 'description', id: message.id, overview: describeModelFile(message.modelPath) });
+        send({ type: 'description', id: message.id, overview: describeModelFile(message.modelPath, { hash: message.hash }) });
       } catch (error) {
         send({ type: 'error', id: message.id, error: errorPayload(error) });
       }
       break;
+    case 'hash':
+      sha256OfFile(message.modelPath).then(
+        (sha256) => send({ type: 'hashed', id: message.id, sha256 }),
+        (error: unknown) => send({ type: 'error', id: message.id, error: errorPayload(error) }),
+      );
+      break;
     case 'analyze':
-      runAnalysis(message.request, {
+      // Loaded on first use: onnxruntime's native library takes a moment to load, and describing
+      // a model (the overview editor) does not need it.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      (require('./analysisRunner') as typeof import('./analysisRunner')).runAnalysis(message.request, {
         onProgress: (progress) => send({ type: 'progress', id: message.id, progress }),
         isCancelled: () => cancelled.has(message.id),
       })

@@ -38,7 +38,8 @@ export interface AnalysisProgress {
 
 export type HostToWorker =
   | { type: 'analyze'; id: number; request: AnalysisRequest }
-  | { type: 'describe'; id: number; modelPath: string }
+  | { type: 'describe'; id: number; modelPath: string; hash: boolean }
+  | { type: 'hash'; id: number; modelPath: string }
   | { type: 'cancel'; id: number };
 
 export interface WorkerErrorPayload {
@@ -52,4 +53,5 @@ export type WorkerToHost =
   | { type: 'progress'; id: number; progress: AnalysisProgress }
   | { type: 'result'; id: number; report: PlasticityReport }
   | { type: 'description'; id: number; overview: ModelOverview }
+  | { type: 'hashed'; id: number; sha256: string }
   | { type: 'error'; id: number; error: WorkerErrorPayload };

@@ -24,7 +24,7 @@ export class WorkerCrashError extends Error {
 }
 
 interface Pending {
-  resolve(value: PlasticityReport | ModelOverview): void;
+  resolve(value: PlasticityReport | ModelOverview | string): void;
   reject(error: Error): void;
   onProgress?: (progress: AnalysisProgress) => void;
 }
@@ -43,11 +43,16 @@ export class WorkerSupervisor {
   }
 
   /** Reads a model and what discovery finds in it (a non-ViT resolves with the reason). */
-  describe(modelPath: string): Promise<ModelOverview> {
-    return this.request<ModelOverview>((id) => ({ type: 'describe', id, modelPath }));
+  describe(modelPath: string, options: { hash: boolean } = { hash: true }): Promise<ModelOverview> {
+    return this.request<ModelOverview>((id) => ({ type: 'describe', id, modelPath, hash: options.hash }));
   }
 
-  private request<T extends PlasticityReport | ModelOverview>(
+  /** sha256 of a file, computed in the worker. */
+  hashFile(modelPath: string): Promise<string> {
+    return this.request<string>((id) => ({ type: 'hash', id, modelPath }));
+  }
+
+  private request<T extends PlasticityReport | ModelOverview | string>(
     message: (id: number) => HostToWorker,
     onProgress?: (progress: AnalysisProgress) => void,
     signal?: AbortSignal,
@@ -145,6 +150,9 @@ export class WorkerSupervisor {
         break;
       case 'description':
         this.settle(message.id, (entry) => entry.resolve(message.overview));
+        break;
+      case 'hashed':
+        this.settle(message.id, (entry) => entry.resolve(message.sha256));
         break;
       case 'error': {
         const { kind, message: text, stack } = message.error;

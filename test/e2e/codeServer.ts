@@ -582,6 +582,27 @@ function escapeRegExp(text: string): string {
 }
 
 /**
+ * Waits until the command palette lists a command titled `title`: an extension's commands (and
+ * its custom editors) are known to the workbench only once the extension host has read it.
+ */
+export async function waitForCommand(page: Page, title: string, timeoutMs = 60_000): Promise<void> {
+  const input = page.locator('.quick-input-widget .quick-input-box input');
+  const row = page.locator('.quick-input-list .monaco-list-row .label-name', { hasText: title });
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+    await page.keyboard.press('F1');
+    await input.fill(`>${title}`);
+    const listed = await row.first().waitFor({ state: 'visible', timeout: 2_000 }).then(
+      () => true,
+      () => false,
+    );
+    await page.keyboard.press('Escape');
+    if (listed) return;
+    await sleep(500);
+  }
+  throw new Error(`the command palette never listed "${title}" within ${timeoutMs} ms`);
+}
+
+/**
  * Right-clicks `name` in the explorer and clicks the context-menu entry labelled `label`.
  * An extension's entries appear once its contributions are read, so it reopens the menu until
  * the entry shows up or timeoutMs passes.

@@ -21,6 +21,7 @@ import {
   runCommand,
   screenshot,
   startCodeServer,
+  waitForCommand,
   waitForNotification,
   type CodeServerHandle,
   type Workbench,
@@ -100,24 +101,6 @@ async function assertEditorResponsive(): Promise<void> {
   assert.ok(Date.now() - started < 5_000);
 }
 
-/**
- * Waits until the workbench knows the extension's contributions (its commands are listed), as a
- * user would see once the window has loaded; before that an .onnx opens as a binary file.
- */
-async function waitForContributions(): Promise<void> {
-  const input = page.locator('.quick-input-widget .quick-input-box input');
-  const row = page.locator('.quick-input-list .monaco-list-row .label-name', { hasText: 'Plasticity Lens: Analyze Model' });
-  for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
-    await page.keyboard.press('F1');
-    await input.fill('>Plasticity Lens: Analyze Model');
-    const listed = await row.first().waitFor({ state: 'visible', timeout: 2_000 }).then(() => true, () => false);
-    await page.keyboard.press('Escape');
-    if (listed) return;
-    await page.waitForTimeout(500);
-  }
-  throw new Error('the extension\'s commands never appeared in the command palette');
-}
-
 before(async () => {
   if (unavailable) return;
   workspace = makeWorkspace();
@@ -125,7 +108,8 @@ before(async () => {
   server = await startCodeServer({ vsix: VSIX, workspace, userSettings: { 'workbench.colorTheme': 'Default Dark Modern' } });
   workbench = await openWorkbench(server.url, workspace, { expectFile: 'cnn.onnx' });
   page = workbench.page;
-  await waitForContributions();
+  // Before the extension host has read the extension, an .onnx would open as a binary file.
+  await waitForCommand(page, 'Plasticity Lens: Analyze Model');
 });
 
 after(async () => {

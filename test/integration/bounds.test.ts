@@ -44,7 +44,7 @@ function randomEmbeddings(count: number, tokens: number, d: number, seed: number
 
 async function runBoundsModel(model: OnnxModel, structure: VitStructure): Promise<Record<string, Float32Array>> {
   const { bytes } = buildBoundsModel(model, structure);
-  const session = await createSession(bytes, { provider: 'cpu', externalDataFolder: path.dirname(model.filePath), graphOptimizationLevel: 'disabled' });
+  const session = await createSession(bytes, { provider: 'cpu', externalDataFolder: model.dataFolder, graphOptimizationLevel: 'disabled' });
   try {
     const results = await session.run({});
     return Object.fromEntries(Object.entries(results).map(([name, tensor]) => [name, tensor.data as Float32Array]));
@@ -237,7 +237,7 @@ test('bounds on the benchmark ViT-B/16: time and peak memory', { skip: fs.exists
       marks.push(performance.now());
       const { bytes } = buildBoundsModel(model, structure);
       marks.push(performance.now());
-      const session = await createSession(bytes, { provider: 'cpu', externalDataFolder: path.dirname(model.filePath), graphOptimizationLevel: 'disabled' });
+      const session = await createSession(bytes, { provider: 'cpu', externalDataFolder: model.dataFolder, graphOptimizationLevel: 'disabled' });
       marks.push(performance.now());
       const results = await session.run({});
       marks.push(performance.now());

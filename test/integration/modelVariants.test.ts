@@ -99,3 +99,18 @@ test('external weights stored beyond 2 GB in the data file are read in place', a
   assertGoldenMeans(await isolatedMeans(path.join(dir, 'large.onnx')));
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+test('a model and its external data reached through symlinks (a Hugging Face cache layout) are read in place', async () => {
+  const dir = tempDir('symlinks');
+  // blobs/ holds the real files under content names; snapshots/main/ links to them by name.
+  fs.mkdirSync(path.join(dir, 'blobs'));
+  fs.mkdirSync(path.join(dir, 'snapshots', 'main'), { recursive: true });
+  fs.copyFileSync(modelPath('timm_op17_external.onnx'), path.join(dir, 'blobs', 'a1b2'));
+  fs.copyFileSync(modelPath('timm_op17_external.onnx.data'), path.join(dir, 'blobs', 'c3d4'));
+  fs.symlinkSync(path.join('..', '..', 'blobs', 'a1b2'), path.join(dir, 'snapshots', 'main', 'model.onnx'));
+  fs.symlinkSync(path.join('..', '..', 'blobs', 'c3d4'), path.join(dir, 'snapshots', 'main', 'timm_op17_external.onnx.data'));
+  const model = readOnnxModel(path.join(dir, 'snapshots', 'main', 'model.onnx'));
+  assert.equal(model.dataFolder, fs.realpathSync(path.join(dir, 'blobs')));
+  assertGoldenMeans(await isolatedMeans(path.join(dir, 'snapshots', 'main', 'model.onnx')));
+  fs.rmSync(dir, { recursive: true, force: true });
+});

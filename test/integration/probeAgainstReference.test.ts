@@ -30,7 +30,7 @@ for (const mode of ['isolated', 'in-context'] as const) {
       const model = readOnnxModel(modelPath(golden.model));
       const structure = discoverVit(model);
       const probe = mode === 'isolated' ? buildIsolatedProbe(model, structure) : buildInContextProbe(model, structure);
-      const options = { provider: 'cpu' as const, externalDataFolder: path.dirname(model.filePath) };
+      const options = { provider: 'cpu' as const, externalDataFolder: model.dataFolder };
       const constants = probe.precompute ? await (await createSession(probe.precompute, options)).run({}) : {};
       const session = await createSession(probe.bytes, options);
       const pairs = 3;

@@ -44,7 +44,7 @@ function render(overview: ModelOverview, lastReport: ReportHeadline | undefined)
           ['Parameters', model.parameterCount.toLocaleString()],
           ['Inputs', model.inputs.map((input) => `${input.name} ${shape(input.shape)}`).join(', ')],
           ['Outputs', model.outputs.map((output) => `${output.name} ${shape(output.shape)}`).join(', ')],
-          ['SHA-256', model.sha256],
+          ['SHA-256', model.sha256 ?? '…'],
         ],
         'Model file',
       ),

@@ -26,7 +26,8 @@ export interface ByteRange {
 
 /** Where a tensor's values are stored. Offsets are byte offsets in the named file. */
 export type TensorDataLocation =
-  | { kind: 'raw'; file: string; offset: number; length: number } // raw_data or packed float/double data
+  // raw_data or packed float/double data; `location` is `file` relative to the model's dataFolder
+  | { kind: 'raw'; file: string; location: string; offset: number; length: number }
   | { kind: 'varint'; field: number; range: ByteRange } // packed int32/int64 data: must be decoded
   | { kind: 'empty' };
 
@@ -79,6 +80,12 @@ export interface OnnxModel {
   fileSize: number;
   /** The whole file; subarrays of it are views, never copies. */
   bytes: Uint8Array;
+  /**
+   * The folder that weight locations (TensorDataLocation.location) are relative to: give it to
+   * onnxruntime as the external-data folder of models that reference these weights. It holds
+   * the real (symlink-resolved) files, as onnxruntime refuses data paths that leave it.
+   */
+  dataFolder: string;
   irVersion: number;
   producerName: string;
   producerVersion: string;
@@ -149,7 +156,7 @@ function readTensor(reader: Reader, range: ByteRange, filePath: string): TensorI
           break;
         }
         const length = reader.uint32();
-        tensor.data = { kind: 'raw', file: filePath, offset: reader.pos, length };
+        tensor.data = { kind: 'raw', file: filePath, location: path.basename(filePath), offset: reader.pos, length };
         reader.skip(length);
         break;
       }
@@ -193,6 +200,7 @@ function readTensor(reader: Reader, range: ByteRange, filePath: string): TensorI
     tensor.data = {
       kind: 'raw',
       file: path.join(path.dirname(filePath), location),
+      location,
       offset: Number(externalEntries.get('offset') ?? 0),
       length: externalEntries.has('length') ? Number(externalEntries.get('length')) : -1,
     };
@@ -376,6 +384,7 @@ export function parseOnnxModel(bytes: Uint8Array, filePath: string): OnnxModel {
     filePath,
     fileSize: bytes.length,
     bytes,
+    dataFolder: path.dirname(filePath),
     irVersion: 0,
     producerName: '',
     producerVersion: '',
@@ -458,7 +467,35 @@ export function readOnnxModel(filePath: string): OnnxModel {
   }
   const model = parseOnnxModel(bytes, filePath);
   checkExternalData(model);
+  placeDataLocations(model);
   return model;
+}
+
+/**
+ * Points weight locations at the real files behind any symlinks (a Hugging Face cache links
+ * snapshots to blobs), relative to their closest common folder: onnxruntime resolves links and
+ * rejects external data outside the folder it is given.
+ */
+function placeDataLocations(model: OnnxModel): void {
+  const realPaths = new Map<string, string>();
+  const real = (file: string) => {
+    let resolved = realPaths.get(file);
+    if (resolved === undefined) {
+      resolved = fs.realpathSync(file);
+      realPaths.set(file, resolved);
+    }
+    return resolved;
+  };
+  real(model.filePath);
+  for (const tensor of model.initializers.values()) if (tensor.data.kind === 'raw') real(tensor.data.file);
+  let folder = path.dirname(real(model.filePath));
+  for (const resolved of realPaths.values()) {
+    while (path.relative(folder, resolved).startsWith('..')) folder = path.dirname(folder);
+  }
+  model.dataFolder = folder;
+  for (const tensor of model.initializers.values()) {
+    if (tensor.data.kind === 'raw') tensor.data.location = path.relative(folder, real(tensor.data.file)).split(path.sep).join('/');
+  }
 }
 
 function checkExternalData(model: OnnxModel): void {

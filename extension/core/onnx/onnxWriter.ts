@@ -1,7 +1,6 @@
 // Builds the small ONNX models the engine runs (embedding extractors, probe graphs).
 // Weights of the user's model are referenced in place as external data, never copied; nodes of
 // the user's model can be copied byte for byte, so no field they carry is lost.
-import * as path from 'node:path';
 import { Writer } from 'protobufjs/minimal';
 import { NodeInfo, OnnxModel, TensorDataType, TensorInfo } from './onnxModel';
 
@@ -108,23 +107,15 @@ export class OnnxGraphBuilder {
   }
 
   /**
-   * Makes an initializer of the source model available under its own name. Large tensors stored
-   * as raw bytes become external references to the source file (resolved through the session's
-   * external-data folder, the source model's folder); small or already-external ones are copied
-   * verbatim.
+   * Makes an initializer of the source model available under its own name. Tensors stored as
+   * raw bytes in a file (the model's own, or an external data file) become external references
+   * to that file, relative to the model's dataFolder; small inline ones are copied verbatim.
    */
   useInitializer(model: OnnxModel, tensor: TensorInfo): string {
     if (this.initializers.has(tensor.name)) return tensor.name;
     const data = tensor.data;
-    if (!tensor.external && data.kind === 'raw' && data.file === model.filePath && data.length >= 1024) {
-      this.initializers.set(tensor.name, {
-        kind: 'external',
-        name: tensor.name,
-        tensor,
-        location: path.basename(model.filePath),
-        offset: data.offset,
-        length: data.length,
-      });
+    if (data.kind === 'raw' && (tensor.external || data.length >= 1024)) {
+      this.initializers.set(tensor.name, { kind: 'external', name: tensor.name, tensor, location: data.location, offset: data.offset, length: data.length });
     } else {
       this.initializers.set(tensor.name, { kind: 'verbatim', tensor, model });
     }

@@ -1,6 +1,7 @@
 // What a model file is, independent of any measurement: the `model` part of a report, and the
 // overview the model editor shows before (or without) an analysis.
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ModelFileError } from '../errors';
 import { defaultOpset, elementCount, OnnxModel, readOnnxModel, ValueInfo } from '../onnx/onnxModel';
@@ -49,12 +50,26 @@ export function architectureOf(structure: VitStructure, tokens: number, imageSiz
   };
 }
 
-/** Reads and describes a model; a non-ViT is described with the reason, an unreadable file throws. */
-export function describeModelFile(filePath: string): ModelOverview {
+/** sha256 of a file, read in chunks (the caller's event loop keeps turning). */
+export function sha256OfFile(filePath: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    fs.createReadStream(filePath)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('error', (error) => reject(new ModelFileError(`${filePath} cannot be read (${(error as NodeJS.ErrnoException).code ?? error.message}).`)))
+      .on('end', () => resolve(hash.digest('hex')));
+  });
+}
+
+/**
+ * Reads and describes a model; a non-ViT is described with the reason, an unreadable file
+ * throws. Without `hash`, sha256 is left null: hashing a ViT-B file alone takes about a second.
+ */
+export function describeModelFile(filePath: string, options: { hash?: boolean } = {}): ModelOverview {
   const started = performance.now();
   const model = readOnnxModel(filePath);
   const readMs = performance.now() - started;
-  const facts = modelFacts(model);
+  const facts: ModelOverview['model'] = options.hash === false ? { ...modelFacts(model, ''), sha256: null } : modelFacts(model);
   const discoverStarted = performance.now();
   try {
     const structure = discoverVit(model);

@@ -100,7 +100,8 @@ export type Architecture = PlasticityReport['model']['architecture'];
 
 /** What a model file is and what discovery found, before (or without) any measurement. */
 export interface ModelOverview {
-  model: ModelFacts;
+  /** sha256 is null when the overview was made without hashing (hashing a large file takes seconds). */
+  model: Omit<ModelFacts, 'sha256'> & { sha256: string | null };
   /** What discovery found; null when the model is not a usable ViT. */
   architecture: (Omit<Architecture, 'tokens' | 'imageSize'> & { tokens: number | null; imageSize: [number, number] | null }) | null;
   /** Why the model is not a usable ViT (discovery's message). */
