@@ -17,8 +17,10 @@ import {
   PROBE_OUTPUT,
   ProbeModel,
 } from '../core/probe/probeModels';
+import { buildBoundsModel, DEFAULT_BOUNDS_ITERATIONS } from '../core/bounds/boundsModel';
+import { combineBounds, tokenStatistics } from '../core/bounds/plasticityBounds';
 import { blockReports, summarize } from '../core/report/buildReport';
-import { ExecutionProviderName, PlasticityReport, REPORT_SCHEMA_VERSION } from '../core/report/reportSchema';
+import { ExecutionProviderName, PlasticityBounds, PlasticityReport, REPORT_SCHEMA_VERSION, TokenStatistics } from '../core/report/reportSchema';
 import { TOOL_VERSION } from '../core/toolVersion';
 import { discoverVit } from '../core/vit/discoverVit';
 import { COMPONENTS, VitStructure } from '../core/vit/vitStructure';
@@ -104,6 +106,10 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
     throw new UsageError('No pair of inputs differs, so plasticity cannot be measured; give reference and target images that are not identical.');
   }
   await measurer.release();
+  report('measuring', 'Computing the data-free bounds', { pairsDone: done, pairsTotal: pairs.count, executionProvider: measurer.provider });
+  const boundsStarted = performance.now();
+  const bounds = await dataFreeBounds(model, structure, measurer.tokenStatistics ?? null);
+  const boundsMs = performance.now() - boundsStarted;
   if (measurer.provider !== provider.used) {
     provider.tried.push({ name: 'cpu', ok: true, reason: `used instead of ${provider.used}, which disagreed with cpu on the first pairs` });
   }
@@ -132,8 +138,10 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
       measureMs: round(measureMs),
       totalMs: round(performance.now() - started),
       pairsPerSecond: round((perPair.length / measureMs) * 1000, 3),
+      boundsMs: round(boundsMs),
     },
     warnings,
+    bounds,
   };
 }
 
@@ -195,6 +203,7 @@ class PairMeasurer {
   /** Embedding layout: true when the model keeps tokens first ([tokens, batch, d], as OpenAI CLIP). */
   private tokensFirst: boolean | undefined;
   tokens = 0;
+  tokenStatistics: TokenStatistics | undefined;
   private checked = false;
 
   private constructor(
@@ -271,6 +280,8 @@ class PairMeasurer {
   private async measureOn(sessions: Sessions, reference: Float32Array[], target: Float32Array[], count: number, checkBlocks: boolean): Promise<Measurement> {
     const x = await this.embed(sessions.embedder, reference, checkBlocks);
     const y = await this.embed(sessions.embedder, target, false);
+    // n, r and s_min for the data-free bounds, from the first pairs' embeddings.
+    this.tokenStatistics ??= tokenStatistics(concat([x.embedding, y.embedding]), 2 * count, this.tokens, this.structure.hiddenSize);
     const shape = [count, this.tokens, this.structure.hiddenSize];
     const outputs = await sessions.probe.run({
       ...sessions.constants,
@@ -345,6 +356,15 @@ class PairMeasurer {
       );
     }
   }
+}
+
+/** The paper's weight-only upper bounds (on cpu: the weights are read once, without the probe's). */
+async function dataFreeBounds(model: OnnxModel, structure: VitStructure, tokens: TokenStatistics | null): Promise<PlasticityBounds> {
+  const iterations = DEFAULT_BOUNDS_ITERATIONS;
+  const { bytes } = buildBoundsModel(model, structure, { iterations });
+  const outputs = await runOnce(bytes, { provider: 'cpu', externalDataFolder: model.dataFolder });
+  const spectral = Object.fromEntries(Object.entries(outputs).map(([name, tensor]) => [name, tensor.data as Float32Array]));
+  return combineBounds(structure, model, spectral, tokens, iterations);
 }
 
 /** Runs a model without inputs once and returns its outputs (the session is released at once). */

@@ -271,3 +271,25 @@ test('bounds on the benchmark ViT-B/16: time and peak memory', { skip: fs.exists
   for (const value of [...figures.fc1, ...figures.fc2]) assert.ok(Number.isFinite(value) && value > 0);
   assert.ok(figures.lastStepChange < 1e-4);
 });
+
+test('every analysis report carries the data-free bounds, and no measured FC ratio exceeds them', async () => {
+  const { WorkerSupervisor } = await import('../../extension/worker/workerSupervisor');
+  const { PAIRS } = await import('../support/fixtures');
+  const supervisor = new WorkerSupervisor();
+  try {
+    const report = await supervisor.analyze({ modelPath: modelPath('hf_vit_op17.onnx'), mode: 'isolated', executionProvider: 'cpu', reference: PAIRS.reference, target: PAIRS.target, seed: 0 });
+    const bounds = report.bounds;
+    assert.ok(bounds, 'the report has bounds');
+    assert.equal(bounds.blocks.length, report.blocks.length);
+    assert.equal(bounds.tokens?.tokens, report.model.architecture.tokens);
+    report.blocks.forEach((block, b) => {
+      for (const component of ['FC1', 'FC2'] as const) {
+        // Per pair P <= sigma_max for a linear map, so the mean too.
+        assert.ok(block.components[component].ci95[1] <= bounds.blocks[b][component].bound * (1 + 1e-5), `block ${b} ${component}`);
+      }
+      assert.ok(bounds.blocks[b].MHA !== null && bounds.blocks[b].MHA!.bound > 0);
+    });
+  } finally {
+    supervisor.dispose();
+  }
+});

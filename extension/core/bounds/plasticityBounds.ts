@@ -4,31 +4,10 @@
 import { OnnxModel } from '../onnx/onnxModel';
 import { readFloats } from '../onnx/tensorValues';
 import { LayerNormLayer, VitStructure } from '../vit/vitStructure';
+import { ComponentBound, PlasticityBounds, TokenStatistics } from '../report/reportSchema';
 import { BOUNDS_OUTPUTS } from './boundsModel';
 
-export interface TokenStatistics {
-  /** n: tokens per image. */
-  tokens: number;
-  /** r: RMS token norm, sqrt of the mean over all tokens of ||x_i||². */
-  radius: number;
-  /** s_min: the smallest per-token standard deviation over features (LayerNorm's biased one). */
-  minTokenStd: number;
-  images: number;
-}
-
-export interface ComponentBound {
-  bound: number;
-  detail: Record<string, number>;
-}
-
-export interface PlasticityBounds {
-  method: string;
-  iterations: number;
-  /** Largest relative change of any eigenvalue estimate (λ = σ²) over the last power step. */
-  lastStepChange: number;
-  tokens: TokenStatistics | null;
-  blocks: { index: number; LN1: ComponentBound; MHA: ComponentBound | null; LN2: ComponentBound; FC1: ComponentBound; FC2: ComponentBound }[];
-}
+export type { ComponentBound, PlasticityBounds, TokenStatistics } from '../report/reportSchema';
 
 export const BOUNDS_METHOD =
   'Data-free bounds of Odonnat et al. (2026): spectral norms from Gram matrices by power iteration in onnxruntime (on repeated squares, Rayleigh quotient at the end); token radius r = RMS token norm of the given embeddings';

@@ -7,7 +7,8 @@ import { elementCount, OnnxModel, TensorDataType, TensorInfo } from './onnxModel
 function readRawBytes(model: OnnxModel, tensor: TensorInfo): Uint8Array {
   if (tensor.data.kind !== 'raw') throw new Error(`tensor '${tensor.name}' has no raw bytes (${tensor.data.kind})`);
   const { file, offset, length } = tensor.data;
-  if (file === model.filePath) return model.bytes.subarray(offset, offset + length);
+  // The model's own bytes unless they were released (releaseFileBytes): then read from disk.
+  if (file === model.filePath && model.bytes.length >= offset + length) return model.bytes.subarray(offset, offset + length);
   const bytes = Buffer.alloc(length);
   const fd = fs.openSync(file, 'r');
   try {

@@ -91,8 +91,34 @@ export interface PlasticityReport {
   components: ComponentName[];
   blocks: BlockReport[];
   summary: Record<ComponentName, ComponentSummary>;
-  timing: { loadMs: number; discoverMs: number; measureMs: number; totalMs: number; pairsPerSecond: number };
+  timing: { loadMs: number; discoverMs: number; measureMs: number; totalMs: number; pairsPerSecond: number; boundsMs?: number };
   warnings: string[];
+  /** The paper's data-free upper bounds (weights only, plus token statistics): bounds, never plasticity. */
+  bounds?: PlasticityBounds;
+}
+
+export interface TokenStatistics {
+  /** n: tokens per image. */
+  tokens: number;
+  /** r: RMS token norm, sqrt of the mean over all tokens of ||x_i||². */
+  radius: number;
+  /** s_min: the smallest per-token standard deviation over features (LayerNorm's biased one). */
+  minTokenStd: number;
+  images: number;
+}
+
+export interface ComponentBound {
+  bound: number;
+  detail: Record<string, number>;
+}
+
+export interface PlasticityBounds {
+  method: string;
+  iterations: number;
+  /** Largest relative change of any eigenvalue estimate (λ = σ²) over the last power step. */
+  lastStepChange: number;
+  tokens: TokenStatistics | null;
+  blocks: { index: number; LN1: ComponentBound; MHA: ComponentBound | null; LN2: ComponentBound; FC1: ComponentBound; FC2: ComponentBound }[];
 }
 
 export type ModelFacts = Omit<PlasticityReport['model'], 'architecture'>;
