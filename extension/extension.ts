@@ -9,8 +9,10 @@ import * as vscode from 'vscode';
 import { HostDiagnostics } from './analysis/hostDiagnostics';
 import { AnalysisService } from './analysis/analysisService';
 import { ReportStore } from './analysis/reportStore';
+import { InlineSensitivityHints } from './hints/inlineHints';
 import { MODEL_OVERVIEW_VIEW_TYPE, ModelOverviewEditor } from './modelEditor/modelOverviewEditor';
 import { REPORT_PANEL_VIEW_TYPE, ReportPanels } from './panel/reportPanels';
+import { registerModelsTree } from './tree/modelsTree';
 
 export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('Plasticity Lens');
@@ -37,6 +39,10 @@ export function activate(context: vscode.ExtensionContext): void {
       if (model) await panels.open(model);
     }),
     vscode.commands.registerCommand('plasticityLens.cancelAnalysis', () => service.cancel()),
+    // End-of-line plasticity hints where Python or config files name a module of the analysed model.
+    new InlineSensitivityHints(context.workspaceState, store, service),
+    // The explorer's "Plasticity" view of analysed models.
+    ...registerModelsTree(store, service, (model, block, component) => panels.revealBlock(model, block, component)),
     // Hidden (not in the palette): what the extension costs the editor, for support and benchmarks.
     vscode.commands.registerCommand('plasticityLens.diagnostics', () => diagnostics.snapshot()),
   );

@@ -3,14 +3,32 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { UsageError } from '../core/errors';
+import { exportFreezePlan } from '../core/recommend/planExports';
 import { reportToCsv } from '../core/report/reportCsv';
 import { PlasticityReport } from '../core/report/reportSchema';
 import { AnalysisService } from '../analysis/analysisService';
 import { ReportStore } from '../analysis/reportStore';
+import { PLAN_EXPORT_FILES, planFromForm, previewOfPlan } from './budgetForm';
 import { WebviewLoader, webviewHtml, webviewOptions } from './webviewHtml';
-import { HostToReportPanel, ReportPanelState, ReportPanelToHost } from './webviewProtocol';
+import { BudgetForm, HostToReportPanel, ReportPanelState, ReportPanelToHost } from './webviewProtocol';
 
 export const REPORT_PANEL_VIEW_TYPE = 'plasticityLens.report';
+
+/** True for a file that holds a Plasticity Lens report (an exported one must not be overwritten by an export). */
+async function isReportFile(file: string): Promise<boolean> {
+  let handle: fs.FileHandle | undefined;
+  try {
+    handle = await fs.open(file, 'r');
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(4096), 0, 4096, 0);
+    const head = buffer.subarray(0, bytesRead).toString('utf8');
+    return head.includes('"schemaVersion"') && head.includes('"plasticity-lens"') && !head.includes('freeze-plan');
+  } catch {
+    return false; // absent or unreadable: nothing to protect
+  } finally {
+    await handle?.close();
+  }
+}
 
 class ReportPanel implements vscode.Disposable {
   private report: PlasticityReport | undefined;
@@ -73,16 +91,73 @@ class ReportPanel implements vscode.Disposable {
       case 'exportJson':
         if (this.report) await this.save('plasticity.json', { JSON: ['json'] }, Buffer.from(`${JSON.stringify(this.report, null, 2)}\n`));
         break;
+      case 'recommend':
+        await this.preview(message.requestId, message.form);
+        break;
+      case 'exportPlan':
+        await this.exportPlan(message.form, message.format);
+        break;
     }
   }
 
-  /** Asks where to save (next to the model by default) and never overwrites the model itself. */
-  private async save(suffix: string, filters: Record<string, string[]>, content: Buffer): Promise<void> {
+  /** Computes the recommendation for the form with the core and posts the preview (or the reason there is none). */
+  private async preview(requestId: number, form: BudgetForm): Promise<void> {
+    const report = this.report;
+    if (!report) return;
+    try {
+      const plan = await this.planFor(report, form);
+      this.post({ type: 'recommendation', requestId, preview: previewOfPlan(plan) });
+    } catch (error) {
+      this.post({ type: 'recommendationError', requestId, message: this.sentenceFor(error) });
+    }
+  }
+
+  private async exportPlan(form: BudgetForm, format: keyof typeof PLAN_EXPORT_FILES): Promise<void> {
+    const report = this.report;
+    if (!report) return;
+    let text: string;
+    try {
+      text = exportFreezePlan(await this.planFor(report, form), format);
+    } catch (error) {
+      void vscode.window.showErrorMessage(`Plasticity Lens: ${this.sentenceFor(error)}`);
+      return;
+    }
+    const { suffix, filters } = PLAN_EXPORT_FILES[format];
+    await this.save(suffix, filters, Buffer.from(text), true);
+  }
+
+  /**
+   * The plan for a form. The model file is not read here: a ViT's weights in the extension host
+   * could exhaust it, so (as the CLI without --model) the head and final norm are named by the
+   * framework's alternatives and the plan's notes say their count is unknown.
+   */
+  private async planFor(report: PlasticityReport, form: BudgetForm) {
+    return planFromForm(report, form);
+  }
+
+  private sentenceFor(error: unknown): string {
+    if (error instanceof UsageError) return error.message;
+    this.owner.log.appendLine(`Recommendation failed: ${(error as Error).stack ?? String(error)}`);
+    return `The recommendation could not be computed (${(error as Error).message.split('\n')[0]}); see the Plasticity Lens output.`;
+  }
+
+  /** Scrolls the table to a block (from the Plasticity tree view). */
+  revealBlock(block: number, component?: string): void {
+    this.post({ type: 'revealBlock', block, component });
+  }
+
+
+  /** Asks where to save (next to the model by default); never overwrites the model, nor a report with a plan. */
+  private async save(suffix: string, filters: Record<string, string[]>, content: Buffer, protectReports = false): Promise<void> {
     const base = path.basename(this.model.fsPath, path.extname(this.model.fsPath));
     const target = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.file(path.join(path.dirname(this.model.fsPath), `${base}-${suffix}`)), filters });
     if (!target) return;
     if (target.fsPath === this.model.fsPath) {
       void vscode.window.showErrorMessage('Plasticity Lens will not overwrite the model file; choose another name.');
+      return;
+    }
+    if (protectReports && (await isReportFile(target.fsPath))) {
+      void vscode.window.showErrorMessage(`Plasticity Lens will not overwrite the report ${path.basename(target.fsPath)}; choose another name.`);
       return;
     }
     try {
@@ -132,6 +207,12 @@ export class ReportPanels implements vscode.WebviewPanelSerializer<ReportPanelSt
     }
     panel.show(shown);
     if (!report) this.checkStale(panel, shown);
+  }
+
+  /** Shows the model's report and scrolls its table to `block` (the Plasticity tree view's block items). */
+  async revealBlock(model: vscode.Uri, block: number, component?: string): Promise<void> {
+    await this.open(model);
+    this.panels.get(model.fsPath)?.revealBlock(block, component);
   }
 
   async deserializeWebviewPanel(webviewPanel: vscode.WebviewPanel, state: ReportPanelState | undefined): Promise<void> {

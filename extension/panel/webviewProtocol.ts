@@ -6,19 +6,63 @@ import type { ModelOverview, PlasticityReport } from '../core/report/reportSchem
 export interface ReportPanelState {
   modelPath: string;
   scale?: 'linear' | 'log';
+  /** The budget control's last choices. */
+  budget?: BudgetForm;
 }
 
 export type HostToReportPanel =
   | { type: 'showReport'; report: PlasticityReport; stale: boolean }
   | { type: 'markStale'; reason: string }
-  | { type: 'analysisState'; running: boolean; message?: string };
+  | { type: 'analysisState'; running: boolean; message?: string }
+  | { type: 'recommendation'; requestId: number; preview: RecommendationPreview }
+  | { type: 'recommendationError'; requestId: number; message: string }
+  /** Scrolls the heatmap to a block's row and highlights it (and the component's cell, if given). */
+  | { type: 'revealBlock'; block: number; component?: string };
 
 export type ReportPanelToHost =
   | { type: 'ready' }
   | { type: 'rerun' }
   | { type: 'exportPng'; chart: string; dataUrl: string }
   | { type: 'exportCsv' }
-  | { type: 'exportJson' };
+  | { type: 'exportJson' }
+  /** Asks for a preview of the recommendation; the answer carries the same requestId. */
+  | { type: 'recommend'; requestId: number; form: BudgetForm }
+  | { type: 'exportPlan'; form: BudgetForm; format: PlanExportFormat };
+
+// The budget control's choices, as the user entered them. Kept free of the core's types so the
+// webview bundle type-checks without Node: the host turns them into a Budget (budgetForm.ts).
+export type BudgetFormKind = 'types' | 'share' | 'parameters';
+export type BudgetFormUnit = 'types' | 'cells';
+export type BudgetFormNaming = 'detected' | 'timm' | 'hf' | 'torchvision' | 'clip' | 'hf-clip' | 'onnx';
+export type PlanExportFormat = 'json' | 'pytorch' | 'peft' | 'yaml';
+
+export interface BudgetForm {
+  kind: BudgetFormKind;
+  /** As typed: "2", "10" (percent), "18k", "28.3M". */
+  value: string;
+  unit: BudgetFormUnit;
+  naming: BudgetFormNaming;
+  includeHead: boolean;
+}
+
+/** What the host computed for a budget form, shown live under the control. */
+export interface RecommendationPreview {
+  budgetDescription: string;
+  unit: BudgetFormUnit;
+  /** How module names are written ("timm VisionTransformer"), and the naming found in the model. */
+  namingLabel: string;
+  detectedNaming: string;
+  choices: { rank: number; label: string; plasticity: number; parameterCount: number; modules: string[] }[];
+  /** More plastic options left out because they did not fit, with why. */
+  skipped: { rank: number; label: string; reason: string }[];
+  /** Every module made trainable (components, head, final norm), in the chosen naming. */
+  trainableModules: string[];
+  counts: { selectedBlockParameters: number; trainable: number | null; model: number; trainableShare: number | null };
+  /** The paper's figures on the chosen types, when it speaks to them. */
+  paperNotes: string[];
+  notes: string[];
+  warnings: string[];
+}
 
 export type HostToModelOverview =
   | { type: 'showOverview'; overview: ModelOverview; lastReport?: ReportHeadline }

@@ -106,7 +106,7 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
     throw new UsageError('No pair of inputs differs, so plasticity cannot be measured; give reference and target images that are not identical.');
   }
   await measurer.release();
-  report('measuring', 'Computing the data-free bounds', { pairsDone: done, pairsTotal: pairs.count, executionProvider: measurer.provider });
+  report('bounds', 'Computing the data-free upper bounds', { pairsDone: done, pairsTotal: pairs.count, executionProvider: measurer.provider });
   const boundsStarted = performance.now();
   const bounds = await dataFreeBounds(model, structure, measurer.tokenStatistics ?? null);
   const boundsMs = performance.now() - boundsStarted;

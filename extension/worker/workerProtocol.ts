@@ -23,7 +23,7 @@ export interface AnalysisRequest {
   batchPairs?: number;
 }
 
-export type AnalysisPhase = 'loading' | 'discovering' | 'inputs' | 'providers' | 'compiling' | 'measuring' | 'done';
+export type AnalysisPhase = 'loading' | 'discovering' | 'inputs' | 'providers' | 'compiling' | 'measuring' | 'bounds' | 'done';
 
 export interface AnalysisProgress {
   phase: AnalysisPhase;

@@ -178,6 +178,15 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     assert.deepEqual(restored, panelMeans);
   });
 
+  await t.test('a changed model file marks its report out of date and offers to re-run', async () => {
+    // One more byte changes the file's hash, which is what marks a report out of date.
+    fs.appendFileSync(path.join(workspace, 'vit.onnx'), Buffer.from([0x00]));
+    const frame = await reportFrame('vit.onnx');
+    await frame.locator('.banner', { hasText: 'Out of date' }).waitFor({ timeout: 30_000 });
+    await waitForNotification(page, /vit\.onnx changed; its report is out of date/, 30_000);
+    fs.copyFileSync(path.join(FIXTURES, 'models', 'timm_op17_dyn.onnx'), path.join(workspace, 'vit.onnx'));
+  });
+
   await t.test('a truncated model gives a readable error and the editor stays responsive', async () => {
     await clickExplorerContextMenu(page, 'truncated.onnx', 'Analyze Model');
     const message = await waitForNotification(page, /truncated or corrupt/, 60_000);

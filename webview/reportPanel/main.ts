@@ -21,6 +21,7 @@ import type { PlasticityReport } from '../../extension/core/report/reportSchema'
 import type { ComponentName } from '../../extension/core/vit/componentNames';
 import type { HostToReportPanel, ReportPanelState, ReportPanelToHost } from '../../extension/panel/webviewProtocol';
 import { customElement, element, vscodeApi } from '../shared/vscodeApi';
+import { BudgetControl } from './budgetControl';
 import { onThemeChange, ThemeColors, themeColors, withAlpha } from '../shared/theme';
 
 Chart.register(LineController, LineElement, PointElement, ScatterController, LinearScale, LogarithmicScale, CategoryScale, Filler, Legend, Tooltip);
@@ -33,6 +34,13 @@ let running: { message?: string } | undefined;
 let scale: 'linear' | 'log' = vscode.getState()?.scale ?? 'linear';
 let sort: { column: 'block' | ComponentName; descending: boolean } = { column: 'block', descending: false };
 const charts: Chart[] = [];
+const budgetControl = new BudgetControl((message) => vscode.postMessage(message), vscode.getState()?.budget, () => saveState());
+/** The block the Plasticity tree view asked to see; kept so a re-render highlights it again. */
+let revealed: { block: number; component?: string } | undefined;
+
+function saveState(): void {
+  if (report) vscode.setState({ modelPath: report.model.path, scale, budget: budgetControl.current });
+}
 
 window.addEventListener('message', (event: MessageEvent<HostToReportPanel>) => {
   const message = event.data;
@@ -40,7 +48,7 @@ window.addEventListener('message', (event: MessageEvent<HostToReportPanel>) => {
     case 'showReport':
       report = message.report;
       stale = message.stale ? 'The model file changed after this report was made.' : undefined;
-      vscode.setState({ modelPath: report.model.path, scale });
+      saveState();
       render();
       break;
     case 'markStale':
@@ -50,6 +58,16 @@ window.addEventListener('message', (event: MessageEvent<HostToReportPanel>) => {
     case 'analysisState':
       running = message.running ? { message: message.message } : undefined;
       renderStatus();
+      break;
+    case 'recommendation':
+      budgetControl.receive(message.requestId, { preview: message.preview });
+      break;
+    case 'recommendationError':
+      budgetControl.receive(message.requestId, { error: message.message });
+      break;
+    case 'revealBlock':
+      revealed = { block: message.block, component: message.component };
+      highlightRevealedBlock(true);
       break;
   }
 });
@@ -90,11 +108,27 @@ function render(): void {
   root.append(element('section', {}, element('h2', {}, 'Ranking of component types'), rankingList(report), element('div', { class: 'chart short' }, rankCanvas)));
   charts.push(rankingChart(rankCanvas, report, colors));
 
+  root.append(budgetControl.render(report.model.architecture.naming));
   root.append(element('section', {}, element('h2', {}, 'Blocks × components'), heatmapTable(report)));
   if (report.warnings.length > 0 || report.settings.inputs.notes.length > 0) {
     root.append(element('section', {}, element('h2', {}, 'Notes'), element('ul', {}, ...[...report.settings.inputs.notes, ...report.warnings].map((note) => element('li', {}, note)))));
   }
   renderStatus();
+  highlightRevealedBlock(false);
+}
+
+/** Marks the revealed block's row (and component cell) in the heatmap; scrolls to it when asked. */
+function highlightRevealedBlock(scroll: boolean): void {
+  for (const node of document.querySelectorAll('#heatmap .revealed')) node.classList.remove('revealed');
+  if (!revealed) return;
+  const row = document.querySelector<HTMLTableRowElement>(`#heatmap tr[data-block="${revealed.block}"]`);
+  if (!row) return;
+  row.classList.add('revealed');
+  if (revealed.component) row.querySelector(`td[data-component="${CSS.escape(revealed.component)}"]`)?.classList.add('revealed');
+  if (scroll) {
+    row.scrollIntoView({ block: 'center', behavior: 'smooth' });
+    row.focus({ preventScroll: true });
+  }
 }
 
 function renderStatus(): void {
@@ -133,7 +167,7 @@ function toolbar(): HTMLElement {
     const value = (event.target as HTMLInputElement).value as 'linear' | 'log';
     if (value !== 'linear' && value !== 'log') return;
     scale = value;
-    if (report) vscode.setState({ modelPath: report.model.path, scale });
+    saveState();
     render();
   });
   const button = (id: string, label: string, action: () => void) => {
@@ -293,7 +327,7 @@ function heatmapTable(report: PlasticityReport): HTMLElement {
       cell.style.setProperty('--heat', intensity(stats.mean).toFixed(3));
       return cell;
     });
-    body.append(element('tr', { 'data-block': String(block.index) }, element('th', { scope: 'row' }, String(block.index)), ...cells));
+    body.append(element('tr', { 'data-block': String(block.index), tabindex: '-1' }, element('th', { scope: 'row' }, String(block.index)), ...cells));
   }
   table.append(body);
   return table;
