@@ -62,21 +62,22 @@ export class HintModelChoice implements vscode.Disposable {
     }
     const picked = this.workspaceState.get<string>(PICKED_MODEL_KEY);
     type Item = vscode.QuickPickItem & { modelPath: string | undefined };
-    const automatic: Item = { label: 'Automatic', description: 'the only or most recently analysed model', modelPath: undefined, picked: picked === undefined };
+    const inUse = (modelPath: string | undefined) => (modelPath === picked ? ' · in use' : '');
     const items: Item[] = [
-      automatic,
+      { label: 'Automatic', description: `the only or most recently analysed model${inUse(undefined)}`, modelPath: undefined },
       ...models.map((report) => ({
         label: path.basename(report.model.path),
-        description: path.dirname(report.model.path),
+        description: `${path.dirname(report.model.path)}${inUse(report.model.path)}`,
         detail: `analysed ${new Date(report.createdAt).toLocaleString()}, ${report.settings.pairs} pairs${report.settings.inputs.synthetic ? ', synthetic inputs' : ''}`,
         modelPath: report.model.path,
-        picked: report.model.path === picked,
       })),
     ];
     const choice = await vscode.window.showQuickPick(items, { placeHolder: 'Inline hints show the plasticity of which model?' });
     if (!choice) return;
     await this.workspaceState.update(PICKED_MODEL_KEY, choice.modelPath);
     this.choose();
+    // The same model may now be picked rather than automatic: the status bar says which.
+    this.changed.fire();
   }
 
   /** Shows the status bar item while hints are on and the active editor can show them. */

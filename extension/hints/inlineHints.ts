@@ -45,7 +45,7 @@ export class InlineSensitivityHints implements vscode.Disposable {
       vscode.commands.registerCommand(CHOOSE_HINT_MODEL_COMMAND, () => this.choice.pick()),
       vscode.commands.registerCommand(TOGGLE_HINTS_COMMAND, () => this.toggle()),
       vscode.languages.registerHoverProvider(
-        HINT_LANGUAGES.map((language) => ({ language })),
+        HINT_LANGUAGES.flatMap((language) => ['file', 'untitled'].map((scheme) => ({ language, scheme }))),
         { provideHover: (document, position) => this.hover(document, position) },
       ),
       this.choice.onDidChange(() => this.refreshVisible()),

@@ -50,10 +50,8 @@ export class ModelOverviewEditor implements vscode.CustomReadonlyEditorProvider 
         const report = await this.store.latest(model.fsPath);
         const headline = report ? reportHeadline(report) : undefined;
         post({ type: 'showOverview', overview, lastReport: headline });
-        if (report && headline) {
-          const sha256 = await this.service.hash(model);
-          post({ type: 'showOverview', overview: { ...overview, model: { ...overview.model, sha256 } }, lastReport: { ...headline, stale: sha256 !== report.model.sha256 } });
-        }
+        const sha256 = await this.service.hash(model);
+        post({ type: 'showOverview', overview: { ...overview, model: { ...overview.model, sha256 } }, lastReport: headline && report ? { ...headline, stale: sha256 !== report.model.sha256 } : undefined });
       } catch (error) {
         post({ type: 'overviewError', message: error instanceof Error ? error.message : String(error) });
       }

@@ -170,6 +170,51 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     await shot('report-panel-light');
   });
 
+  await t.test('the budget control previews what to train and exports a PyTorch freeze file', async () => {
+    const frame = await reportFrame('vit.onnx');
+    const choices = frame.locator('#recommendation-choices li[data-rank]');
+    await choices.first().waitFor({ timeout: 30_000 });
+    const before = await choices.count();
+    await frame.locator('#budget-value').evaluate((field) => {
+      (field as unknown as { value: string }).value = '2';
+      field.dispatchEvent(new Event('input', { bubbles: true }));
+    });
+    await frame.waitForFunction(
+      (count) => (globalThis as unknown as { document: { querySelectorAll(selector: string): { length: number } } }).document.querySelectorAll('#recommendation-choices li[data-rank]').length === count,
+      before + 1,
+      { timeout: 30_000 },
+    );
+    assert.match(await frame.locator('#recommendation-summary').innerText(), /parameters/);
+    await frame.locator('#export-plan-pytorch').click();
+    // VS Code's own save dialog (a quick input holding the default path next to the model).
+    const input = page.locator('.quick-input-widget .quick-input-box input');
+    await input.waitFor({ state: 'visible', timeout: 30_000 });
+    let target = '';
+    for (let waited = 0; !target.endsWith('.py') && waited < 10_000; waited += 100) {
+      target = await input.inputValue();
+      if (!target.endsWith('.py')) await page.waitForTimeout(100); // the dialog fills its path in steps
+    }
+    assert.match(target, /vit-freeze_plan\.py$/);
+    await page.keyboard.press('Enter');
+    const saved = path.join(workspace, path.basename(target));
+    for (let waited = 0; !fs.existsSync(saved) && waited < 10_000; waited += 200) await page.waitForTimeout(200);
+    assert.match(fs.readFileSync(saved, 'utf8'), /def apply\(model/);
+    await shot('budget-control');
+  });
+
+  await t.test("the explorer's Plasticity view lists the model and its ranked component types", async () => {
+    const header = page.locator('.pane-header', { hasText: /^plasticity$/i }).first();
+    await header.waitFor({ timeout: 30_000 });
+    const pane = header.locator('xpath=..');
+    if ((await header.getAttribute('aria-expanded')) !== 'true') await header.click();
+    const modelRow = pane.locator('.monaco-list-row', { hasText: 'vit.onnx' }).first();
+    await modelRow.waitFor({ timeout: 30_000 });
+    // Clicking a row runs its command (it reveals the panel); the twistie expands it.
+    if ((await modelRow.getAttribute('aria-expanded')) !== 'true') await modelRow.locator('.monaco-tl-twistie').click();
+    await pane.locator('.monaco-list-row', { hasText: /1\. (LN1|MHA|LN2|FC1|FC2)/ }).first().waitFor({ timeout: 30_000 });
+    await shot('plasticity-view');
+  });
+
   await t.test('a reload restores the panel from the stored report', async () => {
     await page.reload();
     await page.locator('.monaco-workbench').waitFor({ state: 'visible' });

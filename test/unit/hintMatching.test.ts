@@ -59,6 +59,8 @@ describe('Hugging Face ViT names', () => {
     ['modules_to_save = ["output.dense", "attention.output.dense"]', ['FC2 output.dense', 'MHA attention.output.dense']],
     ['norm = self.layernorm_before(hidden_states)', ['LN1 layernorm_before']],
     ['target_modules=["dense"]', []], // dense is in MHA, FC1 and FC2: it names no one component
+    ['trainable = ["query", "value"]  # a list of quoted names, whatever its key', ['MHA query', 'MHA value']],
+    ['  - "key"', ['MHA key']],
   ];
   for (const [line, expected] of cases) test(line, () => assert.deepEqual(found('hf_vit', line), expected));
 
