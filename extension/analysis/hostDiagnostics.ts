@@ -12,6 +12,7 @@ export interface AnalysisLag {
 }
 
 export interface HostDiagnosticsSnapshot {
+  /** Time spent in activate() itself. */
   activationMs: number;
   analyses: AnalysisLag[];
 }

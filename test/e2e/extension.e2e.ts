@@ -54,6 +54,7 @@ function makeWorkspace(): string {
   fs.copyFileSync(path.join(FIXTURES, 'models', 'cnn_op13.onnx'), path.join(folder, 'cnn.onnx'));
   const bytes = fs.readFileSync(path.join(FIXTURES, 'models', 'hf_vit_op17.onnx'));
   fs.writeFileSync(path.join(folder, 'truncated.onnx'), bytes.subarray(0, Math.floor(bytes.length / 2)));
+  fs.writeFileSync(path.join(folder, 'train.py'), ['import timm', '', 'model = timm.create_model("vit")', 'for p in model.blocks[2].attn.parameters():', '    p.requires_grad = True', 'lora = dict(target_modules=["qkv", "proj"])', ''].join('\n'));
   for (const side of ['reference', 'target']) {
     fs.cpSync(path.join(FIXTURES, 'pairs', side), path.join(folder, 'images', side), { recursive: true });
   }
@@ -213,6 +214,33 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     if ((await modelRow.getAttribute('aria-expanded')) !== 'true') await modelRow.locator('.monaco-tl-twistie').click();
     await pane.locator('.monaco-list-row', { hasText: /1\. (LN1|MHA|LN2|FC1|FC2)/ }).first().waitFor({ timeout: 30_000 });
     await shot('plasticity-view');
+  });
+
+  await t.test('inline hints appear where training code names a module, and the toggle hides them', async () => {
+    await explorerRow(page, 'train.py').dblclick();
+    const hints = () =>
+      page.evaluate(() => {
+        const view = globalThis as unknown as { document: { querySelectorAll(selector: string): ArrayLike<unknown> }; getComputedStyle(node: unknown, pseudo: string): { content: string } };
+        return Array.from(view.document.querySelectorAll('.view-lines .view-line span'))
+          .map((node) => view.getComputedStyle(node, '::after').content)
+          .filter((content) => content.startsWith('"←'))
+          .map((content) => JSON.parse(content) as string);
+      });
+    let shown: string[] = [];
+    for (let waited = 0; shown.length < 2 && waited < 30_000; waited += 250) {
+      shown = await hints();
+      if (shown.length < 2) await page.waitForTimeout(250);
+    }
+    assert.ok(shown.some((hint) => /^← MHA block 2: \d/.test(hint)), JSON.stringify(shown));
+    assert.ok(shown.some((hint) => /^← MHA, mean of 3 blocks/.test(hint)), JSON.stringify(shown));
+    await shot('inline-hints');
+    await runCommand(page, 'Plasticity Lens: Toggle Inline Hints');
+    for (let waited = 0; shown.length > 0 && waited < 10_000; waited += 250) {
+      await page.waitForTimeout(250);
+      shown = await hints();
+    }
+    assert.deepEqual(shown, []);
+    await runCommand(page, 'Plasticity Lens: Toggle Inline Hints');
   });
 
   await t.test('a reload restores the panel from the stored report', async () => {
