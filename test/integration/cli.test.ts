@@ -17,6 +17,7 @@ import {
   PAIRS,
   REPO_ROOT,
   relativeError,
+  assertOneLineError,
   runCli,
   tempDir,
   waitForProcessExit,
@@ -26,17 +27,6 @@ const EXIT = { done: 0, usage: 2, model: 3, input: 4, cancelled: 130 };
 const FIXTURE_MODEL = modelPath('timm_op14.onnx');
 const FOLDERS = ['--reference', PAIRS.reference, '--target', PAIRS.target];
 
-/** A user error: the exit code, and exactly one line on stderr, prefixed, without a stack trace. */
-function assertOneLineError(result: CliResult, code: number, mentions: RegExp): void {
-  const where = `stderr was: ${JSON.stringify(result.stderr)}`;
-  assert.equal(result.code, code, where);
-  assert.equal(result.stdout, '', 'nothing on stdout');
-  const lines = result.stderr.split('\n').filter((line) => line.length > 0);
-  assert.equal(lines.length, 1, `one line on stderr; ${where}`);
-  assert.match(lines[0], /^plasticity-lens: /, where);
-  assert.match(lines[0], mentions, where);
-  assert.ok(!result.stderr.includes('    at '), `no stack trace; ${where}`);
-}
 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 // Paths of the committed fixtures (made by test/fixtures/generate.py with PyTorch's exporter)
 // and their golden values computed in PyTorch.
 import { spawn } from 'node:child_process';
@@ -156,4 +157,16 @@ export function childProcessesMatching(parentPid: number, needle: string): numbe
     }
   }
   return found;
+}
+
+/** A user error: the exit code, and exactly one line on stderr, prefixed, without a stack trace. */
+export function assertOneLineError(result: CliResult, code: number, mentions: RegExp): void {
+  const where = `stderr was: ${JSON.stringify(result.stderr)}`;
+  assert.equal(result.code, code, where);
+  assert.equal(result.stdout, '', 'nothing on stdout');
+  const lines = result.stderr.split('\n').filter((line) => line.length > 0);
+  assert.equal(lines.length, 1, `one line on stderr; ${where}`);
+  assert.match(lines[0], /^plasticity-lens: /, where);
+  assert.match(lines[0], mentions, where);
+  assert.ok(!result.stderr.includes('    at '), `no stack trace; ${where}`);
 }

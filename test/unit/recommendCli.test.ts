@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { FreezePlan } from '../../extension/core/recommend/freezePlan';
-import { CliResult, fileFingerprint, modelPath, runCli, tempDir } from '../support/fixtures';
+import { assertOneLineError, CliResult, fileFingerprint, modelPath, runCli, tempDir } from '../support/fixtures';
 import { goldenByStyle, reportFromGolden } from '../support/goldenReports';
 
 const EXIT = { done: 0, usage: 2, model: 3, report: 4 };
@@ -14,15 +14,6 @@ let scratch: string;
 let timmReport: string;
 let syntheticReport: string;
 
-function assertOneLineError(result: CliResult, code: number, mentions: RegExp): void {
-  const where = `stderr was: ${JSON.stringify(result.stderr)}`;
-  assert.equal(result.code, code, where);
-  assert.equal(result.stdout, '', 'nothing on stdout');
-  const lines = result.stderr.split('\n').filter((line) => line.length > 0);
-  assert.equal(lines.length, 1, `one line on stderr; ${where}`);
-  assert.match(lines[0], /^plasticity-lens: /, where);
-  assert.match(lines[0], mentions, where);
-}
 
 function writeReport(name: string, value: unknown): string {
   const file = path.join(scratch, name);
