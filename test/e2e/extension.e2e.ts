@@ -234,6 +234,37 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     assert.ok(shown.some((hint) => /^← MHA block 2: \d/.test(hint)), JSON.stringify(shown));
     assert.ok(shown.some((hint) => /^← MHA, mean of 3 blocks/.test(hint)), JSON.stringify(shown));
     await shot('inline-hints');
+
+    // The hover on "attn" of model.blocks[2].attn shows the per-block numbers and a link to the panel.
+    const point = (await page.evaluate(`(() => {
+      const line = [...document.querySelectorAll('.view-line')].find((node) => node.textContent.includes('model.blocks[2].attn'));
+      if (!line) return null;
+      const target = line.textContent.indexOf('attn');
+      const walker = document.createTreeWalker(line, NodeFilter.SHOW_TEXT);
+      let offset = 0;
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        if (offset + node.length > target) {
+          const range = document.createRange();
+          range.setStart(node, target - offset + 1);
+          range.setEnd(node, target - offset + 2);
+          const box = range.getBoundingClientRect();
+          return { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+        }
+        offset += node.length;
+      }
+      return null;
+    })()`)) as { x: number; y: number } | null;
+    assert.ok(point, 'the line naming blocks[2].attn is on screen');
+    await page.mouse.move(point.x, point.y);
+    const hover = page.locator('.monaco-hover-content', { has: page.locator('table') }).first();
+    await hover.waitFor({ timeout: 15_000 });
+    const hoverText = await hover.innerText();
+    assert.match(hoverText, /MHA/);
+    assert.match(hoverText, /\b2\b/);
+    assert.ok((await hover.locator('a', { hasText: 'Open report' }).count()) === 1, hoverText);
+    await shot('inline-hint-hover');
+    await page.mouse.move(5, 5);
+
     await runCommand(page, 'Plasticity Lens: Toggle Inline Hints');
     for (let waited = 0; shown.length > 0 && waited < 10_000; waited += 250) {
       await page.waitForTimeout(250);
