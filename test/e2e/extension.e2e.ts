@@ -149,6 +149,9 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     assert.equal(panelMeans.length, 3 * 5);
     assert.match(await frame.locator('body').innerText(), /isolated \(the paper's measure\)/);
     assert.ok((await frame.locator('canvas#depth-chart').count()) === 1);
+    // The data-free bounds are shown, labelled as bounds.
+    assert.equal(await frame.locator('#bounds tbody tr').count(), 3);
+    assert.match(await frame.locator('#bounds h2').innerText(), /upper bounds \(not plasticity\)/);
   });
 
   await t.test("the panel's table equals the command line's JSON for the same model and settings", async () => {

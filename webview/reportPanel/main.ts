@@ -110,6 +110,7 @@ function render(): void {
 
   root.append(budgetControl.render(report.model.architecture.naming));
   root.append(element('section', {}, element('h2', {}, 'Blocks × components'), heatmapTable(report)));
+  if (report.bounds) root.append(boundsSection(report.bounds));
   if (report.warnings.length > 0 || report.settings.inputs.notes.length > 0) {
     root.append(element('section', {}, element('h2', {}, 'Notes'), element('ul', {}, ...[...report.settings.inputs.notes, ...report.warnings].map((note) => element('li', {}, note)))));
   }
@@ -331,4 +332,24 @@ function heatmapTable(report: PlasticityReport): HTMLElement {
   }
   table.append(body);
   return table;
+}
+
+/** The paper's weight-only upper bounds: labelled as bounds, never as plasticity. */
+function boundsSection(bounds: NonNullable<PlasticityReport['bounds']>): HTMLElement {
+  const components = ['LN1', 'MHA', 'LN2', 'FC1', 'FC2'] as const;
+  const radius = bounds.tokens ? `token radius r = ${fixed(bounds.tokens.radius, 2)} and s_min = ${fixed(bounds.tokens.minTokenStd, 3)} from ${bounds.tokens.images} embedded images, n = ${bounds.tokens.tokens}` : 'no token statistics (MHA bound needs them)';
+  const body = element(
+    'tbody',
+    {},
+    ...bounds.blocks.map((block) =>
+      element('tr', {}, element('th', { scope: 'row' }, String(block.index)), ...components.map((component) => element('td', {}, block[component] ? fixed(block[component]!.bound, 3) : '–'))),
+    ),
+  );
+  return element(
+    'section',
+    { id: 'bounds' },
+    element('h2', {}, 'Data-free upper bounds (not plasticity)'),
+    element('p', { class: 'muted' }, `Upper bounds on plasticity from the weights alone (the paper's theory): σ_max for FC1 and FC2's probed rows, max|γ|/s_min for the LayerNorms, and the attention bound; ${radius}. Computed by power iteration (relative change at the last step ${bounds.lastStepChange.toExponential(1)}).`),
+    element('table', { class: 'heatmap bounds' }, element('thead', {}, element('tr', {}, element('th', { scope: 'col' }, 'Block'), ...components.map((component) => element('th', { scope: 'col' }, `${component} ≤`)))), body),
+  );
 }
