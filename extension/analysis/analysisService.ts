@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { CancelledError, InputDataError, ModelFileError, UsageError } from '../core/errors';
 import { ModelOverview } from '../core/report/modelDescription';
 import { PlasticityReport } from '../core/report/reportSchema';
-import { AnalysisProgress } from '../worker/workerProtocol';
+import { describeProgress } from '../worker/progressText';
 import { WorkerCrashError, WorkerSupervisor } from '../worker/workerSupervisor';
 import { analysisRequestFor, measurementSettings } from './analysisSettings';
 import { HostDiagnostics } from './hostDiagnostics';
@@ -86,10 +86,10 @@ export class AnalysisService implements vscode.Disposable {
             request,
             (update) => {
               const fraction = update.pairsTotal > 0 ? (100 * update.pairsDone) / update.pairsTotal : 0;
-              progress.report({ message: progressMessage(update), increment: Math.max(0, fraction - reported) });
+              progress.report({ message: describeProgress(update), increment: Math.max(0, fraction - reported) });
               reported = Math.max(reported, fraction);
               if (update.executionProvider) this.showProvider(update.executionProvider, true);
-              this.stateChanged.fire({ model, running: true, message: progressMessage(update) });
+              this.stateChanged.fire({ model, running: true, message: describeProgress(update) });
             },
             abort.signal,
           );
@@ -161,10 +161,4 @@ export class AnalysisService implements vscode.Disposable {
     this.finished.dispose();
     this.stateChanged.dispose();
   }
-}
-
-function progressMessage(progress: AnalysisProgress): string {
-  if (progress.phase !== 'measuring') return progress.message;
-  const eta = progress.etaSeconds !== undefined ? `, ${Math.ceil(progress.etaSeconds)} s left` : '';
-  return `${progress.pairsDone}/${progress.pairsTotal} pairs on ${progress.executionProvider ?? '?'}, ${progress.pairsPerSecond.toFixed(1)} pairs/s${eta}`;
 }

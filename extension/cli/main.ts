@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import { CancelledError, InputDataError, ModelFileError, UsageError } from '../core/errors';
 import { TOOL_VERSION } from '../core/toolVersion';
 import { WorkerCrashError, WorkerSupervisor } from '../worker/workerSupervisor';
+import { describeProgress } from '../worker/progressText';
 import { AnalysisProgress } from '../worker/workerProtocol';
 import { ANALYZE_USAGE, parseAnalyzeArguments } from './analyzeOptions';
 import { formatReportTable } from './reportTable';
@@ -27,12 +28,6 @@ export function exitCodeOf(error: unknown): number {
   if (error instanceof InputDataError) return EXIT.input;
   if (error instanceof CancelledError) return EXIT.cancelled;
   return EXIT.internal;
-}
-
-function progressLine(progress: AnalysisProgress): string {
-  if (progress.phase !== 'measuring') return progress.message;
-  const eta = progress.etaSeconds !== undefined ? `, ${Math.ceil(progress.etaSeconds)} s left` : '';
-  return `${progress.message} on ${progress.executionProvider ?? '?'} (${progress.pairsPerSecond.toFixed(2)} pairs/s${eta})`;
 }
 
 const COMMANDS = ['analyze', 'recommend', 'overlay', 'help'];
@@ -73,7 +68,7 @@ export async function main(argv: string[]): Promise<number> {
   const interactive = process.stderr.isTTY === true;
   let lastLine = '';
   const showProgress = (progress: AnalysisProgress) => {
-    const line = progressLine(progress);
+    const line = describeProgress(progress);
     if (interactive) {
       process.stderr.write(`\r\x1b[2K${line}`);
       lastLine = line;
