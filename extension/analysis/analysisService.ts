@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { CancelledError, InputDataError, ModelFileError, UsageError } from '../core/errors';
 import { ModelOverview } from '../core/report/modelDescription';
-import { PlasticityReport } from '../core/report/reportSchema';
+import { PlasticityBounds, PlasticityReport } from '../core/report/reportSchema';
 import { describeProgress } from '../worker/progressText';
 import { WorkerCrashError, WorkerSupervisor } from '../worker/workerSupervisor';
 import { analysisRequestFor, measurementSettings } from './analysisSettings';
@@ -50,6 +50,11 @@ export class AnalysisService implements vscode.Disposable {
   /** The model's overview, without its hash (fast). */
   describe(model: vscode.Uri): Promise<ModelOverview> {
     return this.worker().describe(model.fsPath, { hash: false });
+  }
+
+  /** The data-free upper bounds from the weights alone (seconds for a ViT-B), computed in the worker. */
+  bounds(model: vscode.Uri): Promise<PlasticityBounds> {
+    return this.worker().bounds(model.fsPath);
   }
 
   /** sha256 of the model file (about a second for a ViT-B), computed in the worker. */

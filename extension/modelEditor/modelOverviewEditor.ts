@@ -52,6 +52,12 @@ export class ModelOverviewEditor implements vscode.CustomReadonlyEditorProvider 
         post({ type: 'showOverview', overview, lastReport: headline });
         const sha256 = await this.service.hash(model);
         post({ type: 'showOverview', overview: { ...overview, model: { ...overview.model, sha256 } }, lastReport: headline && report ? { ...headline, stale: sha256 !== report.model.sha256 } : undefined });
+        // Before any measurement: the bounds the weights alone give (seconds for a ViT-B).
+        // A failure here (say, memory) must not take the overview away: the bounds are extra.
+        if (overview.architecture) {
+          const bounds = await this.service.bounds(model).catch(() => undefined);
+          if (bounds) post({ type: 'showBounds', bounds });
+        }
       } catch (error) {
         post({ type: 'overviewError', message: error instanceof Error ? error.message : String(error) });
       }

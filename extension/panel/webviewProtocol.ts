@@ -1,6 +1,6 @@
 // Messages between the extension host and its webviews (report panel, model overview editor).
 // Type definitions only: the webview bundles import this file and nothing else from extension/.
-import type { ModelOverview, PlasticityReport } from '../core/report/reportSchema';
+import type { ModelOverview, PlasticityBounds, PlasticityReport } from '../core/report/reportSchema';
 
 /** What the report panel persists through VS Code's webview state (restored after a reload). */
 export interface ReportPanelState {
@@ -67,6 +67,7 @@ export interface RecommendationPreview {
 export type HostToModelOverview =
   | { type: 'showOverview'; overview: ModelOverview; lastReport?: ReportHeadline }
   | { type: 'overviewError'; message: string }
+  | { type: 'showBounds'; bounds: PlasticityBounds }
   | { type: 'analysisState'; running: boolean; message?: string };
 
 export type ModelOverviewToHost = { type: 'ready' } | { type: 'analyze' } | { type: 'showReport' };

@@ -358,6 +358,12 @@ class PairMeasurer {
   }
 }
 
+/** The bounds the weights alone give, before any measurement (no token statistics: no MHA bound). */
+export async function dataFreeBoundsOfFile(modelPath: string): Promise<PlasticityBounds> {
+  const model = readOnnxModel(modelPath);
+  return dataFreeBounds(model, discoverVit(model), null);
+}
+
 /** The paper's weight-only upper bounds (on cpu: the weights are read once, without the probe's). */
 async function dataFreeBounds(model: OnnxModel, structure: VitStructure, tokens: TokenStatistics | null): Promise<PlasticityBounds> {
   const iterations = DEFAULT_BOUNDS_ITERATIONS;

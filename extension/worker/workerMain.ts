@@ -36,6 +36,13 @@ process.on('message', (message: HostToWorker) => {
         (error: unknown) => send({ type: 'error', id: message.id, error: errorPayload(error) }),
       );
       break;
+    case 'bounds':
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      (require('./analysisRunner') as typeof import('./analysisRunner')).dataFreeBoundsOfFile(message.modelPath).then(
+        (bounds) => send({ type: 'boundsComputed', id: message.id, bounds }),
+        (error: unknown) => send({ type: 'error', id: message.id, error: errorPayload(error) }),
+      );
+      break;
     case 'analyze':
       // Loaded on first use: onnxruntime's native library takes a moment to load, and describing
       // a model (the overview editor) does not need it.

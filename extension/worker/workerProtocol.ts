@@ -1,6 +1,6 @@
 // Messages between a host (the extension host or the command line) and the analysis worker
 // process. One request at a time per worker; every request is answered by `result` or `error`.
-import { ExecutionProviderRequest, MeasureMode, PlasticityReport } from '../core/report/reportSchema';
+import { ExecutionProviderRequest, MeasureMode, PlasticityBounds, PlasticityReport } from '../core/report/reportSchema';
 import { UserErrorKind } from '../core/errors';
 import { ModelOverview } from '../core/report/reportSchema';
 
@@ -40,6 +40,7 @@ export type HostToWorker =
   | { type: 'analyze'; id: number; request: AnalysisRequest }
   | { type: 'describe'; id: number; modelPath: string; hash: boolean }
   | { type: 'hash'; id: number; modelPath: string }
+  | { type: 'bounds'; id: number; modelPath: string }
   | { type: 'cancel'; id: number };
 
 export interface WorkerErrorPayload {
@@ -54,4 +55,5 @@ export type WorkerToHost =
   | { type: 'result'; id: number; report: PlasticityReport }
   | { type: 'description'; id: number; overview: ModelOverview }
   | { type: 'hashed'; id: number; sha256: string }
+  | { type: 'boundsComputed'; id: number; bounds: PlasticityBounds }
   | { type: 'error'; id: number; error: WorkerErrorPayload };

@@ -3,7 +3,7 @@
 import { ChildProcess, fork } from 'node:child_process';
 import * as path from 'node:path';
 import { CancelledError, userErrorFromKind } from '../core/errors';
-import { ModelOverview } from '../core/report/reportSchema';
+import { ModelOverview, PlasticityBounds } from '../core/report/reportSchema';
 import { PlasticityReport } from '../core/report/reportSchema';
 import { AnalysisProgress, AnalysisRequest, HostToWorker, WorkerToHost } from './workerProtocol';
 
@@ -24,7 +24,7 @@ export class WorkerCrashError extends Error {
 }
 
 interface Pending {
-  resolve(value: PlasticityReport | ModelOverview | string): void;
+  resolve(value: PlasticityReport | ModelOverview | PlasticityBounds | string): void;
   reject(error: Error): void;
   onProgress?: (progress: AnalysisProgress) => void;
 }
@@ -52,7 +52,12 @@ export class WorkerSupervisor {
     return this.request<string>((id) => ({ type: 'hash', id, modelPath }));
   }
 
-  private request<T extends PlasticityReport | ModelOverview | string>(
+  /** The paper's data-free upper bounds from the weights alone, computed in the worker. */
+  bounds(modelPath: string): Promise<PlasticityBounds> {
+    return this.request<PlasticityBounds>((id) => ({ type: 'bounds', id, modelPath }));
+  }
+
+  private request<T extends PlasticityReport | ModelOverview | PlasticityBounds | string>(
     message: (id: number) => HostToWorker,
     onProgress?: (progress: AnalysisProgress) => void,
     signal?: AbortSignal,
@@ -150,6 +155,9 @@ export class WorkerSupervisor {
         break;
       case 'description':
         this.settle(message.id, (entry) => entry.resolve(message.overview));
+        break;
+      case 'boundsComputed':
+        this.settle(message.id, (entry) => entry.resolve(message.bounds));
         break;
       case 'hashed':
         this.settle(message.id, (entry) => entry.resolve(message.sha256));

@@ -129,6 +129,9 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     assert.match(text, /Blocks\s+3/);
     assert.match(text, /Heads\s+4/);
     assert.match(text, /Naming\s+timm/);
+    // Before any measurement, the bounds the weights alone give, labelled as bounds.
+    await frame.locator('#bounds tbody tr').first().waitFor({ timeout: 60_000 });
+    assert.equal(await frame.locator('#bounds tbody tr').count(), 3);
     await shot('model-overview');
   });
 

@@ -1,6 +1,6 @@
 // The model overview editor: what the file is and what discovery found in it.
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import type { ModelOverview } from '../../extension/core/report/reportSchema';
+import type { ModelOverview, PlasticityBounds } from '../../extension/core/report/reportSchema';
 import type { HostToModelOverview, ModelOverviewToHost, ReportHeadline } from '../../extension/panel/webviewProtocol';
 import { customElement, element, vscodeApi } from '../shared/vscodeApi';
 
@@ -11,6 +11,7 @@ let running: string | undefined;
 window.addEventListener('message', (event: MessageEvent<HostToModelOverview>) => {
   const message = event.data;
   if (message.type === 'showOverview') render(message.overview, message.lastReport);
+  else if (message.type === 'showBounds') renderBounds(message.bounds);
   else if (message.type === 'overviewError') root.replaceChildren(element('div', { class: 'banner error', role: 'alert' }, message.message));
   else if (message.type === 'analysisState') {
     running = message.running ? message.message ?? 'running' : undefined;
@@ -88,4 +89,22 @@ function render(overview: ModelOverview, lastReport: ReportHeadline | undefined)
     );
   }
   root.append(element('p', { class: 'muted' }, `Read in ${overview.timing.readMs.toFixed(0)} ms, discovered in ${overview.timing.discoverMs.toFixed(0)} ms.`));
+}
+
+/** The weights-only upper bounds, labelled as bounds; the attention bound needs measured tokens. */
+function renderBounds(bounds: PlasticityBounds): void {
+  document.getElementById('bounds')?.remove();
+  const columns = ['FC1', 'FC2', 'LN1', 'LN2'] as const;
+  const rows = bounds.blocks.map((block) =>
+    element('tr', {}, element('th', { scope: 'row' }, String(block.index)), ...columns.map((component) => element('td', {}, block[component].bound.toFixed(3)))),
+  );
+  root.append(
+    element(
+      'section',
+      { id: 'bounds' },
+      element('h2', {}, 'Data-free upper bounds (not plasticity)'),
+      element('p', { class: 'muted' }, "From the weights alone, before any measurement (the paper's theory): σ_max of FC1 and of FC2's probed rows, and max|γ| for the LayerNorms (the report divides it by the smallest token deviation met). The attention bound needs token statistics: it comes with an analysis."),
+      element('table', { class: 'heatmap bounds' }, element('thead', {}, element('tr', {}, element('th', { scope: 'col' }, 'Block'), ...columns.map((component) => element('th', { scope: 'col' }, `${component} ≤`)))), element('tbody', {}, ...rows)),
+    ),
+  );
 }
