@@ -36,16 +36,8 @@ export interface TrainableGroup {
   loraLimitation?: string;
 }
 
-export interface PlanChoice {
-  component: ComponentName;
-  block: number | null;
-  plasticity: number;
-  ci95: [number, number] | null;
-  rank: number;
-  parameterCount: number;
-  modules: string[];
-  paperNote: string | null;
-}
+/** A chosen option as the plan records it: the ranked option's facts and its module names. */
+export type PlanChoice = Omit<RankedOption, 'selected' | 'skipped'> & { modules: string[] };
 
 export interface FreezePlan {
   format: typeof FREEZE_PLAN_FORMAT;
