@@ -1,17 +1,16 @@
 // `plasticity-lens recommend` (what to finetune under a budget, as a freeze configuration) and
 // `plasticity-lens overlay` (per-block plasticity for Netron or Model Explorer), both read a
 // saved report. Exit codes are the engine's: 2 usage, 3 model file, 4 report file.
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CancelledError, InputDataError, ModelFileError, UsageError } from '../core/errors';
-import { OnnxModel, readOnnxModel } from '../core/onnx/onnxModel';
+import { OnnxModel, onnxFileSha256, readOnnxModel } from '../core/onnx/onnxModel';
 import { Budget, formatParameterCount, parseParameterBudget, parseTypeBudget } from '../core/recommend/budget';
 import { FRAMEWORK_NAMINGS, FrameworkNaming, isFrameworkNaming, resolveNaming } from '../core/recommend/frameworkNaming';
 import { buildFreezePlan, FreezePlan } from '../core/recommend/freezePlan';
 import { exportOverlay, OVERLAY_FORMATS, OverlayFormat } from '../core/recommend/graphOverlays';
-import { onnxModuleParameterLookup } from '../core/recommend/onnxScopes';
+import { headAndFinalNormModules, measuredModelMismatch, measuredModelMissing, measuredModuleParameters, planModelParameters, withoutModelFile } from '../core/recommend/measuredModel';
 import { paperAccuracyLine } from '../core/recommend/paperResults';
 import { exportFreezePlan, PLAN_FORMATS, PlanFormat } from '../core/recommend/planExports';
 import { optionLabel, Recommendation, recommend } from '../core/recommend/recommend';
@@ -108,6 +107,8 @@ function readReportFile(file: string): { report: PlasticityReport; source: Repor
 
 interface MeasuredModel {
   model: OnnxModel | null;
+  /** The model file's sha256, when it was read. */
+  sha256?: string;
   /** Why the model was not used, when it was not. */
   note?: string;
 }
@@ -123,7 +124,7 @@ function loadMeasuredModel(report: PlasticityReport, explicit: string | undefine
     return { model: null, note: message };
   };
   if (!fs.existsSync(file)) {
-    return give(`The model the report measured, ${file}, is missing; pass it with --model FILE.`);
+    return give(`${measuredModelMissing(file)}; pass it with --model FILE.`);
   }
   let model: OnnxModel;
   try {
@@ -132,11 +133,10 @@ function loadMeasuredModel(report: PlasticityReport, explicit: string | undefine
     if (error instanceof ModelFileError) return give(error.message);
     throw error;
   }
-  const sha256 = createHash('sha256').update(model.bytes).digest('hex');
-  if (sha256 !== report.model.sha256) {
-    return give(`${file} is not the model the report measured (its sha256 differs); pass the measured model with --model FILE.`);
-  }
-  return { model };
+  const sha256 = onnxFileSha256(model);
+  const mismatch = measuredModelMismatch(report, file, sha256);
+  if (mismatch) return give(`${mismatch}; pass the measured model with --model FILE.`);
+  return { model, sha256 };
 }
 
 function protectOutput(out: string, protectedFiles: string[]): string {
@@ -242,14 +242,19 @@ export function runRecommendCommand(args: string[]): number {
 
     const recommendation = recommend(report, { budget, unit: values.cells ? 'cells' : 'types', includeHead: !values['no-head'] });
     const measured = loadMeasuredModel(report, values.model, false);
+    // The same path as the report panel's: the head and final-norm modules' parameters, checked
+    // against the report's sha256, or the note why the plan goes without them.
+    const fromModel = measured.model
+      ? planModelParameters(report, measured.model.filePath, measuredModuleParameters(measured.model, headAndFinalNormModules(report), measured.sha256))
+      : withoutModelFile(measured.note!);
     const plan = buildFreezePlan({
       report,
       recommendation,
       naming: resolveNaming(report, values.naming as FrameworkNaming | undefined),
       source,
-      modelParameters: measured.model ? onnxModuleParameterLookup(measured.model) : undefined,
+      modelParameters: fromModel.modelParameters,
     });
-    if (measured.note) plan.notes.push(`${measured.note.replace(/; pass .*$/, '')}: head and final-norm names are the framework's alternatives.`);
+    if (fromModel.note) plan.notes.push(fromModel.note);
 
     const text = exportFreezePlan(plan, format);
     const summary = formatRecommendation(recommendation, plan);

@@ -3,6 +3,7 @@
 // model file, or into an external data file), so probe models can reference them in place.
 // Nodes and initializers also keep the byte range of their own message, so they can be written
 // into a probe model verbatim, with every field kept, including ones this reader does not know.
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Reader } from 'protobufjs/minimal';
@@ -469,6 +470,14 @@ export function readOnnxModel(filePath: string): OnnxModel {
   checkExternalData(model);
   placeDataLocations(model);
   return model;
+}
+
+/**
+ * sha256 of the .onnx file itself (its bytes as read, not its external data): what a report
+ * records as model.sha256 and what tells whether a file is the model a report measured.
+ */
+export function onnxFileSha256(model: Pick<OnnxModel, 'bytes'>): string {
+  return createHash('sha256').update(model.bytes).digest('hex');
 }
 
 /**

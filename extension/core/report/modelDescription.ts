@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ModelFileError } from '../errors';
-import { defaultOpset, elementCount, OnnxModel, readOnnxModel, ValueInfo } from '../onnx/onnxModel';
+import { defaultOpset, elementCount, OnnxModel, onnxFileSha256, readOnnxModel, ValueInfo } from '../onnx/onnxModel';
 import { discoverVit } from '../vit/discoverVit';
 import { VitStructure } from '../vit/vitStructure';
 import { Architecture, ModelFacts, ModelOverview } from './reportSchema';
@@ -16,7 +16,7 @@ function shapeOf(info: ValueInfo): (number | string)[] {
 }
 
 /** Facts of a parsed model file. `sha256` covers the .onnx file itself (not external data). */
-export function modelFacts(model: OnnxModel, sha256 = createHash('sha256').update(model.bytes).digest('hex')): ModelFacts {
+export function modelFacts(model: OnnxModel, sha256 = onnxFileSha256(model)): ModelFacts {
   let parameterCount = 0;
   for (const tensor of model.initializers.values()) {
     if (tensor.dataType === 1 || tensor.dataType === 10 || tensor.dataType === 11) parameterCount += elementCount(tensor.dims);
