@@ -4,6 +4,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { CancelledError, InputDataError, ModelFileError, UsageError } from '../core/errors';
+import { MeasuredModuleParameters } from '../core/recommend/measuredModel';
 import { ModelOverview } from '../core/report/modelDescription';
 import { PlasticityBounds, PlasticityReport } from '../core/report/reportSchema';
 import { describeProgress } from '../worker/progressText';
@@ -60,6 +61,11 @@ export class AnalysisService implements vscode.Disposable {
   /** sha256 of the model file (about a second for a ViT-B), computed in the worker. */
   hash(model: vscode.Uri): Promise<string> {
     return this.worker().hashFile(model.fsPath);
+  }
+
+  /** The parameters of `modules` in the model file and its sha256, read in the worker (no onnxruntime). */
+  moduleParameters(model: vscode.Uri, modules: string[]): Promise<MeasuredModuleParameters> {
+    return this.worker().moduleParameters(model.fsPath, modules);
   }
 
   cancel(): void {

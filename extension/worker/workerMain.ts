@@ -2,6 +2,8 @@
 // calls block the thread that makes them, so neither the extension host nor the command line
 // ever freezes or dies with it.
 import { isUserError } from '../core/errors';
+import { readOnnxModel } from '../core/onnx/onnxModel';
+import { measuredModuleParameters } from '../core/recommend/measuredModel';
 import { describeModelFile, sha256OfFile } from '../core/report/modelDescription';
 import { HostToWorker, WorkerErrorPayload, WorkerToHost } from './workerProtocol';
 
@@ -26,6 +28,14 @@ process.on('message', (message: HostToWorker) => {
       // Synchronous, but off the host's thread; a ViT-B file takes a few hundred milliseconds.
       try {
         send({ type: 'description', id: message.id, overview: describeModelFile(message.modelPath, { hash: message.hash }) });
+      } catch (error) {
+        send({ type: 'error', id: message.id, error: errorPayload(error) });
+      }
+      break;
+    case 'moduleParameters':
+      // Reads the .onnx file (weights stay where they are) and never loads onnxruntime.
+      try {
+        send({ type: 'moduleParametersFound', id: message.id, parameters: measuredModuleParameters(readOnnxModel(message.modelPath), message.modules) });
       } catch (error) {
         send({ type: 'error', id: message.id, error: errorPayload(error) });
       }

@@ -2,6 +2,7 @@
 // process. One request at a time per worker; every request is answered by `result` or `error`.
 import { ExecutionProviderRequest, MeasureMode, PlasticityBounds, PlasticityReport } from '../core/report/reportSchema';
 import { UserErrorKind } from '../core/errors';
+import { MeasuredModuleParameters } from '../core/recommend/measuredModel';
 import { ModelOverview } from '../core/report/reportSchema';
 
 export interface AnalysisRequest {
@@ -41,6 +42,8 @@ export type HostToWorker =
   | { type: 'describe'; id: number; modelPath: string; hash: boolean }
   | { type: 'hash'; id: number; modelPath: string }
   | { type: 'bounds'; id: number; modelPath: string }
+  /** The parameters of these modules (e.g. the head and final norm) and the .onnx file's sha256; no onnxruntime. */
+  | { type: 'moduleParameters'; id: number; modelPath: string; modules: string[] }
   | { type: 'cancel'; id: number };
 
 export interface WorkerErrorPayload {
@@ -56,4 +59,5 @@ export type WorkerToHost =
   | { type: 'description'; id: number; overview: ModelOverview }
   | { type: 'hashed'; id: number; sha256: string }
   | { type: 'boundsComputed'; id: number; bounds: PlasticityBounds }
+  | { type: 'moduleParametersFound'; id: number; parameters: MeasuredModuleParameters }
   | { type: 'error'; id: number; error: WorkerErrorPayload };

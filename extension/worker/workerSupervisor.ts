@@ -3,6 +3,7 @@
 import { ChildProcess, fork } from 'node:child_process';
 import * as path from 'node:path';
 import { CancelledError, userErrorFromKind } from '../core/errors';
+import { MeasuredModuleParameters } from '../core/recommend/measuredModel';
 import { ModelOverview, PlasticityBounds } from '../core/report/reportSchema';
 import { PlasticityReport } from '../core/report/reportSchema';
 import { AnalysisProgress, AnalysisRequest, HostToWorker, WorkerToHost } from './workerProtocol';
@@ -23,8 +24,10 @@ export class WorkerCrashError extends Error {
   override readonly name = 'WorkerCrashError';
 }
 
+type WorkerAnswer = PlasticityReport | ModelOverview | PlasticityBounds | MeasuredModuleParameters | string;
+
 interface Pending {
-  resolve(value: PlasticityReport | ModelOverview | PlasticityBounds | string): void;
+  resolve(value: WorkerAnswer): void;
   reject(error: Error): void;
   onProgress?: (progress: AnalysisProgress) => void;
 }
@@ -57,7 +60,16 @@ export class WorkerSupervisor {
     return this.request<PlasticityBounds>((id) => ({ type: 'bounds', id, modelPath }));
   }
 
-  private request<T extends PlasticityReport | ModelOverview | PlasticityBounds | string>(
+  /**
+   * The parameters of `modules` in a model file and the sha256 of the .onnx file (as reports
+   * record it), read in the worker without onnxruntime; a missing or unreadable file rejects with
+   * a ModelFileError.
+   */
+  moduleParameters(modelPath: string, modules: string[]): Promise<MeasuredModuleParameters> {
+    return this.request<MeasuredModuleParameters>((id) => ({ type: 'moduleParameters', id, modelPath, modules }));
+  }
+
+  private request<T extends WorkerAnswer>(
     message: (id: number) => HostToWorker,
     onProgress?: (progress: AnalysisProgress) => void,
     signal?: AbortSignal,
@@ -158,6 +170,9 @@ export class WorkerSupervisor {
         break;
       case 'boundsComputed':
         this.settle(message.id, (entry) => entry.resolve(message.bounds));
+        break;
+      case 'moduleParametersFound':
+        this.settle(message.id, (entry) => entry.resolve(message.parameters));
         break;
       case 'hashed':
         this.settle(message.id, (entry) => entry.resolve(message.sha256));
