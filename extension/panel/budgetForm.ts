@@ -5,7 +5,7 @@ import { UsageError } from '../core/errors';
 import { Budget, parseParameterBudget, parseTypeBudget } from '../core/recommend/budget';
 import { FrameworkNaming, resolveNaming } from '../core/recommend/frameworkNaming';
 import { buildFreezePlan, FreezePlan } from '../core/recommend/freezePlan';
-import { ModuleParameterLookup } from '../core/recommend/onnxScopes';
+import { PlanModelParameters } from '../core/recommend/measuredModel';
 import { optionLabel, recommend } from '../core/recommend/recommend';
 import { PlasticityReport } from '../core/report/reportSchema';
 import { BudgetForm, PlanExportFormat, RecommendationPreview } from './webviewProtocol';
@@ -32,10 +32,16 @@ export function namingFromForm(form: Pick<BudgetForm, 'naming'>): FrameworkNamin
   return form.naming === 'detected' ? undefined : form.naming;
 }
 
-/** The freeze plan a form asks for; throws UsageError when the budget is unusable or too small. */
-export function planFromForm(report: PlasticityReport, form: BudgetForm, modelParameters?: ModuleParameterLookup, createdAt?: string): FreezePlan {
+/**
+ * The freeze plan a form asks for; throws UsageError when the budget is unusable or too small.
+ * `fromModel`: the measured model's head and final-norm parameters (named exactly, and counted),
+ * or the note why the plan goes without them (named by the framework's alternatives, count unknown).
+ */
+export function planFromForm(report: PlasticityReport, form: BudgetForm, fromModel: PlanModelParameters = {}, createdAt?: string): FreezePlan {
   const recommendation = recommend(report, { budget: budgetFromForm(form), unit: form.unit, includeHead: form.includeHead });
-  return buildFreezePlan({ report, recommendation, naming: resolveNaming(report, namingFromForm(form)), modelParameters, createdAt });
+  const plan = buildFreezePlan({ report, recommendation, naming: resolveNaming(report, namingFromForm(form)), modelParameters: fromModel.modelParameters, createdAt });
+  if (fromModel.note) plan.notes.push(fromModel.note);
+  return plan;
 }
 
 export function previewOfPlan(plan: FreezePlan): RecommendationPreview {

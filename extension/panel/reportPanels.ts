@@ -10,6 +10,7 @@ import { PlasticityReport } from '../core/report/reportSchema';
 import { AnalysisService } from '../analysis/analysisService';
 import { ReportStore } from '../analysis/reportStore';
 import { PLAN_EXPORT_FILES, planFromForm, previewOfPlan } from './budgetForm';
+import { ModelFileParameters } from './modelFileParameters';
 import { WebviewLoader, webviewHtml, webviewOptions } from './webviewHtml';
 import { BudgetForm, HostToReportPanel, ReportPanelState, ReportPanelToHost } from './webviewProtocol';
 
@@ -33,6 +34,11 @@ async function isReportFile(file: string): Promise<boolean> {
 class ReportPanel implements vscode.Disposable {
   private report: PlasticityReport | undefined;
   private stale = false;
+  private disposed = false;
+  /** The worker's answer about the shown report's model file (head and final-norm parameters). */
+  private modelFile: ModelFileParameters | undefined;
+  /** The webview's latest preview request, answered again when the model file's answer comes. */
+  private lastPreview: { requestId: number; form: BudgetForm } | undefined;
   private readonly disposables: vscode.Disposable[] = [];
   private readonly loader: WebviewLoader;
 
@@ -55,9 +61,30 @@ class ReportPanel implements vscode.Disposable {
     // Posted now and again on 'ready': VS Code queues messages for a loading webview, and a
     // 'ready' sent while a restored panel was still being handed to us would otherwise be lost.
     this.post({ type: 'showReport', report, stale: false });
+    this.askModelFile(report);
+  }
+
+  /**
+   * Asks the worker, once per report, for the head and final-norm parameters in the model file.
+   * The preview does not wait: it shows the framework's alternatives until the answer comes, then
+   * the latest preview request is answered again with the exact names and counts.
+   */
+  private askModelFile(report: PlasticityReport): void {
+    if (this.modelFile?.isFor(report)) return;
+    const asked = new ModelFileParameters(
+      report,
+      this.model.fsPath,
+      (modules) => this.owner.service.moduleParameters(this.model, modules),
+      (error) => this.owner.log.appendLine(`Reading the head and final norm of ${this.model.fsPath} failed: ${(error as Error).stack ?? String(error)}`),
+    );
+    this.modelFile = asked;
+    void asked.answered.then(() => {
+      if (this.modelFile === asked && this.report && this.lastPreview) void this.preview(this.lastPreview.requestId, this.lastPreview.form);
+    });
   }
 
   post(message: HostToReportPanel): void {
+    if (this.disposed) return;
     void this.panel.webview.postMessage(message);
   }
 
@@ -104,8 +131,9 @@ class ReportPanel implements vscode.Disposable {
   private async preview(requestId: number, form: BudgetForm): Promise<void> {
     const report = this.report;
     if (!report) return;
+    this.lastPreview = { requestId, form };
     try {
-      const plan = await this.planFor(report, form);
+      const plan = planFromForm(report, form, this.modelFile?.isFor(report) ? this.modelFile.now() : {});
       this.post({ type: 'recommendation', requestId, preview: previewOfPlan(plan) });
     } catch (error) {
       this.post({ type: 'recommendationError', requestId, message: this.sentenceFor(error) });
@@ -117,22 +145,15 @@ class ReportPanel implements vscode.Disposable {
     if (!report) return;
     let text: string;
     try {
-      text = exportFreezePlan(await this.planFor(report, form), format);
+      // An export made before the model file's answer waits for it (a few seconds at most).
+      const fromModel = this.modelFile?.isFor(report) ? await this.modelFile.forExport() : {};
+      text = exportFreezePlan(planFromForm(report, form, fromModel), format);
     } catch (error) {
       void vscode.window.showErrorMessage(`Plasticity Lens: ${this.sentenceFor(error)}`);
       return;
     }
     const { suffix, filters } = PLAN_EXPORT_FILES[format];
     await this.save(suffix, filters, Buffer.from(text), true);
-  }
-
-  /**
-   * The plan for a form. The model file is not read here: a ViT's weights in the extension host
-   * could exhaust it, so (as the CLI without --model) the head and final norm are named by the
-   * framework's alternatives and the plan's notes say their count is unknown.
-   */
-  private async planFor(report: PlasticityReport, form: BudgetForm) {
-    return planFromForm(report, form);
   }
 
   private sentenceFor(error: unknown): string {
@@ -169,6 +190,7 @@ class ReportPanel implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.disposed = true;
     for (const disposable of this.disposables) disposable.dispose();
   }
 }

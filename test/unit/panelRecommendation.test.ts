@@ -1,10 +1,16 @@
 // The report panel's budget control (host side) and the Plasticity tree view's rows: a form
-// becomes the core's budget, the preview repeats the core's plan, the tree lists types by rank.
+// becomes the core's budget, the preview repeats the core's plan (with the head and final norm
+// exact once the model file has answered), the tree lists types by rank.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { UsageError } from '../../extension/core/errors';
+import { ModelFileError, UsageError } from '../../extension/core/errors';
+import { readOnnxModel } from '../../extension/core/onnx/onnxModel';
+import { MeasuredModuleParameters, measuredModuleParameters, PlanModelParameters } from '../../extension/core/recommend/measuredModel';
+import { exportFreezePlan } from '../../extension/core/recommend/planExports';
 import { SYNTHETIC_WARNING } from '../../extension/core/recommend/recommend';
+import { PlasticityReport } from '../../extension/core/report/reportSchema';
 import { budgetFromForm, planFromForm, previewOfPlan, PLAN_EXPORT_FILES } from '../../extension/panel/budgetForm';
+import { MODEL_FILE_PENDING_NOTE, ModelFileParameters } from '../../extension/panel/modelFileParameters';
 import { BudgetForm } from '../../extension/panel/webviewProtocol';
 import { blockRows, componentTypeRows } from '../../extension/tree/modelTreeRows';
 import { goldenByStyle, reportFromGolden } from '../support/goldenReports';
@@ -70,6 +76,88 @@ describe('planFromForm and previewOfPlan', () => {
 
   test('every export format has a default file name', () => {
     for (const format of ['json', 'pytorch', 'peft', 'yaml'] as const) assert.ok(PLAN_EXPORT_FILES[format].suffix.includes('.'));
+  });
+});
+
+describe("the model file's answer in the panel's plans", () => {
+  /** What the worker answers for the report's model file: the same core function, on the real fixture. */
+  const answerFor = (report: PlasticityReport) => (modules: string[]): Promise<MeasuredModuleParameters> =>
+    Promise.resolve(measuredModuleParameters(readOnnxModel(report.model.path), modules));
+  const extras = (report: PlasticityReport, fromModel: PlanModelParameters) =>
+    planFromForm(report, form({}), fromModel).trainable.filter((group) => group.role !== 'component').map((group) => [group.role, group.match, group.modules, group.parameters, group.parameterCount]);
+
+  test("with the worker's answer the head and final norm are named exactly and counted", async () => {
+    const report = reportFromGolden(golden, { means: PAPER_LIKE });
+    let asked: string[] = [];
+    const modelFile = new ModelFileParameters(report, report.model.path, (modules) => {
+      asked = modules;
+      return answerFor(report)(modules);
+    });
+    // Every naming's candidates are asked at once: the form can switch namings without asking again.
+    for (const module of ['head', 'head_dist', 'norm', 'fc_norm', 'classifier', 'vit.layernorm', 'heads', 'encoder.ln', 'proj', 'ln_post']) assert.ok(asked.includes(module), module);
+    await modelFile.answered;
+    assert.deepEqual(extras(report, modelFile.now()), [
+      ['final-norm', 'all', ['norm'], ['norm.weight', 'norm.bias'], 64],
+      ['head', 'all', ['head'], ['head.weight', 'head.bias'], 330],
+    ]);
+    const plan = planFromForm(report, form({}), modelFile.now());
+    assert.equal(plan.source.model.fileChecked, true);
+    assert.ok(!plan.notes.some((note) => /count is unknown|alternatives|still being read/.test(note)), plan.notes.join(' | '));
+    const preview = previewOfPlan(plan);
+    assert.equal(preview.counts.trainable, report.summary.MHA.parameterCount + 330 + 64);
+    assert.ok(preview.trainableModules.includes('head') && !preview.trainableModules.some((module) => module.includes(' or ')), preview.trainableModules.join(', '));
+    const pytorch = exportFreezePlan(plan, 'pytorch');
+    assert.match(pytorch, /\("classification head", "all", \[\n\s+"head",\n\s+\]\)/);
+    assert.match(pytorch, /head 330, final norm 64/);
+    assert.doesNotMatch(pytorch, /count unknown|head_dist/);
+    // Another naming's template ignores the model's parameters, as in the command line.
+    assert.deepEqual(planFromForm(report, form({ naming: 'hf' }), modelFile.now()).trainable.filter((group) => group.role === 'head').map((group) => group.modules), [['classifier']]);
+  });
+
+  test('without the answer: the alternatives, count unknown, and a note saying why', async () => {
+    const report = reportFromGolden(golden, { means: PAPER_LIKE });
+    const alternatives = [
+      ['final-norm', 'any', ['norm', 'fc_norm'], null, null],
+      ['head', 'any', ['head', 'head_dist'], null, null],
+    ];
+    assert.deepEqual(extras(report, {}), alternatives);
+
+    let answer!: (value: MeasuredModuleParameters) => void;
+    const pending = new ModelFileParameters(report, report.model.path, () => new Promise((resolve) => (answer = resolve)));
+    assert.deepEqual(extras(report, pending.now()), alternatives);
+    assert.ok(planFromForm(report, form({}), pending.now()).notes.includes(MODEL_FILE_PENDING_NOTE));
+    // An export made before the answer waits for it, then goes with what is known, saying so.
+    const late = await pending.forExport(20);
+    assert.deepEqual(extras(report, late), alternatives);
+    assert.deepEqual(late.note, "The model file was not read within 0.02 s: head and final-norm names are the framework's alternatives.");
+    const waiting = pending.forExport(5000);
+    answer(measuredModuleParameters(readOnnxModel(report.model.path), ['head', 'head_dist', 'norm', 'fc_norm']));
+    assert.equal((await waiting).note, undefined);
+    assert.equal(extras(report, await waiting)[1][4], 330);
+
+    const missing = new ModelFileParameters(report, '/nowhere/vit.onnx', () => Promise.reject(new ModelFileError('/nowhere/vit.onnx does not exist; check the path.')));
+    await missing.answered;
+    assert.deepEqual(extras(report, missing.now()), alternatives);
+    assert.deepEqual(missing.now().note, "/nowhere/vit.onnx does not exist: head and final-norm names are the framework's alternatives.");
+
+    const other = reportFromGolden(goldenByStyle().get('hf_vit')!);
+    const different = new ModelFileParameters(report, other.model.path, answerFor(other));
+    await different.answered;
+    assert.deepEqual(extras(report, different.now()), alternatives);
+    assert.match(different.now().note!, /hf_vit_op14_dyn\.onnx is not the model the report measured \(its sha256 differs\): head and final-norm names are the framework's alternatives\.$/);
+
+    const unexpected: unknown[] = [];
+    const crashed = new ModelFileParameters(report, report.model.path, () => Promise.reject(new Error('worker gone')), (error) => unexpected.push(error));
+    await crashed.answered;
+    assert.equal(crashed.now().note, "The analysis process could not read the model file: head and final-norm names are the framework's alternatives.");
+    assert.equal(unexpected.length, 1);
+  });
+
+  test('one question per report', () => {
+    const report = reportFromGolden(golden, { means: PAPER_LIKE });
+    const modelFile = new ModelFileParameters(report, report.model.path, answerFor(report));
+    assert.ok(modelFile.isFor(reportFromGolden(golden)));
+    assert.ok(!modelFile.isFor({ ...report, createdAt: '2026-02-01T00:00:00.000Z' }));
   });
 });
 
