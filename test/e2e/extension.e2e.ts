@@ -192,6 +192,9 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
       { timeout: 30_000 },
     );
     assert.match(await frame.locator('#recommendation-summary').innerText(), /parameters/);
+    // The worker has read the model file: the preview counts the head and final norm.
+    await frame.locator('#recommendation-summary', { hasText: /of [\d,]+ parameters trainable \(/ }).waitFor({ timeout: 30_000 });
+    assert.doesNotMatch(await frame.locator('#recommendation-preview').innerText(), /count unknown| or head_dist/);
     await frame.locator('#export-plan-pytorch').click();
     // VS Code's own save dialog (a quick input holding the default path next to the model).
     const input = page.locator('.quick-input-widget .quick-input-box input');
@@ -205,7 +208,14 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     await page.keyboard.press('Enter');
     const saved = path.join(workspace, path.basename(target));
     for (let waited = 0; !fs.existsSync(saved) && waited < 10_000; waited += 200) await page.waitForTimeout(200);
-    assert.match(fs.readFileSync(saved, 'utf8'), /def apply\(model/);
+    const written = fs.readFileSync(saved, 'utf8');
+    assert.match(written, /def apply\(model/);
+    // The fixture's timm head and final norm, named exactly (not "any" of the alternatives) and counted.
+    assert.match(written, /\("classification head", "all", \[\n\s+"head",\n\s+\]\)/);
+    assert.match(written, /\("final norm", "all", \[\n\s+"norm",\n\s+\]\)/);
+    assert.match(written, /"head\.weight",\n\s+"head\.bias",/);
+    assert.match(written, /head 330, final norm 64/);
+    assert.doesNotMatch(written, /count unknown|head_dist|", "any", \[/);
     await shot('budget-control');
   });
 
