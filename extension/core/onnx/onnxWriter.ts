@@ -4,7 +4,7 @@
 import { Writer } from 'protobufjs/minimal';
 import { NodeInfo, OnnxModel, TensorDataType, TensorInfo } from './onnxModel';
 
-export type AttributeValue = number | string | number[] | { floats: number[] } | { float: number } | { tensor: InlineTensor };
+export type AttributeValue = number | string | number[] | { floats: number[] } | { float: number } | { tensor: InlineTensor } | { graph: OnnxGraphBuilder };
 
 export interface InlineTensor {
   dataType: TensorDataType;
@@ -41,6 +41,7 @@ const ATTR_FLOAT = 1;
 const ATTR_INT = 2;
 const ATTR_STRING = 3;
 const ATTR_TENSOR = 4;
+const ATTR_GRAPH = 5;
 const ATTR_FLOATS = 6;
 const ATTR_INTS = 7;
 
@@ -51,14 +52,28 @@ export class OnnxGraphBuilder {
   private readonly initializers = new Map<string, InitializerEntry>();
   private readonly inputs: GraphValue[] = [];
   private readonly outputs: GraphValue[] = [];
-  private counter = 0;
+  /** Shared with subgraphs: a name is fresh in every scope of the model. */
+  private readonly counter: { next: number };
 
   /** `opsets`: the ONNX default-domain opset, or the full list of (domain, version) imports. */
-  constructor(private readonly opsets: number | readonly { domain: string; version: number }[]) {}
+  constructor(
+    private readonly opsets: number | readonly { domain: string; version: number }[],
+    counter?: { next: number },
+  ) {
+    this.counter = counter ?? { next: 0 };
+  }
 
   /** A fresh tensor name with a readable prefix. */
   fresh(prefix: string): string {
-    return `${prefix}__${this.counter++}`;
+    return `${prefix}__${this.counter.next++}`;
+  }
+
+  /**
+   * A builder for a subgraph (a Loop or If body): its nodes may read this graph's tensors by
+   * name, and its names never clash with this graph's. Pass it as a `{ graph }` attribute.
+   */
+  subgraph(): OnnxGraphBuilder {
+    return new OnnxGraphBuilder(this.opsets, this.counter);
   }
 
   input(name: string, elemType: TensorDataType, shape: (number | string)[]): string {
@@ -146,7 +161,8 @@ export class OnnxGraphBuilder {
     return writer.finish();
   }
 
-  private writeGraph(writer: Writer): void {
+  /** The GraphProto's fields (nodes, name, initializers, inputs, outputs). */
+  writeGraph(writer: Writer): void {
     for (const entry of this.entries) {
       if (entry.kind === 'verbatim') {
         const { offset, length } = entry.node.message;
@@ -216,6 +232,10 @@ function writeNode(writer: Writer, spec: NodeSpec): void {
       writer.ldelim().uint32(tag(20, 0)).int32(ATTR_FLOATS);
     } else if ('float' in value) {
       writer.uint32(tag(2, 5)).float(value.float).uint32(tag(20, 0)).int32(ATTR_FLOAT);
+    } else if ('graph' in value) {
+      writer.uint32(tag(6, 2)).fork();
+      value.graph.writeGraph(writer);
+      writer.ldelim().uint32(tag(20, 0)).int32(ATTR_GRAPH);
     } else {
       writer.uint32(tag(5, 2)).fork();
       writeInlineTensor(writer, '', value.tensor);
