@@ -53,9 +53,17 @@ export class AnalysisService implements vscode.Disposable {
     return this.worker().describe(model.fsPath, { hash: false });
   }
 
-  /** The data-free upper bounds from the weights alone (seconds for a ViT-B), computed in the worker. */
-  bounds(model: vscode.Uri): Promise<PlasticityBounds> {
-    return this.worker().bounds(model.fsPath);
+  /**
+   * The data-free upper bounds before any measurement (under a second for a ViT-B), computed in
+   * the worker from the weights and the first inputs the settings name (synthetic without them).
+   * Not in an untrusted workspace: that runs onnxruntime on its file without asking.
+   */
+  async bounds(model: vscode.Uri): Promise<PlasticityBounds> {
+    if (!vscode.workspace.isTrusted && vscode.workspace.getWorkspaceFolder(model)) {
+      throw new UsageError('This workspace is not trusted, so the bounds wait for an analysis (Analyze Model asks before running onnxruntime on the file).');
+    }
+    const { modelPath, reference, target, pairs, seed, mean, std, size } = analysisRequestFor(model);
+    return this.worker().bounds({ modelPath, reference, target, pairs, seed, mean, std, size });
   }
 
   /** sha256 of the model file (about a second for a ViT-B), computed in the worker. */

@@ -44,20 +44,23 @@ export class ModelOverviewEditor implements vscode.CustomReadonlyEditorProvider 
     const post = (message: HostToModelOverview) => void webview.postMessage(message);
     const refresh = async () => {
       try {
-        // The overview first (read and discovery take a fraction of a second even for a ViT-B);
-        // whether the last report is out of date follows once the file is hashed.
+        // The overview first (read and discovery take a fraction of a second even for a ViT-B),
+        // then the data-free bounds (the worker reuses the file it just read), then whether the
+        // last report is out of date, once the file is hashed (about a second for a ViT-B).
         const overview = await this.service.describe(model);
         const report = await this.store.latest(model.fsPath);
         const headline = report ? reportHeadline(report) : undefined;
         post({ type: 'showOverview', overview, lastReport: headline });
-        const sha256 = await this.service.hash(model);
-        post({ type: 'showOverview', overview: { ...overview, model: { ...overview.model, sha256 } }, lastReport: headline && report ? { ...headline, stale: sha256 !== report.model.sha256 } : undefined });
-        // Before any measurement: the bounds the weights alone give (seconds for a ViT-B).
         // A failure here (say, memory) must not take the overview away: the bounds are extra.
         if (overview.architecture) {
-          const bounds = await this.service.bounds(model).catch(() => undefined);
-          if (bounds) post({ type: 'showBounds', bounds });
+          const started = Date.now();
+          await this.service.bounds(model).then(
+            (bounds) => post({ type: 'showBounds', bounds, elapsedMs: Date.now() - started }),
+            (error: unknown) => post({ type: 'boundsUnavailable', message: error instanceof Error ? error.message : String(error) }),
+          );
         }
+        const sha256 = await this.service.hash(model);
+        post({ type: 'showOverview', overview: { ...overview, model: { ...overview.model, sha256 } }, lastReport: headline && report ? { ...headline, stale: sha256 !== report.model.sha256 } : undefined });
       } catch (error) {
         post({ type: 'overviewError', message: error instanceof Error ? error.message : String(error) });
       }

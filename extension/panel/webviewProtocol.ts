@@ -67,7 +67,8 @@ export interface RecommendationPreview {
 export type HostToModelOverview =
   | { type: 'showOverview'; overview: ModelOverview; lastReport?: ReportHeadline }
   | { type: 'overviewError'; message: string }
-  | { type: 'showBounds'; bounds: PlasticityBounds }
+  | { type: 'showBounds'; bounds: PlasticityBounds; elapsedMs: number }
+  | { type: 'boundsUnavailable'; message: string }
   | { type: 'analysisState'; running: boolean; message?: string };
 
 export type ModelOverviewToHost = { type: 'ready' } | { type: 'analyze' } | { type: 'showReport' };

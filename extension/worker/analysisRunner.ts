@@ -2,7 +2,7 @@
 // inputs, choose a provider, compile the embedder and probe, measure pairs in batches.
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
-import { CancelledError, ModelFileError, UsageError } from '../core/errors';
+import { CancelledError, InputDataError, ModelFileError, UsageError } from '../core/errors';
 import { IMAGENET_MEAN, IMAGENET_STD, openPairSource, PairSource, PreprocessOptions } from '../core/inputs/pairSource';
 import { OnnxModel, readOnnxModel, releaseFileBytes } from '../core/onnx/onnxModel';
 import { architectureOf, modelFacts } from '../core/report/modelDescription';
@@ -10,22 +10,22 @@ import {
   buildEmbedderModel,
   buildInContextProbe,
   buildIsolatedProbe,
-  EMBEDDER_OUTPUT,
   PROBE_DENOMINATOR,
   PROBE_FINAL_OUTPUT,
   PROBE_INPUTS,
   PROBE_OUTPUT,
   ProbeModel,
 } from '../core/probe/probeModels';
-import { buildBoundsModel, DEFAULT_BOUNDS_ITERATIONS } from '../core/bounds/boundsModel';
-import { combineBounds, tokenStatistics } from '../core/bounds/plasticityBounds';
+import { buildBoundsModel, DEFAULT_BOUNDS_STEPS } from '../core/bounds/boundsModel';
+import { combineBounds, TOKEN_STATISTICS_PAIRS, tokenStatistics } from '../core/bounds/plasticityBounds';
 import { blockReports, summarize } from '../core/report/buildReport';
 import { ExecutionProviderName, PlasticityBounds, PlasticityReport, REPORT_SCHEMA_VERSION, TokenStatistics } from '../core/report/reportSchema';
 import { TOOL_VERSION } from '../core/toolVersion';
 import { discoverVit } from '../core/vit/discoverVit';
 import { COMPONENTS, VitStructure } from '../core/vit/vitStructure';
 import { chooseExecutionProvider, createSession, describeOrtError, ONNXRUNTIME_VERSION, ort, SessionOptions } from './onnxRuntime';
-import { AnalysisProgress, AnalysisRequest } from './workerProtocol';
+import { concatFloats, ImageEmbedder } from './imageEmbedder';
+import { AnalysisProgress, AnalysisRequest, BoundsRequest } from './workerProtocol';
 
 export interface AnalysisHooks {
   onProgress(progress: AnalysisProgress): void;
@@ -66,7 +66,7 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
   await checkCancelled();
 
   report('compiling', `Preparing the probe on ${provider.used}`, { executionProvider: provider.used });
-  const measurer = await PairMeasurer.create(model, structure, request, provider.used);
+  const measurer = await PairMeasurer.create(model, structure, request, preprocess.size, provider.used);
   await checkCancelled();
 
   const warnings: string[] = [];
@@ -108,7 +108,8 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
   await measurer.release();
   report('bounds', 'Computing the data-free upper bounds', { pairsDone: done, pairsTotal: pairs.count, executionProvider: measurer.provider });
   const boundsStarted = performance.now();
-  const bounds = await dataFreeBounds(model, structure, measurer.tokenStatistics ?? null);
+  const tokens = measurer.tokenStatistics;
+  const bounds = await dataFreeBounds(model, structure, tokens && { ...tokens, synthetic: pairs.kind === 'synthetic' });
   const boundsMs = performance.now() - boundsStarted;
   if (measurer.provider !== provider.used) {
     provider.tried.push({ name: 'cpu', ok: true, reason: `used instead of ${provider.used}, which disagreed with cpu on the first pairs` });
@@ -147,7 +148,7 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
 
 const round = (value: number, digits = 1) => Number(value.toFixed(digits));
 
-function preprocessOptions(request: AnalysisRequest, structure: VitStructure, model: OnnxModel): PreprocessOptions {
+function preprocessOptions(request: Pick<AnalysisRequest, 'size' | 'mean' | 'std'>, structure: VitStructure, model: OnnxModel): PreprocessOptions {
   const size = structure.imageSize ?? request.size;
   if (!size) {
     throw new UsageError(`${path.basename(model.filePath)} has a symbolic image size (${structure.inputShape.join('x')}); give it with --size H,W.`);
@@ -200,16 +201,15 @@ interface Measurement {
 
 /** Owns the onnxruntime sessions of one analysis. */
 class PairMeasurer {
-  /** Embedding layout: true when the model keeps tokens first ([tokens, batch, d], as OpenAI CLIP). */
-  private tokensFirst: boolean | undefined;
-  tokens = 0;
-  tokenStatistics: TokenStatistics | undefined;
+  /** Embeddings [pairs, tokens, d] of the first pairs, until there are enough for token statistics. */
+  private readonly statisticsPairs: { reference: Float32Array[]; target: Float32Array[]; count: number } = { reference: [], target: [], count: 0 };
   private checked = false;
 
   private constructor(
     private readonly modelName: string,
     private readonly structure: VitStructure,
     private readonly request: AnalysisRequest,
+    private readonly embedder: ImageEmbedder,
     private readonly embedderBytes: Uint8Array,
     private readonly probeModel: ProbeModel,
     private readonly externalDataFolder: string,
@@ -220,7 +220,12 @@ class PairMeasurer {
     return this.sessions.provider;
   }
 
-  static async create(model: OnnxModel, structure: VitStructure, request: AnalysisRequest, provider: ExecutionProviderName): Promise<PairMeasurer> {
+  /** Tokens per image, known after the first batch. */
+  get tokens(): number {
+    return this.embedder.tokens;
+  }
+
+  static async create(model: OnnxModel, structure: VitStructure, request: AnalysisRequest, imageSize: [number, number], provider: ExecutionProviderName): Promise<PairMeasurer> {
     const folder = model.dataFolder;
     const inContext = request.mode === 'in-context';
     const probeModel = inContext ? buildInContextProbe(model, structure) : buildIsolatedProbe(model, structure);
@@ -230,7 +235,7 @@ class PairMeasurer {
     // Both models are built: the weights now live only in onnxruntime (peak memory stays near the file size).
     releaseFileBytes(model);
     (globalThis as { gc?: () => void }).gc?.();
-    const measurer = new PairMeasurer(name, structure, request, embedderBytes, probeModel, folder, undefined as unknown as Sessions);
+    const measurer = new PairMeasurer(name, structure, request, new ImageEmbedder(name, structure, imageSize), embedderBytes, probeModel, folder, undefined as unknown as Sessions);
     measurer.sessions = await measurer.openSessions(provider);
     return measurer;
   }
@@ -278,10 +283,9 @@ class PairMeasurer {
   }
 
   private async measureOn(sessions: Sessions, reference: Float32Array[], target: Float32Array[], count: number, checkBlocks: boolean): Promise<Measurement> {
-    const x = await this.embed(sessions.embedder, reference, checkBlocks);
-    const y = await this.embed(sessions.embedder, target, false);
-    // n, r and s_min for the data-free bounds, from the first pairs' embeddings.
-    this.tokenStatistics ??= tokenStatistics(concat([x.embedding, y.embedding]), 2 * count, this.tokens, this.structure.hiddenSize);
+    const x = await this.embedder.embed(sessions.embedder, reference, checkBlocks);
+    const y = await this.embedder.embed(sessions.embedder, target, false);
+    this.gatherTokenStatistics(x.embedding, y.embedding, count);
     const shape = [count, this.tokens, this.structure.hiddenSize];
     const outputs = await sessions.probe.run({
       ...sessions.constants,
@@ -292,55 +296,22 @@ class PairMeasurer {
     return { ratios: outputs[PROBE_OUTPUT].data as Float32Array, distances: outputs[PROBE_DENOMINATOR].data as Float32Array };
   }
 
-  /** Runs the images through the model's own embedding; returns [count, tokens, d] (and the last block's outputs when asked). */
-  private async embed(embedder: ort.InferenceSession, images: Float32Array[], withFinal: boolean): Promise<{ embedding: Float32Array; final?: Float32Array }> {
-    const d = this.structure.hiddenSize;
-    const [height, width] = this.imageSize();
-    const channels = this.structure.channels;
-    const imageLength = channels * height * width;
-    const embeddings: Float32Array[] = [];
-    const finals: Float32Array[] = [];
-    for (let start = 0; start < images.length; ) {
-      // The first image runs alone to learn the layout; fixed-batch models always run one by one.
-      const perRun = this.structure.dynamicBatch && this.tokensFirst !== undefined ? images.length - start : 1;
-      const group = images.slice(start, start + perRun);
-      const input = new Float32Array(group.length * imageLength);
-      group.forEach((image, i) => input.set(image, i * imageLength));
-      const outputs = await embedder.run({ [this.structure.inputName]: new ort.Tensor('float32', input, [group.length, channels, height, width]) });
-      const embedding = outputs[EMBEDDER_OUTPUT];
-      this.learnLayout(embedding.dims, group.length);
-      embeddings.push(this.toPairsFirst(embedding.data as Float32Array, group.length, d));
-      if (withFinal) finals.push(this.toPairsFirst(outputs[PROBE_FINAL_OUTPUT].data as Float32Array, group.length, d));
-      start += group.length;
-    }
-    return { embedding: concat(embeddings), final: withFinal ? concat(finals) : undefined };
+  /** Keeps the embeddings of the first pairs measured, up to those token statistics take. */
+  private gatherTokenStatistics(reference: Float32Array, target: Float32Array, count: number): void {
+    const gathered = this.statisticsPairs;
+    const take = Math.min(count, TOKEN_STATISTICS_PAIRS - gathered.count);
+    if (take <= 0) return;
+    const pairLength = this.tokens * this.structure.hiddenSize;
+    gathered.reference.push(reference.slice(0, take * pairLength));
+    gathered.target.push(target.slice(0, take * pairLength));
+    gathered.count += take;
   }
 
-  private imageSize(): [number, number] {
-    const shape = this.structure.inputShape;
-    return typeof shape[2] === 'number' && typeof shape[3] === 'number' ? [shape[2], shape[3]] : this.request.size!;
-  }
-
-  private learnLayout(dims: readonly number[], batch: number): void {
-    if (this.tokensFirst !== undefined) return;
-    const d = this.structure.hiddenSize;
-    if (dims.length === 2 && batch === 1 && dims[1] === d) {
-      this.tokensFirst = false;
-      this.tokens = dims[0];
-    } else if (dims.length === 3 && dims[2] === d && batch === 1 && (dims[0] === 1 || dims[1] === 1)) {
-      this.tokensFirst = dims[0] !== 1;
-      this.tokens = this.tokensFirst ? dims[0] : dims[1];
-    } else {
-      throw new ModelFileError(`${this.modelName}: the tensor entering block 0 has shape [${dims.join(', ')}], not [batch, tokens, ${d}]; this layout is not supported.`);
-    }
-  }
-
-  private toPairsFirst(data: Float32Array, batch: number, d: number): Float32Array {
-    if (!this.tokensFirst || batch === 1) return data;
-    const tokens = this.tokens;
-    const out = new Float32Array(data.length);
-    for (let t = 0; t < tokens; t++) for (let b = 0; b < batch; b++) out.set(data.subarray((t * batch + b) * d, (t * batch + b + 1) * d), (b * tokens + t) * d);
-    return out;
+  /** n, r and s_min for the data-free bounds, from the first pairs' embeddings (as the model overview takes them). */
+  get tokenStatistics(): TokenStatistics | null {
+    const gathered = this.statisticsPairs;
+    if (gathered.count === 0) return null;
+    return tokenStatistics(concatFloats([...gathered.reference, ...gathered.target]), 2 * gathered.count, this.tokens, this.structure.hiddenSize);
   }
 
   private checkRebuiltBlocks(modelOutput: Float32Array, rebuilt: Float32Array): void {
@@ -358,19 +329,57 @@ class PairMeasurer {
   }
 }
 
-/** The bounds the weights alone give, before any measurement (no token statistics: no MHA bound). */
-export async function dataFreeBoundsOfFile(modelPath: string): Promise<PlasticityBounds> {
-  const model = readOnnxModel(modelPath);
-  return dataFreeBounds(model, discoverVit(model), null);
+/**
+ * The data-free bounds before any measurement, for the model overview: the weights' bounds, and
+ * the attention bound with token statistics from the first pairs of the inputs an analysis
+ * would use. When those inputs cannot be read, the weights' bounds come alone, with the reason.
+ * `alreadyRead`: the model file, when the caller has just read it.
+ */
+export async function dataFreeBoundsBeforeMeasuring(request: BoundsRequest, alreadyRead?: OnnxModel): Promise<PlasticityBounds> {
+  const model = alreadyRead ?? readOnnxModel(request.modelPath);
+  const structure = discoverVit(model);
+  let tokens: TokenStatistics | null = null;
+  let tokensUnavailable: string | undefined;
+  try {
+    tokens = await tokenStatisticsOfInputs(model, structure, request);
+  } catch (error) {
+    if (!(error instanceof UsageError || error instanceof InputDataError || error instanceof ModelFileError)) throw error;
+    tokensUnavailable = error.message;
+  }
+  const bounds = await dataFreeBounds(model, structure, tokens);
+  return tokensUnavailable ? { ...bounds, tokensUnavailable } : bounds;
 }
 
-/** The paper's weight-only upper bounds (on cpu: the weights are read once, without the probe's). */
+/** n, r and s_min from the embeddings of the inputs' first pairs, on cpu (the embedding is a small part of the model). */
+async function tokenStatisticsOfInputs(model: OnnxModel, structure: VitStructure, request: BoundsRequest): Promise<TokenStatistics> {
+  const preprocess = preprocessOptions(request, structure, model);
+  const pairs = await openPairSource({ reference: request.reference, target: request.target, pairs: request.pairs, seed: request.seed }, preprocess);
+  const batch = await loadBatch(pairs, 0, Math.min(TOKEN_STATISTICS_PAIRS, pairs.count));
+  const name = path.basename(model.filePath);
+  const embedder = new ImageEmbedder(name, structure, preprocess.size);
+  const session = await createSession(buildEmbedderModel(model, structure, []), { provider: 'cpu', externalDataFolder: model.dataFolder, graphOptimizationLevel: 'disabled' }).catch((error: unknown) => {
+    throw new ModelFileError(`${name}: its embedding could not be prepared for onnxruntime: ${describeOrtError(error)}`);
+  });
+  try {
+    const reference = await embedder.embed(session, batch.reference, false);
+    const target = await embedder.embed(session, batch.target, false);
+    const count = batch.reference.length;
+    return { ...tokenStatistics(concatFloats([reference.embedding, target.embedding]), 2 * count, embedder.tokens, structure.hiddenSize), synthetic: pairs.kind === 'synthetic' };
+  } finally {
+    await session.release();
+  }
+}
+
+/**
+ * The paper's weight-only upper bounds, on cpu: the weights are read once, without the probe's,
+ * and each is used by every Lanczos step, so prepacking would copy it once per step.
+ */
 async function dataFreeBounds(model: OnnxModel, structure: VitStructure, tokens: TokenStatistics | null): Promise<PlasticityBounds> {
-  const iterations = DEFAULT_BOUNDS_ITERATIONS;
-  const { bytes } = buildBoundsModel(model, structure, { iterations });
-  const outputs = await runOnce(bytes, { provider: 'cpu', externalDataFolder: model.dataFolder });
-  const spectral = Object.fromEntries(Object.entries(outputs).map(([name, tensor]) => [name, tensor.data as Float32Array]));
-  return combineBounds(structure, model, spectral, tokens, iterations);
+  const steps = DEFAULT_BOUNDS_STEPS;
+  const bytes = buildBoundsModel(model, structure, { steps });
+  const outputs = await runOnce(bytes, { provider: 'cpu', externalDataFolder: model.dataFolder, prepackWeights: false });
+  const values = Object.fromEntries(Object.entries(outputs).map(([name, tensor]) => [name, tensor.data as Float32Array]));
+  return combineBounds(structure, model, values, tokens, steps);
 }
 
 /** Runs a model without inputs once and returns its outputs (the session is released at once). */
@@ -387,15 +396,3 @@ async function releaseSessions(sessions: Sessions): Promise<void> {
   await sessions.embedder.release();
   await sessions.probe.release();
 }
-
-function concat(parts: Float32Array[]): Float32Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Float32Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-

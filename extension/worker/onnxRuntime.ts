@@ -26,17 +26,24 @@ export interface SessionOptions {
   graphOptimizationLevel?: 'disabled' | 'all';
   /** Session creation logs at this level (3 = errors only, 4 = fatal only). */
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+  /**
+   * false: no prepacked copy of MatMul/Gemm weights. Prepacking speeds up weights used once or
+   * twice per run, but copies a weight once per node using it: for unrolled iterations, a copy
+   * per step.
+   */
+  prepackWeights?: boolean;
 }
 
 export async function createSession(bytes: Uint8Array, options: SessionOptions): Promise<ort.InferenceSession> {
-  const extra: Record<string, unknown> = {};
-  if (options.externalDataFolder) extra.session = { model_external_initializers_file_folder_path: options.externalDataFolder };
+  const session: Record<string, string> = {};
+  if (options.externalDataFolder) session.model_external_initializers_file_folder_path = options.externalDataFolder;
+  if (options.prepackWeights === false) session.disable_prepacking = '1';
   return ort.InferenceSession.create(bytes, {
     executionProviders: [options.provider],
     graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
     enableCpuMemArena: false,
     logSeverityLevel: options.logSeverityLevel ?? 3,
-    extra,
+    extra: { session },
   });
 }
 

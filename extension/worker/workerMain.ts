@@ -4,10 +4,13 @@
 import { isUserError } from '../core/errors';
 import { readOnnxModel } from '../core/onnx/onnxModel';
 import { measuredModuleParameters } from '../core/recommend/measuredModel';
-import { describeModelFile, sha256OfFile } from '../core/report/modelDescription';
+import { describeModel, sha256OfFile } from '../core/report/modelDescription';
+import { ModelReadCache } from './modelReadCache';
 import { HostToWorker, WorkerErrorPayload, WorkerToHost } from './workerProtocol';
 
 const cancelled = new Set<number>();
+// The model overview asks to describe a file, then for its bounds: the second reads it from here.
+const lastRead = new ModelReadCache();
 
 function send(message: WorkerToHost): void {
   process.send?.(message);
@@ -20,6 +23,8 @@ function errorPayload(error: unknown): WorkerErrorPayload {
 }
 
 process.on('message', (message: HostToWorker) => {
+  // The cached model holds the file's bytes: only the request right after a describe may use it.
+  const cachedFor = message.type === 'bounds' ? lastRead.take(message.request.modelPath) : lastRead.clear();
   switch (message.type) {
     case 'cancel':
       cancelled.add(message.id);
@@ -27,7 +32,8 @@ process.on('message', (message: HostToWorker) => {
     case 'describe':
       // Synchronous, but off the host's thread; a ViT-B file takes a few hundred milliseconds.
       try {
-        send({ type: 'description', id: message.id, overview: describeModelFile(message.modelPath, { hash: message.hash }) });
+        const { model, readMs } = lastRead.read(message.modelPath);
+        send({ type: 'description', id: message.id, overview: describeModel(model, readMs, { hash: message.hash }) });
       } catch (error) {
         send({ type: 'error', id: message.id, error: errorPayload(error) });
       }
@@ -48,7 +54,7 @@ process.on('message', (message: HostToWorker) => {
       break;
     case 'bounds':
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      (require('./analysisRunner') as typeof import('./analysisRunner')).dataFreeBoundsOfFile(message.modelPath).then(
+      (require('./analysisRunner') as typeof import('./analysisRunner')).dataFreeBoundsBeforeMeasuring(message.request, cachedFor).then(
         (bounds) => send({ type: 'boundsComputed', id: message.id, bounds }),
         (error: unknown) => send({ type: 'error', id: message.id, error: errorPayload(error) }),
       );

@@ -24,6 +24,9 @@ export interface AnalysisRequest {
   batchPairs?: number;
 }
 
+/** The bounds before any measurement: the model, and the inputs an analysis of it would use (for the token statistics). */
+export type BoundsRequest = Pick<AnalysisRequest, 'modelPath' | 'reference' | 'target' | 'pairs' | 'seed' | 'mean' | 'std' | 'size'>;
+
 export type AnalysisPhase = 'loading' | 'discovering' | 'inputs' | 'providers' | 'compiling' | 'measuring' | 'bounds' | 'done';
 
 export interface AnalysisProgress {
@@ -41,7 +44,7 @@ export type HostToWorker =
   | { type: 'analyze'; id: number; request: AnalysisRequest }
   | { type: 'describe'; id: number; modelPath: string; hash: boolean }
   | { type: 'hash'; id: number; modelPath: string }
-  | { type: 'bounds'; id: number; modelPath: string }
+  | { type: 'bounds'; id: number; request: BoundsRequest }
   /** The parameters of these modules (e.g. the head and final norm) and the .onnx file's sha256; no onnxruntime. */
   | { type: 'moduleParameters'; id: number; modelPath: string; modules: string[] }
   | { type: 'cancel'; id: number };

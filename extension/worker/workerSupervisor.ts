@@ -6,7 +6,7 @@ import { CancelledError, userErrorFromKind } from '../core/errors';
 import { MeasuredModuleParameters } from '../core/recommend/measuredModel';
 import { ModelOverview, PlasticityBounds } from '../core/report/reportSchema';
 import { PlasticityReport } from '../core/report/reportSchema';
-import { AnalysisProgress, AnalysisRequest, HostToWorker, WorkerToHost } from './workerProtocol';
+import { AnalysisProgress, AnalysisRequest, BoundsRequest, HostToWorker, WorkerToHost } from './workerProtocol';
 
 export interface WorkerSupervisorOptions {
   /** Path of the built workerMain.js; defaults to the one beside this file. */
@@ -55,9 +55,12 @@ export class WorkerSupervisor {
     return this.request<string>((id) => ({ type: 'hash', id, modelPath }));
   }
 
-  /** The paper's data-free upper bounds from the weights alone, computed in the worker. */
-  bounds(modelPath: string): Promise<PlasticityBounds> {
-    return this.request<PlasticityBounds>((id) => ({ type: 'bounds', id, modelPath }));
+  /**
+   * The paper's data-free upper bounds before any measurement, computed in the worker: from the
+   * weights, and for attention with token statistics of the first pairs of the request's inputs.
+   */
+  bounds(request: BoundsRequest): Promise<PlasticityBounds> {
+    return this.request<PlasticityBounds>((id) => ({ type: 'bounds', id, request }));
   }
 
   /**

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { test } from 'node:test';
-import { buildBoundsModel, DEFAULT_BOUNDS_ITERATIONS } from '../../extension/core/bounds/boundsModel';
+import { test, TestContext } from 'node:test';
+import { buildBoundsModel, DEFAULT_BOUNDS_STEPS } from '../../extension/core/bounds/boundsModel';
 import { combineBounds, tokenStatistics } from '../../extension/core/bounds/plasticityBounds';
 import { OnnxModel, readOnnxModel, TensorDataType } from '../../extension/core/onnx/onnxModel';
 import { OnnxGraphBuilder } from '../../extension/core/onnx/onnxWriter';
@@ -43,8 +43,8 @@ function randomEmbeddings(count: number, tokens: number, d: number, seed: number
 }
 
 async function runBoundsModel(model: OnnxModel, structure: VitStructure): Promise<Record<string, Float32Array>> {
-  const { bytes } = buildBoundsModel(model, structure);
-  const session = await createSession(bytes, { provider: 'cpu', externalDataFolder: model.dataFolder, graphOptimizationLevel: 'disabled' });
+  const bytes = buildBoundsModel(model, structure);
+  const session = await createSession(bytes, { provider: 'cpu', externalDataFolder: model.dataFolder, graphOptimizationLevel: 'disabled', prepackWeights: false });
   try {
     const results = await session.run({});
     return Object.fromEntries(Object.entries(results).map(([name, tensor]) => [name, tensor.data as Float32Array]));
@@ -71,9 +71,9 @@ test('bounds equal the float64 reference on every fixture and never fall below m
     assert.ok(relativeError(tokens.radius, expectedTokens.radius) < 1e-12, `${golden.model}: radius ${tokens.radius} vs ${expectedTokens.radius}`);
     assert.ok(relativeError(tokens.minTokenStd, expectedTokens.minTokenStd) < 1e-12, `${golden.model}: s_min ${tokens.minTokenStd} vs ${expectedTokens.minTokenStd}`);
 
-    const bounds = combineBounds(structure, model, spectral, tokens, DEFAULT_BOUNDS_ITERATIONS);
+    const bounds = combineBounds(structure, model, spectral, tokens, DEFAULT_BOUNDS_STEPS);
     const reference = referenceBounds(model, structure);
-    assert.equal(bounds.iterations, DEFAULT_BOUNDS_ITERATIONS);
+    assert.equal(bounds.iterations, DEFAULT_BOUNDS_STEPS);
     assert.equal(bounds.blocks.length, golden.architecture.blocks);
     assert.ok(bounds.lastStepChange >= 0 && bounds.lastStepChange < 1e-5, `${golden.model}: last step change ${bounds.lastStepChange}`);
     worstChange = Math.max(worstChange, bounds.lastStepChange);
@@ -119,7 +119,7 @@ test('bounds equal the float64 reference on every fixture and never fall below m
     });
 
     // Without token statistics: no MHA bound, LN bound = max|gamma| (the reference code's plot).
-    const weightOnly = combineBounds(structure, model, spectral, null, DEFAULT_BOUNDS_ITERATIONS);
+    const weightOnly = combineBounds(structure, model, spectral, null, DEFAULT_BOUNDS_STEPS);
     assert.equal(weightOnly.tokens, null);
     weightOnly.blocks.forEach((block, b) => {
       assert.equal(block.MHA, null);
@@ -128,21 +128,20 @@ test('bounds equal the float64 reference on every fixture and never fall below m
       assert.equal(block.FC1.bound, bounds.blocks[b].FC1.bound);
     });
   }
-  console.log(`bounds: worst relative error against float64 Jacobi ${worstSpectral.toExponential(2)}, worst last-step change ${worstChange.toExponential(2)} (${DEFAULT_BOUNDS_ITERATIONS} steps)`);
+  console.log(`bounds: worst relative error against float64 Jacobi ${worstSpectral.toExponential(2)}, worst last-step change ${worstChange.toExponential(2)} (${DEFAULT_BOUNDS_STEPS} steps)`);
 });
 
 /**
- * Every exported fixture keeps its FC and qkv weights [in, out] (MatMul). Gemm exports keep them
- * [out, in]; a model file holding such weights, with a structure stating the layouts, checks
- * those paths: block 0 all [out, in] with a fused [3d, d] qkv, block 1 a fused [d, 3d] qkv in
- * the order k, v, q and no LN2 gamma.
+ * A file holding random weights for two blocks, with a structure stating their layouts: block 0
+ * all [out, in] with a fused [3d, d] qkv, block 1 a fused [d, 3d] qkv in the order k, v, q and
+ * no LN2 gamma. Every exported fixture keeps its FC and qkv weights [in, out] (MatMul) and is
+ * narrower than the Lanczos step count; these cover Gemm's [out, in] layout and, when wide,
+ * matrices Lanczos does not span whole.
  */
-test('[out, in] weights, fused qkv in any order and missing gammas give the reference bounds too', async (t) => {
-  const d = 16;
-  const heads = 2;
-  const headDim = 8;
-  const mlp = 64;
-  const uniform = seededUniform(11);
+function handBuiltModel(t: TestContext, shape: { d: number; heads: number; mlp: number; seed: number }): { model: OnnxModel; structure: VitStructure } {
+  const { d, heads, mlp } = shape;
+  const headDim = d / heads;
+  const uniform = seededUniform(shape.seed);
   const builder = new OnnxGraphBuilder(17);
   const constant = (dims: number[], prefix: string) => builder.floatConstant(Array.from({ length: dims[0] * (dims[1] ?? 1) }, () => 2 * uniform() - 1), dims, prefix);
   const weights = (layout: LinearLayer['weightLayout']) => {
@@ -194,27 +193,50 @@ test('[out, in] weights, fused qkv in any order and missing gammas give the refe
   });
   // Only the fields the bounds read; the rest of a discovered structure does not matter here.
   const structure = { hiddenSize: d, heads, mlpSize: mlp, blocks } as unknown as VitStructure;
+  return { model, structure };
+}
 
+/** Bounds of a hand-built model against the float64 reference; returns the worst relative error. */
+async function checkHandBuilt(model: OnnxModel, structure: VitStructure): Promise<number> {
+  const d = structure.hiddenSize;
   const spectral = await runBoundsModel(model, structure);
   const embeddings = randomEmbeddings(2, 5, d, 3);
   const tokens = tokenStatistics(embeddings, 2, 5, d);
-  const bounds = combineBounds(structure, model, spectral, tokens, DEFAULT_BOUNDS_ITERATIONS);
+  const bounds = combineBounds(structure, model, spectral, tokens, DEFAULT_BOUNDS_STEPS);
   const reference = referenceBounds(model, structure);
+  let worst = 0;
+  const close = (label: string, actual: number, expected: number) => {
+    const error = relativeError(actual, expected);
+    worst = Math.max(worst, error);
+    assert.ok(error < TOLERANCE, `${label}: ${actual} vs float64 ${expected}`);
+  };
   bounds.blocks.forEach((result, b) => {
     const expected = reference[b];
-    assert.ok(relativeError(result.FC1.bound, expected.fc1) < TOLERANCE, `block ${b} FC1: ${result.FC1.bound} vs ${expected.fc1}`);
-    assert.ok(relativeError(result.FC2.bound, expected.fc2) < TOLERANCE, `block ${b} FC2: ${result.FC2.bound} vs ${expected.fc2}`);
+    close(`block ${b} FC1`, result.FC1.bound, expected.fc1);
+    close(`block ${b} FC2`, result.FC2.bound, expected.fc2);
     expected.heads.forEach((head, h) => {
-      for (const key of ['value', 'output', 'score'] as const) {
-        const actual = result.MHA!.detail[`head${h}.${key}`];
-        assert.ok(relativeError(actual, head[key]) < TOLERANCE, `block ${b} head ${h} ${key}: ${actual} vs ${head[key]}`);
-      }
+      for (const key of ['value', 'output', 'score'] as const) close(`block ${b} head ${h} ${key}`, result.MHA!.detail[`head${h}.${key}`], head[key]);
     });
-    assert.ok(relativeError(result.MHA!.bound, referenceAttentionBound(expected.heads, 5, tokens.radius)) < TOLERANCE, `block ${b} MHA`);
+    close(`block ${b} MHA`, result.MHA!.bound, referenceAttentionBound(expected.heads, 5, tokens.radius));
     assert.equal(result.LN1.detail.maxAbsGamma, expected.maxAbsGamma.ln1);
     assert.equal(result.LN2.detail.maxAbsGamma, expected.maxAbsGamma.ln2);
   });
   assert.equal(bounds.blocks[1].LN2.detail.maxAbsGamma, 1);
+  return worst;
+}
+
+test('[out, in] weights, fused qkv in any order and missing gammas give the reference bounds too', async (t) => {
+  const { model, structure } = handBuiltModel(t, { d: 16, heads: 2, mlp: 64, seed: 11 });
+  await checkHandBuilt(model, structure);
+});
+
+test('random layers wider than the Lanczos step count (nearly equal top singular values) match the float64 reference', async (t) => {
+  // Fresh weights each run: a seed from the clock, printed so a failure can be replayed.
+  const seed = Number(process.env.BOUNDS_SEED ?? Date.now() % 100000);
+  const { model, structure } = handBuiltModel(t, { d: 160, heads: 2, mlp: 640, seed });
+  assert.ok(structure.hiddenSize > DEFAULT_BOUNDS_STEPS && structure.blocks[0].attention.headDim > DEFAULT_BOUNDS_STEPS);
+  const worst = await checkHandBuilt(model, structure);
+  console.log(`bounds of random 160-wide layers (seed ${seed}, BOUNDS_SEED to replay): worst relative error against float64 Jacobi ${worst.toExponential(2)} after ${DEFAULT_BOUNDS_STEPS} Lanczos steps`);
 });
 
 /**
@@ -235,14 +257,14 @@ test('bounds on the benchmark ViT-B/16: time and peak memory', { skip: fs.exists
       const model = readOnnxModel(${JSON.stringify(VIT_B)});
       const structure = discoverVit(model);
       marks.push(performance.now());
-      const { bytes } = buildBoundsModel(model, structure);
+      const bytes = buildBoundsModel(model, structure);
       marks.push(performance.now());
-      const session = await createSession(bytes, { provider: 'cpu', externalDataFolder: model.dataFolder, graphOptimizationLevel: 'disabled' });
+      const session = await createSession(bytes, { provider: 'cpu', externalDataFolder: model.dataFolder, graphOptimizationLevel: 'disabled', prepackWeights: false });
       marks.push(performance.now());
       const results = await session.run({});
       marks.push(performance.now());
       const spectral = Object.fromEntries(Object.entries(results).map(([name, tensor]) => [name, tensor.data]));
-      const bounds = combineBounds(structure, model, spectral, null, 0);
+      const bounds = combineBounds(structure, model, spectral, null, 64);
       marks.push(performance.now());
       const seconds = (i) => (marks[i + 1] - marks[i]) / 1000;
       console.log(JSON.stringify({
@@ -289,6 +311,47 @@ test('every analysis report carries the data-free bounds, and no measured FC rat
       }
       assert.ok(bounds.blocks[b].MHA !== null && bounds.blocks[b].MHA!.bound > 0);
     });
+  } finally {
+    supervisor.dispose();
+  }
+});
+
+test('bounds before measuring take r and s_min from the first pairs an analysis measures, so both give the same bounds', async (t) => {
+  const { WorkerSupervisor } = await import('../../extension/worker/workerSupervisor');
+  const { PAIRS } = await import('../support/fixtures');
+  const { TOKEN_STATISTICS_PAIRS } = await import('../../extension/core/bounds/plasticityBounds');
+  const supervisor = new WorkerSupervisor();
+  const model = modelPath('openai_clip_op14.onnx'); // tokens first: the layout the embedder must undo
+  const close = (actual: number, expected: number, label: string) => assert.ok(relativeError(actual, expected) < 1e-5, `${label}: ${actual} vs ${expected}`);
+  try {
+    const before = await supervisor.bounds({ modelPath: model, reference: PAIRS.reference, target: PAIRS.target, seed: 0 });
+    assert.equal(before.tokens?.images, 2 * TOKEN_STATISTICS_PAIRS);
+    assert.equal(before.tokens?.synthetic, false);
+    // One pair per probe run gathers the statistics over four batches; the default over one.
+    for (const batchPairs of [1, undefined]) {
+      const report = await supervisor.analyze({ modelPath: model, mode: 'isolated', executionProvider: 'cpu', reference: PAIRS.reference, target: PAIRS.target, seed: 0, batchPairs });
+      const after = report.bounds!;
+      assert.equal(after.tokens?.images, before.tokens!.images);
+      assert.equal(after.tokens?.tokens, before.tokens!.tokens);
+      close(after.tokens!.radius, before.tokens!.radius, `radius, ${batchPairs ?? 'default'} pairs per run`);
+      close(after.tokens!.minTokenStd, before.tokens!.minTokenStd, 's_min');
+      after.blocks.forEach((block, b) => {
+        for (const component of ['LN1', 'MHA', 'LN2', 'FC1', 'FC2'] as const) close(block[component]!.bound, before.blocks[b][component]!.bound, `block ${b} ${component}`);
+      });
+    }
+
+    const synthetic = await supervisor.bounds({ modelPath: model, seed: 0 });
+    assert.equal(synthetic.tokens?.synthetic, true);
+    assert.ok(synthetic.blocks.every((block) => block.MHA !== null && block.MHA.bound > 0));
+
+    // Inputs that cannot be read leave the weights' bounds, and say why there is no MHA bound.
+    const folder = tempDir('bounds-inputs');
+    t.after(() => fs.rmSync(folder, { recursive: true, force: true }));
+    const missing = path.join(folder, 'no-such-folder');
+    const weightsOnly = await supervisor.bounds({ modelPath: model, reference: missing, seed: 0 });
+    assert.equal(weightsOnly.tokens, null);
+    assert.match(weightsOnly.tokensUnavailable ?? '', /no-such-folder/);
+    assert.ok(weightsOnly.blocks.every((block, b) => block.MHA === null && block.FC1.bound === before.blocks[b].FC1.bound));
   } finally {
     supervisor.dispose();
   }

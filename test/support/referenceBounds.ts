@@ -1,7 +1,7 @@
 // A plain float64 implementation of the paper's data-free bounds (PAPER.md, "Theory"): every
 // matrix built from the weights as the theory writes it (PyTorch (out, in) blocks, A_h formed
 // explicitly), spectral norms from all eigenvalues of a Gram matrix by the cyclic Jacobi method.
-// Deliberately none of the engine's shortcuts (dh x dh products, power iteration).
+// Deliberately none of the engine's shortcuts (dh x dh products, Lanczos).
 import { OnnxModel } from '../../extension/core/onnx/onnxModel';
 import { readFloats } from '../../extension/core/onnx/tensorValues';
 import { LinearLayer, Projection, VitStructure } from '../../extension/core/vit/vitStructure';

@@ -2,16 +2,20 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import type { ModelOverview, PlasticityBounds } from '../../extension/core/report/reportSchema';
 import type { HostToModelOverview, ModelOverviewToHost, ReportHeadline } from '../../extension/panel/webviewProtocol';
+import { boundsSection } from '../shared/boundsSection';
 import { customElement, element, vscodeApi } from '../shared/vscodeApi';
 
 const vscode = vscodeApi<unknown, ModelOverviewToHost>();
 const root = document.getElementById('root')!;
 let running: string | undefined;
+/** The bounds section's last content: a re-rendered overview (the hash arriving) keeps it. */
+let boundsShown: { bounds?: PlasticityBounds; elapsedMs?: number; unavailable?: string } | undefined;
 
 window.addEventListener('message', (event: MessageEvent<HostToModelOverview>) => {
   const message = event.data;
   if (message.type === 'showOverview') render(message.overview, message.lastReport);
-  else if (message.type === 'showBounds') renderBounds(message.bounds);
+  else if (message.type === 'showBounds') renderBounds({ bounds: message.bounds, elapsedMs: message.elapsedMs });
+  else if (message.type === 'boundsUnavailable') renderBounds({ unavailable: message.message });
   else if (message.type === 'overviewError') root.replaceChildren(element('div', { class: 'banner error', role: 'alert' }, message.message));
   else if (message.type === 'analysisState') {
     running = message.running ? message.message ?? 'running' : undefined;
@@ -89,22 +93,19 @@ function render(overview: ModelOverview, lastReport: ReportHeadline | undefined)
     );
   }
   root.append(element('p', { class: 'muted' }, `Read in ${overview.timing.readMs.toFixed(0)} ms, discovered in ${overview.timing.discoverMs.toFixed(0)} ms.`));
+  // A fresh reading (not yet hashed) is followed by fresh bounds; the hashed one keeps them.
+  if (model.sha256 === null) boundsShown = undefined;
+  else if (boundsShown) renderBounds(boundsShown);
 }
 
-/** The weights-only upper bounds, labelled as bounds; the attention bound needs measured tokens. */
-function renderBounds(bounds: PlasticityBounds): void {
+/** The data-free bounds, before any measurement; or why they are missing. */
+function renderBounds(shown: NonNullable<typeof boundsShown>): void {
+  boundsShown = shown;
+  const { bounds, elapsedMs, unavailable } = shown;
   document.getElementById('bounds')?.remove();
-  const columns = ['FC1', 'FC2', 'LN1', 'LN2'] as const;
-  const rows = bounds.blocks.map((block) =>
-    element('tr', {}, element('th', { scope: 'row' }, String(block.index)), ...columns.map((component) => element('td', {}, block[component].bound.toFixed(3)))),
-  );
-  root.append(
-    element(
-      'section',
-      { id: 'bounds' },
-      element('h2', {}, 'Data-free upper bounds (not plasticity)'),
-      element('p', { class: 'muted' }, "From the weights alone, before any measurement (the paper's theory): σ_max of FC1 and of FC2's probed rows, and max|γ| for the LayerNorms (the report divides it by the smallest token deviation met). The attention bound needs token statistics: it comes with an analysis."),
-      element('table', { class: 'heatmap bounds' }, element('thead', {}, element('tr', {}, element('th', { scope: 'col' }, 'Block'), ...columns.map((component) => element('th', { scope: 'col' }, `${component} ≤`)))), element('tbody', {}, ...rows)),
-    ),
-  );
+  if (bounds) {
+    root.append(boundsSection(bounds, "Upper bounds on plasticity before any measurement (the paper's theory), from the weights and the first inputs an analysis would use.", elapsedMs));
+  } else {
+    root.append(element('section', { id: 'bounds' }, element('h2', {}, 'Data-free upper bounds (not plasticity)'), element('p', { class: 'muted' }, `Not computed: ${unavailable}`)));
+  }
 }

@@ -20,6 +20,7 @@ import {
 import type { PlasticityReport } from '../../extension/core/report/reportSchema';
 import type { ComponentName } from '../../extension/core/vit/componentNames';
 import type { HostToReportPanel, ReportPanelState, ReportPanelToHost } from '../../extension/panel/webviewProtocol';
+import { boundsSection } from '../shared/boundsSection';
 import { customElement, element, vscodeApi } from '../shared/vscodeApi';
 import { BudgetControl } from './budgetControl';
 import { onThemeChange, ThemeColors, themeColors, withAlpha } from '../shared/theme';
@@ -110,7 +111,7 @@ function render(): void {
 
   root.append(budgetControl.render(report.model.architecture.naming));
   root.append(element('section', {}, element('h2', {}, 'Blocks × components'), heatmapTable(report)));
-  if (report.bounds) root.append(boundsSection(report.bounds));
+  if (report.bounds) root.append(boundsSection(report.bounds, "Upper bounds on plasticity from the weights (the paper's theory), with token statistics from this run's first pairs."));
   if (report.warnings.length > 0 || report.settings.inputs.notes.length > 0) {
     root.append(element('section', {}, element('h2', {}, 'Notes'), element('ul', {}, ...[...report.settings.inputs.notes, ...report.warnings].map((note) => element('li', {}, note)))));
   }
@@ -334,22 +335,3 @@ function heatmapTable(report: PlasticityReport): HTMLElement {
   return table;
 }
 
-/** The paper's weight-only upper bounds: labelled as bounds, never as plasticity. */
-function boundsSection(bounds: NonNullable<PlasticityReport['bounds']>): HTMLElement {
-  const components = ['LN1', 'MHA', 'LN2', 'FC1', 'FC2'] as const;
-  const radius = bounds.tokens ? `token radius r = ${fixed(bounds.tokens.radius, 2)} and s_min = ${fixed(bounds.tokens.minTokenStd, 3)} from ${bounds.tokens.images} embedded images, n = ${bounds.tokens.tokens}` : 'no token statistics (MHA bound needs them)';
-  const body = element(
-    'tbody',
-    {},
-    ...bounds.blocks.map((block) =>
-      element('tr', {}, element('th', { scope: 'row' }, String(block.index)), ...components.map((component) => element('td', {}, block[component] ? fixed(block[component]!.bound, 3) : '–'))),
-    ),
-  );
-  return element(
-    'section',
-    { id: 'bounds' },
-    element('h2', {}, 'Data-free upper bounds (not plasticity)'),
-    element('p', { class: 'muted' }, `Upper bounds on plasticity from the weights alone (the paper's theory): σ_max for FC1 and FC2's probed rows, max|γ|/s_min for the LayerNorms, and the attention bound; ${radius}. Computed by power iteration (relative change at the last step ${bounds.lastStepChange.toExponential(1)}).`),
-    element('table', { class: 'heatmap bounds' }, element('thead', {}, element('tr', {}, element('th', { scope: 'col' }, 'Block'), ...components.map((component) => element('th', { scope: 'col' }, `${component} ≤`)))), body),
-  );
-}

@@ -1,55 +1,43 @@
 // The model that computes the spectral norms the paper's data-free bounds need, in one run with
-// no inputs. Weights are the user's initializers referenced in place; only Gram matrices are
-// formed on the graph (d x d per FC layer, dh x dh per attention head), and their largest
-// eigenvalues come from power iteration (powerIteration.ts).
+// no inputs. Weights are the user's initializers referenced in place; FC weights are applied as
+// they are (no Gram matrix formed), attention heads through their small dh x dh Gram matrices.
+// The model outputs Lanczos coefficients (lanczos.ts); their largest eigenvalues are taken in
+// float64 by `spectralNormsOf`.
 import { OnnxModel, TensorDataType } from '../onnx/onnxModel';
 import { OnnxGraphBuilder } from '../onnx/onnxWriter';
 import { PROBE_OPSET } from '../probe/probeOps';
 import { LinearLayer, Projection, VitStructure } from '../vit/vitStructure';
-import { largestEigenvalues } from './powerIteration';
+import { LanczosCoefficients, lanczosCoefficients, LanczosOperator } from './lanczos';
+import { largestTridiagonalEigenvalue } from './tridiagonal';
 
-/** Names of the bounds model's outputs. Head outputs are block-major: [block 0 heads, block 1 heads, ...]. */
-export interface BoundsModelOutputs {
-  /** [blocks]: σ_max of FC1's weight. */
-  fc1: string;
-  /** [blocks]: σ_max of FC2's first d input rows (the rows the zero-padded input reaches). */
-  fc2: string;
-  /** [total heads]: ||W_V^h||, the head's output rows of the value projection. */
-  valueHeads: string;
-  /** [total heads]: ||W_O^h||, the output projection's input columns for the head. */
-  outputHeads: string;
-  /** [total heads]: ||A_h||, A_h = W_Q^hᵀ W_K^h / sqrt(dh). */
-  scoreHeads: string;
-  /** Scalar: the largest relative change of any eigenvalue estimate over the last step. */
-  lastStepChange: string;
+/** The stacks whose largest eigenvalues the bounds need; each has outputs `<name>_alpha` and `<name>_beta`. */
+export const BOUNDS_STACKS = {
+  /** [2L]: WᵀW of FC1's weight (blocks 0..L-1), then of FC2's first d input rows. */
+  fc: 'fc',
+  /** [2H] (H = heads over all blocks, block-major): W_V^h W_V^hᵀ, then W_O^hᵀ W_O^h. */
+  valueOutput: 'value_output',
+  /** [H]: (W_Q^h W_Q^hᵀ)(W_K^h W_K^hᵀ), whose largest eigenvalue is dh ||A_h||². */
+  score: 'score',
+} as const;
+
+/** Lanczos steps per stack (at most the stack's dimension). */
+export const DEFAULT_BOUNDS_STEPS = 64;
+
+/** Largest eigenvalues of one stack, and how much the estimates moved at the last step. */
+export interface StackEigenvalues {
+  values: Float64Array;
+  /**
+   * Max over the stack of |λ_k - λ_(k-1)| / λ_k, the estimates after k and k - 1 steps; 0 when
+   * k steps span the whole space (k = n), where the estimate is exact up to rounding.
+   */
+  lastStepChange: number;
 }
-
-export const BOUNDS_OUTPUTS: BoundsModelOutputs = {
-  fc1: 'fc1_spectral_norm',
-  fc2: 'fc2_spectral_norm',
-  valueHeads: 'value_head_norm',
-  outputHeads: 'output_head_norm',
-  scoreHeads: 'score_head_norm',
-  lastStepChange: 'last_step_change',
-};
-
-/** Power steps per stack, on the squared matrices (powerIteration.ts). */
-export const DEFAULT_BOUNDS_ITERATIONS = 100;
-
-/**
- * Squarings before the steps: 100 steps on M^(2^s) act like 100 * 2^s plain ones. Measured on a
- * seeded (random-weight) ViT-B/16, whose top eigenvalues are nearly equal (λ₂/λ₁ up to 0.9985):
- * 200 plain steps leave errors up to 5e-3; these settings leave under 4e-7 (float32 rounding)
- * against float64 eigenvalues. A squaring of the [2L, d, d] FC stack costs about as much as 45 of
- * its steps there; one of the [heads, dh, dh] stacks almost nothing.
- */
-export const BOUNDS_SQUARINGS = { fc: 5, heads: 8 };
 
 /** Which side of a weight the head blocks lie on: output features (Q, K, V) or input features (W_O). */
 type HeadSide = 'out' | 'in';
 
-export function buildBoundsModel(model: OnnxModel, structure: VitStructure, options: { iterations?: number } = {}): { bytes: Uint8Array; outputs: BoundsModelOutputs } {
-  const iterations = options.iterations ?? DEFAULT_BOUNDS_ITERATIONS;
+export function buildBoundsModel(model: OnnxModel, structure: VitStructure, options: { steps?: number } = {}): Uint8Array {
+  const steps = options.steps ?? DEFAULT_BOUNDS_STEPS;
   const b = new OnnxGraphBuilder(PROBE_OPSET);
   const d = structure.hiddenSize;
   const headDim = structure.blocks[0]?.attention.headDim;
@@ -57,48 +45,90 @@ export function buildBoundsModel(model: OnnxModel, structure: VitStructure, opti
   for (const block of structure.blocks) {
     if (block.attention.headDim !== headDim) throw new Error(`block ${block.index} has head size ${block.attention.headDim}, block 0 has ${headDim}; the bounds stack heads of one size`);
   }
+  const totalHeads = structure.blocks.reduce((sum, block) => sum + block.attention.heads, 0);
+  const output = (name: string, coefficients: LanczosCoefficients[]) => {
+    for (const [part, values] of [
+      ['alpha', coefficients.map((c) => c.alpha)],
+      ['beta', coefficients.map((c) => c.beta)],
+    ] as const) {
+      const joined = `${name}_${part}`;
+      if (values.length === 1) b.op('Identity', values, {}, joined);
+      else b.op('Concat', values, { axis: 0 }, joined);
+      b.output(joined, TensorDataType.FLOAT, [values.length === 1 ? 'batch' : values.length, coefficients[0].steps]);
+    }
+  };
 
-  // FC1 and FC2 (first d input rows): the [d, d] Gram of the input side, stacked [2L, d, d].
-  const fcGrams = [...structure.blocks.map((block) => inputGram(b, model, block.fc1, d)), ...structure.blocks.map((block) => inputGram(b, model, block.fc2, d))];
-  const fc = largestEigenvalues(b, { right: b.op('Concat', fcGrams, { axis: 0 }), size: d }, iterations, BOUNDS_SQUARINGS.fc);
-  b.node('Split', [b.op('Sqrt', [fc.eigenvalues])], [BOUNDS_OUTPUTS.fc1, BOUNDS_OUTPUTS.fc2], { axis: 0 });
+  // FC1 and FC2 (first d input rows): one batch of 2L operators WᵀW on d-vectors.
+  const fcLayers = [...structure.blocks.map((block) => block.fc1), ...structure.blocks.map((block) => block.fc2)];
+  output(
+    BOUNDS_STACKS.fc,
+    fcLayers.map((linear) => lanczosCoefficients(b, weightGramOperator(b, model, linear, d), steps)),
+  );
 
-  // Value and output heads: one symmetric stack [2 * total heads, dh, dh].
+  // Value and output heads: one symmetric stack [2H, dh, dh].
   const headStack = (grams: string[]) => b.op('Concat', grams, { axis: 0 });
   const valueGrams = headStack(structure.blocks.map((block) => projectionHeadGrams(b, model, block.attention.value, block.attention.heads, headDim)));
   const outputGrams = headStack(structure.blocks.map((block) => headGrams(b, model, block.attention.outProjection, 'in', 0, block.attention.heads, headDim)));
-  const valueOutput = largestEigenvalues(b, { right: b.op('Concat', [valueGrams, outputGrams], { axis: 0 }), size: headDim }, iterations, BOUNDS_SQUARINGS.heads);
-  b.node('Split', [b.op('Sqrt', [valueOutput.eigenvalues])], [BOUNDS_OUTPUTS.valueHeads, BOUNDS_OUTPUTS.outputHeads], { axis: 0 });
+  output(BOUNDS_STACKS.valueOutput, [lanczosCoefficients(b, stackOperator(b.op('Concat', [valueGrams, outputGrams], { axis: 0 }), 2 * totalHeads, headDim), steps)]);
 
-  // ||A_h||² = λ_max(A_hᵀ A_h) = λ_max((W_Q^h W_Q^hᵀ)(W_K^h W_K^hᵀ)) / dh: the nonzero
-  // eigenvalues of XᵀY YᵀX equal those of (X Xᵀ)(Y Yᵀ), so dh x dh matrices suffice. The theory
-  // uses 1/sqrt(dh); the model's own score scale (usually the same) is not used here.
+  // ||A_h||² = λ_max(A_hᵀ A_h) = λ_max(G_Q G_K) / dh with G_Q = W_Q^h W_Q^hᵀ, G_K = W_K^h W_K^hᵀ:
+  // the nonzero eigenvalues of XᵀY YᵀX equal those of (X Xᵀ)(Y Yᵀ), so dh x dh matrices
+  // suffice. G_K G_Q is self-adjoint for <x, y> = xᵀ G_Q y, the metric of its Lanczos run. The
+  // theory uses 1/sqrt(dh); the model's own score scale (usually the same) is not used here.
   const queryGrams = headStack(structure.blocks.map((block) => projectionHeadGrams(b, model, block.attention.query, block.attention.heads, headDim)));
   const keyGrams = headStack(structure.blocks.map((block) => projectionHeadGrams(b, model, block.attention.key, block.attention.heads, headDim)));
-  const score = largestEigenvalues(b, { left: queryGrams, right: keyGrams, size: headDim }, iterations, BOUNDS_SQUARINGS.heads);
-  b.op('Sqrt', [b.op('Div', [score.eigenvalues, b.floatConstant([headDim], [], 'head_dim')])], {}, BOUNDS_OUTPUTS.scoreHeads);
+  output(BOUNDS_STACKS.score, [lanczosCoefficients(b, { ...stackOperator(keyGrams, totalHeads, headDim), metric: (g, vector) => g.op('MatMul', [vector, queryGrams]) }, steps)]);
+  return b.encode();
+}
 
-  b.op('ReduceMax', [b.op('Concat', [fc, valueOutput, score].map((estimate) => b.op('Unsqueeze', [estimate.lastStepChange, b.intConstant([0])])), { axis: 0 })], { keepdims: 0 }, BOUNDS_OUTPUTS.lastStepChange);
-
-  const blocks = structure.blocks.length;
-  const totalHeads = structure.blocks.reduce((sum, block) => sum + block.attention.heads, 0);
-  b.output(BOUNDS_OUTPUTS.fc1, TensorDataType.FLOAT, [blocks]);
-  b.output(BOUNDS_OUTPUTS.fc2, TensorDataType.FLOAT, [blocks]);
-  for (const name of [BOUNDS_OUTPUTS.valueHeads, BOUNDS_OUTPUTS.outputHeads, BOUNDS_OUTPUTS.scoreHeads]) b.output(name, TensorDataType.FLOAT, [totalHeads]);
-  b.output(BOUNDS_OUTPUTS.lastStepChange, TensorDataType.FLOAT, []);
-  return { bytes: b.encode(), outputs: { ...BOUNDS_OUTPUTS } };
+/** The largest eigenvalue of every matrix of a stack of `batch` n x n operators (n = `size`), from the bounds model's outputs (keyed by name). */
+export function stackEigenvalues(outputs: Record<string, Float32Array>, stack: string, batch: number, size: number): StackEigenvalues {
+  const read = (part: string) => {
+    const values = outputs[`${stack}_${part}`];
+    if (!values) throw new Error(`the bounds model's output '${stack}_${part}' is missing`);
+    if (values.length % batch !== 0 || values.length === 0) throw new Error(`the bounds model's output '${stack}_${part}' has ${values.length} values, not a multiple of ${batch}`);
+    return values;
+  };
+  const alpha = read('alpha');
+  const beta = read('beta');
+  const steps = alpha.length / batch;
+  const values = new Float64Array(batch);
+  let lastStepChange = 0;
+  for (let i = 0; i < batch; i++) {
+    const a = alpha.subarray(i * steps, (i + 1) * steps);
+    const bb = beta.subarray(i * steps, (i + 1) * steps);
+    values[i] = largestTridiagonalEigenvalue(a, bb);
+    if (steps < size && values[i] > 0) {
+      const before = largestTridiagonalEigenvalue(a.subarray(0, steps - 1), bb);
+      lastStepChange = Math.max(lastStepChange, Math.abs(values[i] - before) / values[i]);
+    }
+  }
+  return { values, lastStepChange };
 }
 
 /**
- * [1, d, d]: W Wᵀ of the layer's [in, out] weight restricted to its first d input rows (all of
- * FC1's rows). Gemm's transpose flags read the [out, in] layout without a transposed copy.
+ * WᵀW for a weight restricted to its first d input features (all of FC1's), on a row [1, d]:
+ * v W then that times Wᵀ (Gemm's flag: no transposed copy). No Gram matrix is formed: on a ViT-B
+ * forming one costs as much as all the steps, which stream W from the cache.
  */
-function inputGram(b: OnnxGraphBuilder, model: OnnxModel, linear: LinearLayer, d: number): string {
+function weightGramOperator(b: OnnxGraphBuilder, model: OnnxModel, linear: LinearLayer, d: number): LanczosOperator {
   let weight = b.useInitializer(model, linear.weight);
   const inputAxis = linear.weightLayout === 'inOut' ? 0 : 1;
   if (linear.inFeatures !== d) weight = b.op('Slice', [weight, b.intConstant([0]), b.intConstant([d]), b.intConstant([inputAxis])]);
-  const gram = b.op('Gemm', [weight, weight], linear.weightLayout === 'inOut' ? { transB: 1 } : { transA: 1 });
-  return b.op('Unsqueeze', [gram, b.intConstant([0])]);
+  return {
+    size: d,
+    vectorShape: [1, d],
+    featureAxis: 1,
+    apply: (g, vector) =>
+      linear.weightLayout === 'inOut'
+        ? g.op('Gemm', [g.op('MatMul', [vector, weight]), weight], { transB: 1 }) // W [in, out]: (v W) Wᵀ
+        : g.op('MatMul', [g.op('Gemm', [vector, weight], { transB: 1 }), weight]), // W [out, in]: (v Wᵀ) W
+  };
+}
+
+/** A stack [batch, n, n] of symmetric matrices on rows [batch, 1, n] (v G = (G v)ᵀ). */
+function stackOperator(stack: string, batch: number, size: number): LanczosOperator {
+  return { size, vectorShape: [batch, 1, size], featureAxis: 2, apply: (g, _vector, metricVector) => g.op('MatMul', [metricVector, stack]) };
 }
 
 /** Head Grams of a query, key or value projection (inside its third of a fused qkv layer). */

@@ -1,16 +1,22 @@
 // The paper's data-free upper bounds on plasticity (PAPER.md, "Theory"), per block and
-// component, from the spectral norms the bounds model computes (boundsModel.ts), the LayerNorm
+// component, from the spectral norms the bounds model yields (boundsModel.ts), the LayerNorm
 // gammas, and token statistics of a few embedded images.
 import { OnnxModel } from '../onnx/onnxModel';
 import { readFloats } from '../onnx/tensorValues';
 import { LayerNormLayer, VitStructure } from '../vit/vitStructure';
 import { ComponentBound, PlasticityBounds, TokenStatistics } from '../report/reportSchema';
-import { BOUNDS_OUTPUTS } from './boundsModel';
+import { BOUNDS_STACKS, stackEigenvalues } from './boundsModel';
 
 export type { ComponentBound, PlasticityBounds, TokenStatistics } from '../report/reportSchema';
 
 export const BOUNDS_METHOD =
-  'Data-free bounds of Odonnat et al. (2026): spectral norms from Gram matrices by power iteration in onnxruntime (on repeated squares, Rayleigh quotient at the end); token radius r = RMS token norm of the given embeddings';
+  'Data-free bounds of Odonnat et al. (2026): spectral norms by Lanczos in onnxruntime (FC weights applied directly, attention heads through dh x dh Gram matrices), largest tridiagonal eigenvalue in float64; token radius r = RMS token norm of the given embeddings';
+
+/**
+ * Pairs whose embeddings give the token statistics (their reference and target images): the
+ * first ones of the inputs, in an analysis and in the model overview alike, so both give one r.
+ */
+export const TOKEN_STATISTICS_PAIRS = 4;
 
 /** n, r and s_min from embeddings laid out [count, tokens, d]. */
 export function tokenStatistics(embeddings: Float32Array, count: number, tokens: number, d: number): TokenStatistics {
@@ -37,26 +43,20 @@ export function tokenStatistics(embeddings: Float32Array, count: number, tokens:
 }
 
 /**
- * Bounds per block from the bounds model's outputs (`spectral`, keyed by output name).
+ * Bounds per block from the bounds model's outputs (keyed by output name), after `steps` Lanczos steps.
  * - FC1, FC2: σ_max of the (probed) weight, since P <= σ_max for a linear map.
  * - LN: max|γ| / s_min when token statistics are known, else max|γ| alone (what the reference
  *   code plots); detail.maxAbsGamma always.
  * - MHA: Σ_h ||W_O^h|| ||W_V^h|| sqrt(3n + (12n+3) r⁴ ||A_h||²); null without token statistics.
  */
-export function combineBounds(structure: VitStructure, model: OnnxModel, spectral: Record<string, Float32Array>, tokens: TokenStatistics | null, iterations: number): PlasticityBounds {
+export function combineBounds(structure: VitStructure, model: OnnxModel, outputs: Record<string, Float32Array>, tokens: TokenStatistics | null, steps: number): PlasticityBounds {
   const totalHeads = structure.blocks.reduce((sum, block) => sum + block.attention.heads, 0);
-  // A mismatch means the outputs came from another model's bounds graph.
-  const output = (name: string, length: number): Float32Array => {
-    const values = spectral[name];
-    if (!values) throw new Error(`the bounds model's output '${name}' is missing`);
-    if (values.length !== length) throw new Error(`the bounds model's output '${name}' has ${values.length} values, this model needs ${length}`);
-    return values;
-  };
-  const fc1 = output(BOUNDS_OUTPUTS.fc1, structure.blocks.length);
-  const fc2 = output(BOUNDS_OUTPUTS.fc2, structure.blocks.length);
-  const valueHeads = output(BOUNDS_OUTPUTS.valueHeads, totalHeads);
-  const outputHeads = output(BOUNDS_OUTPUTS.outputHeads, totalHeads);
-  const scoreHeads = output(BOUNDS_OUTPUTS.scoreHeads, totalHeads);
+  const blockCount = structure.blocks.length;
+  const headDim = structure.blocks[0]?.attention.headDim ?? 1;
+  const fc = stackEigenvalues(outputs, BOUNDS_STACKS.fc, 2 * blockCount, structure.hiddenSize);
+  const valueOutput = stackEigenvalues(outputs, BOUNDS_STACKS.valueOutput, 2 * totalHeads, headDim);
+  const score = stackEigenvalues(outputs, BOUNDS_STACKS.score, totalHeads, headDim);
+  const norm = (eigenvalue: number) => Math.sqrt(Math.max(eigenvalue, 0));
 
   const layerNormBound = (layer: LayerNormLayer): ComponentBound => {
     const maxAbsGamma = layer.gamma ? readFloats(model, layer.gamma).reduce((max, gamma) => Math.max(max, Math.abs(gamma)), 0) : 1;
@@ -68,9 +68,9 @@ export function combineBounds(structure: VitStructure, model: OnnxModel, spectra
   const blocks = structure.blocks.map((block, position) => {
     const { heads, headDim, scoreScale } = block.attention;
     const headNorms = Array.from({ length: heads }, (_, h) => ({
-      value: valueHeads[firstHead + h],
-      output: outputHeads[firstHead + h],
-      score: scoreHeads[firstHead + h],
+      value: norm(valueOutput.values[firstHead + h]),
+      output: norm(valueOutput.values[totalHeads + firstHead + h]),
+      score: norm(score.values[firstHead + h] / headDim),
     }));
     firstHead += heads;
     return {
@@ -78,11 +78,12 @@ export function combineBounds(structure: VitStructure, model: OnnxModel, spectra
       LN1: layerNormBound(block.ln1),
       MHA: tokens ? attentionBound(headNorms, tokens, scoreScale * Math.sqrt(headDim)) : null,
       LN2: layerNormBound(block.ln2),
-      FC1: { bound: fc1[position], detail: { spectralNorm: fc1[position] } },
-      FC2: { bound: fc2[position], detail: { spectralNorm: fc2[position], probedRows: structure.hiddenSize } },
+      FC1: { bound: norm(fc.values[position]), detail: { spectralNorm: norm(fc.values[position]) } },
+      FC2: { bound: norm(fc.values[blockCount + position]), detail: { spectralNorm: norm(fc.values[blockCount + position]), probedRows: structure.hiddenSize } },
     };
   });
-  return { method: BOUNDS_METHOD, iterations, lastStepChange: output(BOUNDS_OUTPUTS.lastStepChange, 1)[0], tokens, blocks };
+  const lastStepChange = Math.max(fc.lastStepChange, valueOutput.lastStepChange, score.lastStepChange);
+  return { method: BOUNDS_METHOD, iterations: steps, lastStepChange, tokens, blocks };
 }
 
 /** One head's share of the MHA bound: ||W_O^h|| ||W_V^h|| sqrt(3n + (12n+3) r⁴ ||A_h||²). */

@@ -68,7 +68,11 @@ export function sha256OfFile(filePath: string): Promise<string> {
 export function describeModelFile(filePath: string, options: { hash?: boolean } = {}): ModelOverview {
   const started = performance.now();
   const model = readOnnxModel(filePath);
-  const readMs = performance.now() - started;
+  return describeModel(model, performance.now() - started, options);
+}
+
+/** Describes a model already read (in `readMs`). */
+export function describeModel(model: OnnxModel, readMs: number, options: { hash?: boolean } = {}): ModelOverview {
   const facts: ModelOverview['model'] = options.hash === false ? { ...modelFacts(model, ''), sha256: null } : modelFacts(model);
   const discoverStarted = performance.now();
   try {

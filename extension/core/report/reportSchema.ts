@@ -105,6 +105,8 @@ export interface TokenStatistics {
   /** s_min: the smallest per-token standard deviation over features (LayerNorm's biased one). */
   minTokenStd: number;
   images: number;
+  /** True when the images were synthetic (no input folders given). */
+  synthetic?: boolean;
 }
 
 export interface ComponentBound {
@@ -114,10 +116,16 @@ export interface ComponentBound {
 
 export interface PlasticityBounds {
   method: string;
+  /** Lanczos steps per spectral norm (at most the matrix's dimension). */
   iterations: number;
-  /** Largest relative change of any eigenvalue estimate (λ = σ²) over the last power step. */
+  /**
+   * Largest relative change of any eigenvalue estimate (λ = σ²) over the last step (Lanczos:
+   * matrices no wider than the step count are spanned whole and count 0).
+   */
   lastStepChange: number;
   tokens: TokenStatistics | null;
+  /** Why there are no token statistics (no MHA bound) when inputs were asked for but could not be read. */
+  tokensUnavailable?: string;
   blocks: { index: number; LN1: ComponentBound; MHA: ComponentBound | null; LN2: ComponentBound; FC1: ComponentBound; FC2: ComponentBound }[];
 }
 
