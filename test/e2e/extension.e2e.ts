@@ -129,9 +129,13 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     assert.match(text, /Blocks\s+3/);
     assert.match(text, /Heads\s+4/);
     assert.match(text, /Naming\s+timm/);
-    // Before any measurement, the bounds the weights alone give, labelled as bounds.
+    // Before any measurement, the data-free bounds, labelled as bounds: with the attention
+    // bound, from the first pairs of the workspace's reference images.
     await frame.locator('#bounds tbody tr').first().waitFor({ timeout: 60_000 });
     assert.equal(await frame.locator('#bounds tbody tr').count(), 3);
+    const attentionBounds = await frame.locator('#bounds tbody tr td:nth-of-type(2)').allInnerTexts();
+    assert.ok(attentionBounds.every((text) => Number(text) > 0), `MHA bounds: ${attentionBounds.join(', ')}`);
+    assert.match(await frame.locator('#bounds').innerText(), /from 8 embedded images/);
     await shot('model-overview');
   });
 
