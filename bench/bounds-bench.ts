@@ -12,8 +12,8 @@ import { buildBoundsModel, DEFAULT_BOUNDS_STEPS } from '../extension/core/bounds
 import { combineBounds } from '../extension/core/bounds/plasticityBounds';
 import { readOnnxModel } from '../extension/core/onnx/onnxModel';
 import { discoverVit } from '../extension/core/vit/discoverVit';
-import { dataFreeBoundsBeforeMeasuring } from '../extension/worker/analysisRunner';
 import { createSession } from '../extension/worker/onnxRuntime';
+import { WorkerSupervisor } from '../extension/worker/workerSupervisor';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
@@ -59,18 +59,25 @@ async function main(): Promise<void> {
   console.log(`Weights' bounds (build + session + run + combine): ${ms(computation)}`);
   for (const [phase, times] of Object.entries(phases)) console.log(`  ${phase}: ${ms(times)}`);
 
-  // 2. What the model overview asks for: read the file, embed the first 4 pairs, all bounds.
+  // 2. What the model overview asks the worker for, as the extension does: describe the file,
+  // then the bounds (the worker reuses the file it read), embedding the first 4 pairs.
   const reference = path.join(folder, 'reference');
   const target = path.join(folder, 'target');
   const request = { modelPath: modelFile, seed: 0, ...(fs.existsSync(reference) ? { reference, target } : {}) };
   const overview: number[] = [];
-  for (let run = 0; run < runs; run++) {
-    const started = performance.now();
-    const result = await dataFreeBoundsBeforeMeasuring(request);
-    overview.push(performance.now() - started);
-    if (run === 0) console.log(`Token statistics: r = ${result.tokens?.radius.toFixed(2)}, s_min = ${result.tokens?.minTokenStd.toFixed(3)} from ${result.tokens?.images} images${result.tokens?.synthetic ? ' (synthetic)' : ''}`);
+  const supervisor = new WorkerSupervisor();
+  try {
+    for (let run = 0; run < runs; run++) {
+      await supervisor.describe(modelFile, { hash: false });
+      const started = performance.now();
+      const result = await supervisor.bounds(request);
+      overview.push(performance.now() - started);
+      if (run === 0) console.log(`Token statistics: r = ${result.tokens?.radius.toFixed(2)}, s_min = ${result.tokens?.minTokenStd.toFixed(3)} from ${result.tokens?.images} images${result.tokens?.synthetic ? ' (synthetic)' : ''}`);
+    }
+  } finally {
+    supervisor.dispose();
   }
-  console.log(`Overview request (read + discover + embed 4 pairs + all bounds): ${ms(overview)}`);
+  console.log(`Overview's bounds request after its description (embed 4 pairs + all bounds, in the worker): ${ms(overview)}`);
 
   // 3. Accuracy of the FC spectral norms against float64 SVD (when numpy and onnx are there).
   const d = structure.hiddenSize;
