@@ -197,6 +197,8 @@ interface Sessions {
 interface Measurement {
   ratios: Float32Array;
   distances: Float32Array;
+  /** The pairs' embeddings [count, tokens, d], for the token statistics. */
+  embeddings: { reference: Float32Array; target: Float32Array };
 }
 
 /** Owns the onnxruntime sessions of one analysis. */
@@ -261,6 +263,12 @@ class PairMeasurer {
    * is also checked: a GPU run against cpu, an in-context run against the model's own blocks.
    */
   async measure(reference: Float32Array[], target: Float32Array[], count: number, warnings: string[]): Promise<Measurement> {
+    const measurement = await this.measureChecked(reference, target, count, warnings);
+    this.gatherTokenStatistics(measurement.embeddings.reference, measurement.embeddings.target, count);
+    return measurement;
+  }
+
+  private async measureChecked(reference: Float32Array[], target: Float32Array[], count: number, warnings: string[]): Promise<Measurement> {
     const firstBatch = !this.checked;
     this.checked = true;
     const result = await this.measureOn(this.sessions, reference, target, count, firstBatch && this.request.mode === 'in-context');
@@ -285,7 +293,6 @@ class PairMeasurer {
   private async measureOn(sessions: Sessions, reference: Float32Array[], target: Float32Array[], count: number, checkBlocks: boolean): Promise<Measurement> {
     const x = await this.embedder.embed(sessions.embedder, reference, checkBlocks);
     const y = await this.embedder.embed(sessions.embedder, target, false);
-    this.gatherTokenStatistics(x.embedding, y.embedding, count);
     const shape = [count, this.tokens, this.structure.hiddenSize];
     const outputs = await sessions.probe.run({
       ...sessions.constants,
@@ -293,7 +300,7 @@ class PairMeasurer {
       [PROBE_INPUTS.target]: new ort.Tensor('float32', y.embedding, shape),
     });
     if (x.final) this.checkRebuiltBlocks(x.final, outputs[PROBE_FINAL_OUTPUT].data as Float32Array);
-    return { ratios: outputs[PROBE_OUTPUT].data as Float32Array, distances: outputs[PROBE_DENOMINATOR].data as Float32Array };
+    return { ratios: outputs[PROBE_OUTPUT].data as Float32Array, distances: outputs[PROBE_DENOMINATOR].data as Float32Array, embeddings: { reference: x.embedding, target: y.embedding } };
   }
 
   /** Keeps the embeddings of the first pairs measured, up to those token statistics take. */
