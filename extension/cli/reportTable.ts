@@ -45,9 +45,16 @@ export function formatReportTable(report: PlasticityReport): string {
     lines.push(`  ${summary.rank}. ${pad(component, 4)} ${pad(summary.mean.toFixed(3), 9, true)}   ${pad(formatCount(summary.parameterCount), 7, true)} parameters`);
   }
   if (report.bounds) {
-    const largest = (component: 'LN1' | 'LN2' | 'FC1' | 'FC2') => Math.max(...report.bounds!.blocks.map((block) => block[component].bound));
+    const bounds = report.bounds;
+    const largest = (component: 'LN1' | 'MHA' | 'LN2' | 'FC1' | 'FC2') => {
+      const values = bounds.blocks.flatMap((block) => (block[component] ? [block[component]!.bound] : []));
+      return values.length > 0 ? Math.max(...values).toPrecision(4) : 'n/a';
+    };
+    const tokens = bounds.tokens ? `; r = ${bounds.tokens.radius.toFixed(2)}, s_min = ${bounds.tokens.minTokenStd.toFixed(3)} from the first ${bounds.tokens.images} images` : '';
     lines.push('');
-    lines.push(`Data-free upper bounds (weights only; bounds, not plasticity), largest over blocks: FC1 ${largest('FC1').toFixed(2)}, FC2 ${largest('FC2').toFixed(2)}, LN1 ${largest('LN1').toFixed(2)}, LN2 ${largest('LN2').toFixed(2)} (per block and MHA in the JSON report's "bounds")`);
+    lines.push(
+      `Data-free upper bounds (bounds, not plasticity), largest over blocks: LN1 ${largest('LN1')}, MHA ${largest('MHA')}, LN2 ${largest('LN2')}, FC1 ${largest('FC1')}, FC2 ${largest('FC2')}${tokens} (per block in the JSON report's "bounds")`,
+    );
   }
   for (const warning of [...settings.inputs.notes, ...report.warnings]) lines.push(`! ${warning}`);
   return lines.join('\n');
