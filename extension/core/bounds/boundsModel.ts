@@ -2,7 +2,7 @@
 // no inputs. Weights are the user's initializers referenced in place; FC weights are applied as
 // they are (no Gram matrix formed), attention heads through their small dh x dh Gram matrices.
 // The model outputs Lanczos coefficients (lanczos.ts); their largest eigenvalues are taken in
-// float64 by `spectralNormsOf`.
+// float64 by `stackEigenvalues`.
 import { OnnxModel, TensorDataType } from '../onnx/onnxModel';
 import { OnnxGraphBuilder } from '../onnx/onnxWriter';
 import { PROBE_OPSET } from '../probe/probeOps';
@@ -20,7 +20,11 @@ export const BOUNDS_STACKS = {
   score: 'score',
 } as const;
 
-/** Lanczos steps per stack (at most the stack's dimension). */
+/**
+ * Lanczos steps per matrix (at most its dimension). Measured on a seeded random-weight ViT-B/16,
+ * the hard case (top singular values 0.1% apart), against float64 SVD: 40 steps leave errors up
+ * to 1.5e-3, 56 steps 1.8e-6, 64 steps 2.4e-8 (bench/bounds-bench.ts).
+ */
 export const DEFAULT_BOUNDS_STEPS = 64;
 
 /** Largest eigenvalues of one stack, and how much the estimates moved at the last step. */

@@ -1,13 +1,14 @@
 // Largest eigenvalues of symmetric positive semi-definite operators, in two halves: the Lanczos
-// recurrence as ONNX graph nodes (a fixed number of steps unrolled: no loops, so every provider
-// runs it), and the largest eigenvalue of the small tridiagonal matrix it yields, in float64 here
+// recurrence as an ONNX Loop of a fixed number of steps (run on cpu, like all of the bounds),
+// and the largest eigenvalue of the small tridiagonal matrix it yields, in float64
 // (tridiagonal.ts).
 //
 // Why Lanczos and not power iteration: the weights of random or barely trained layers have
 // nearly equal top singular values (σ₂/σ₁ = 0.999 on a seeded ViT-B), where power iteration needs
 // thousands of steps; Lanczos needs tens, because its estimate is the best one in the whole Krylov
-// space, not the last vector's. The operator is applied without forming Gram matrices: each step
-// streams the weight twice (W, then Wᵀ), which on a ViT-B costs less than forming the d x d Grams.
+// space, not the last vector's. FC weights are applied without forming Gram matrices: each step
+// streams the weight twice (W, then Wᵀ); on a ViT-B, forming a d x d Gram costs as much as all of
+// its steps.
 //
 // Loss of orthogonality in float32 leaves the largest Ritz value accurate (Paige): it only adds
 // copies of converged values, never a value above the spectrum beyond rounding.
