@@ -66,6 +66,8 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
   await checkCancelled();
 
   report('compiling', `Preparing the probe on ${provider.used}`, { executionProvider: provider.used });
+  // Built now: the measurer releases the file's bytes, which small weights are copied from.
+  const boundsModel = buildBoundsModel(model, structure, { steps: DEFAULT_BOUNDS_STEPS });
   const measurer = await PairMeasurer.create(model, structure, request, preprocess.size, provider.used);
   await checkCancelled();
 
@@ -109,7 +111,7 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
   report('bounds', 'Computing the data-free upper bounds', { pairsDone: done, pairsTotal: pairs.count, executionProvider: measurer.provider });
   const boundsStarted = performance.now();
   const tokens = measurer.tokenStatistics;
-  const bounds = await dataFreeBounds(model, structure, tokens && { ...tokens, synthetic: pairs.kind === 'synthetic' });
+  const bounds = await dataFreeBounds(model, structure, tokens && { ...tokens, synthetic: pairs.kind === 'synthetic' }, boundsModel);
   const boundsMs = performance.now() - boundsStarted;
   if (measurer.provider !== provider.used) {
     provider.tried.push({ name: 'cpu', ok: true, reason: `used instead of ${provider.used}, which disagreed with cpu on the first pairs` });
@@ -378,12 +380,13 @@ async function tokenStatisticsOfInputs(model: OnnxModel, structure: VitStructure
 }
 
 /**
- * The paper's weight-only upper bounds, on cpu: the weights are read once, without the probe's,
- * and each is used by every Lanczos step, so prepacking would copy it once per step.
+ * The paper's upper bounds, on cpu: the weights are read once, without the probe's, and not
+ * prepacked (a copy of every weight at session creation, for matrix-vector products that gain
+ * nothing from it). `built`: the bounds model, when built while the file's bytes were held.
  */
-async function dataFreeBounds(model: OnnxModel, structure: VitStructure, tokens: TokenStatistics | null): Promise<PlasticityBounds> {
+async function dataFreeBounds(model: OnnxModel, structure: VitStructure, tokens: TokenStatistics | null, built?: Uint8Array): Promise<PlasticityBounds> {
   const steps = DEFAULT_BOUNDS_STEPS;
-  const bytes = buildBoundsModel(model, structure, { steps });
+  const bytes = built ?? buildBoundsModel(model, structure, { steps });
   const outputs = await runOnce(bytes, { provider: 'cpu', externalDataFolder: model.dataFolder, prepackWeights: false });
   const values = Object.fromEntries(Object.entries(outputs).map(([name, tensor]) => [name, tensor.data as Float32Array]));
   return combineBounds(structure, model, values, tokens, steps);

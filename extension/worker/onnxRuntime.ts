@@ -27,9 +27,8 @@ export interface SessionOptions {
   /** Session creation logs at this level (3 = errors only, 4 = fatal only). */
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
   /**
-   * false: no prepacked copy of MatMul/Gemm weights. Prepacking speeds up weights used once or
-   * twice per run, but copies a weight once per node using it: for unrolled iterations, a copy
-   * per step.
+   * false: no prepacked copy of MatMul/Gemm weights. Prepacking speeds up matrix products with
+   * many rows, but copies each weight once per node using it at session creation.
    */
   prepackWeights?: boolean;
 }
