@@ -7,6 +7,7 @@ import { AnalysisService } from '../analysis/analysisService';
 import { ReportStore } from '../analysis/reportStore';
 import { PlasticityReport } from '../core/report/reportSchema';
 import { COMPONENTS } from '../core/vit/vitStructure';
+import { boundsMessage } from '../panel/boundsMessage';
 import { ReportPanels } from '../panel/reportPanels';
 import { WebviewLoader, webviewHtml, webviewOptions } from '../panel/webviewHtml';
 import { HostToModelOverview, ModelOverviewToHost, ReportHeadline } from '../panel/webviewProtocol';
@@ -52,13 +53,7 @@ export class ModelOverviewEditor implements vscode.CustomReadonlyEditorProvider 
         const headline = report ? reportHeadline(report) : undefined;
         post({ type: 'showOverview', overview, lastReport: headline });
         // A failure here (say, memory) must not take the overview away: the bounds are extra.
-        if (overview.architecture) {
-          const started = Date.now();
-          await this.service.bounds(model).then(
-            (bounds) => post({ type: 'showBounds', bounds, elapsedMs: Date.now() - started }),
-            (error: unknown) => post({ type: 'boundsUnavailable', message: error instanceof Error ? error.message : String(error) }),
-          );
-        }
+        if (overview.architecture) post(await boundsMessage(() => this.service.bounds(model)));
         const sha256 = await this.service.hash(model);
         post({ type: 'showOverview', overview: { ...overview, model: { ...overview.model, sha256 } }, lastReport: headline && report ? { ...headline, stale: sha256 !== report.model.sha256 } : undefined });
       } catch (error) {

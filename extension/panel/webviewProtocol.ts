@@ -10,6 +10,14 @@ export interface ReportPanelState {
   budget?: BudgetForm;
 }
 
+/**
+ * The paper's data-free upper bounds before any measurement (model overview, and report panel
+ * before its first report), or why they were not computed.
+ */
+export type BoundsMessage =
+  | { type: 'showBounds'; bounds: PlasticityBounds; elapsedMs: number }
+  | { type: 'boundsUnavailable'; message: string };
+
 export type HostToReportPanel =
   | { type: 'showReport'; report: PlasticityReport; stale: boolean }
   | { type: 'markStale'; reason: string }
@@ -67,8 +75,7 @@ export interface RecommendationPreview {
 export type HostToModelOverview =
   | { type: 'showOverview'; overview: ModelOverview; lastReport?: ReportHeadline }
   | { type: 'overviewError'; message: string }
-  | { type: 'showBounds'; bounds: PlasticityBounds; elapsedMs: number }
-  | { type: 'boundsUnavailable'; message: string }
+  | BoundsMessage
   | { type: 'analysisState'; running: boolean; message?: string };
 
 export type ModelOverviewToHost = { type: 'ready' } | { type: 'analyze' } | { type: 'showReport' };

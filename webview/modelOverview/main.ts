@@ -1,21 +1,20 @@
 // The model overview editor: what the file is and what discovery found in it.
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import type { ModelOverview, PlasticityBounds } from '../../extension/core/report/reportSchema';
-import type { HostToModelOverview, ModelOverviewToHost, ReportHeadline } from '../../extension/panel/webviewProtocol';
-import { boundsSection } from '../shared/boundsSection';
+import type { ModelOverview } from '../../extension/core/report/reportSchema';
+import type { BoundsMessage, HostToModelOverview, ModelOverviewToHost, ReportHeadline } from '../../extension/panel/webviewProtocol';
+import { boundsBeforeMeasuringSection } from '../shared/boundsSection';
 import { customElement, element, vscodeApi } from '../shared/vscodeApi';
 
 const vscode = vscodeApi<unknown, ModelOverviewToHost>();
 const root = document.getElementById('root')!;
 let running: string | undefined;
 /** The bounds section's last content: a re-rendered overview (the hash arriving) keeps it. */
-let boundsShown: { bounds?: PlasticityBounds; elapsedMs?: number; unavailable?: string } | undefined;
+let boundsShown: BoundsMessage | undefined;
 
 window.addEventListener('message', (event: MessageEvent<HostToModelOverview>) => {
   const message = event.data;
   if (message.type === 'showOverview') render(message.overview, message.lastReport);
-  else if (message.type === 'showBounds') renderBounds({ bounds: message.bounds, elapsedMs: message.elapsedMs });
-  else if (message.type === 'boundsUnavailable') renderBounds({ unavailable: message.message });
+  else if (message.type === 'showBounds' || message.type === 'boundsUnavailable') renderBounds(message);
   else if (message.type === 'overviewError') root.replaceChildren(element('div', { class: 'banner error', role: 'alert' }, message.message));
   else if (message.type === 'analysisState') {
     running = message.running ? message.message ?? 'running' : undefined;
@@ -99,13 +98,8 @@ function render(overview: ModelOverview, lastReport: ReportHeadline | undefined)
 }
 
 /** The data-free bounds, before any measurement; or why they are missing. */
-function renderBounds(shown: NonNullable<typeof boundsShown>): void {
+function renderBounds(shown: BoundsMessage): void {
   boundsShown = shown;
-  const { bounds, elapsedMs, unavailable } = shown;
   document.getElementById('bounds')?.remove();
-  if (bounds) {
-    root.append(boundsSection(bounds, "Upper bounds on plasticity before any measurement (the paper's theory), from the weights and the first inputs an analysis would use.", elapsedMs));
-  } else {
-    root.append(element('section', { id: 'bounds' }, element('h2', {}, 'Data-free upper bounds (not plasticity)'), element('p', { class: 'muted' }, `Not computed: ${unavailable}`)));
-  }
+  root.append(boundsBeforeMeasuringSection(shown));
 }

@@ -1,7 +1,13 @@
 // The paper's data-free upper bounds as a section of a webview (model overview and report
 // panel alike): labelled as bounds, never as plasticity.
 import type { PlasticityBounds } from '../../extension/core/report/reportSchema';
+import type { BoundsMessage } from '../../extension/panel/webviewProtocol';
 import { element } from './vscodeApi';
+
+const TITLE = 'Data-free upper bounds (not plasticity)';
+
+/** What the bounds are where no measurement has been made (model overview, report panel before its first report). */
+export const BEFORE_MEASURING_INTRO = "Upper bounds on plasticity before any measurement (the paper's theory), from the weights and the first inputs an analysis would use.";
 
 const COMPONENTS = ['LN1', 'MHA', 'LN2', 'FC1', 'FC2'] as const;
 
@@ -33,7 +39,7 @@ export function boundsSection(bounds: PlasticityBounds, intro: string, elapsedMs
   return element(
     'section',
     { id: 'bounds' },
-    element('h2', {}, 'Data-free upper bounds (not plasticity)'),
+    element('h2', {}, TITLE),
     element('p', { class: 'muted' }, `${intro} ${method}`),
     element('p', { class: 'muted' }, tokenSentence(bounds)),
     element(
@@ -43,4 +49,11 @@ export function boundsSection(bounds: PlasticityBounds, intro: string, elapsedMs
       body,
     ),
   );
+}
+
+/** The bounds computed before any measurement, or one line saying why they were not (or that they are coming). */
+export function boundsBeforeMeasuringSection(message: BoundsMessage | undefined): HTMLElement {
+  if (message?.type === 'showBounds') return boundsSection(message.bounds, BEFORE_MEASURING_INTRO, message.elapsedMs);
+  const line = message ? `Not computed: ${message.message}` : 'Computing…';
+  return element('section', { id: 'bounds' }, element('h2', {}, TITLE), element('p', { class: 'muted' }, line));
 }
