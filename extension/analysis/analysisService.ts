@@ -24,9 +24,16 @@ export class AnalysisService implements vscode.Disposable {
   private supervisor: WorkerSupervisor | undefined;
   private running: { model: vscode.Uri; abort: AbortController } | undefined;
   private readonly statusBar: vscode.StatusBarItem;
+  private readonly started = new vscode.EventEmitter<vscode.Uri>();
   private readonly finished = new vscode.EventEmitter<AnalysisFinished>();
   private readonly stateChanged = new vscode.EventEmitter<{ model: vscode.Uri; running: boolean; message?: string }>();
+  /** An analysis of the model starts (fired just before its first state change). */
+  readonly onDidStart = this.started.event;
   readonly onDidFinish = this.finished.event;
+  /**
+   * While running, `message` is the progress; when it stops without a report (cancelled, failed),
+   * the sentence saying why; after a report, none.
+   */
   readonly onDidChangeState = this.stateChanged.event;
 
   constructor(
@@ -91,10 +98,12 @@ export class AnalysisService implements vscode.Disposable {
     const abort = new AbortController();
     this.running = { model, abort };
     await vscode.commands.executeCommand('setContext', RUNNING_CONTEXT, true);
+    this.started.fire(model);
     this.stateChanged.fire({ model, running: true, message: 'Starting' });
     const name = path.basename(model.fsPath);
     const started = Date.now();
     const stopWatching = this.diagnostics.watchAnalysis(model.fsPath);
+    let failure: string | undefined;
     try {
       const report = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `Plasticity Lens: ${name}`, cancellable: true },
@@ -120,14 +129,14 @@ export class AnalysisService implements vscode.Disposable {
       this.finished.fire({ model, report });
       return report;
     } catch (error) {
-      this.reportFailure(model, error);
+      failure = this.reportFailure(model, error);
       return undefined;
     } finally {
       const lag = stopWatching();
       this.log.appendLine(`[${new Date().toISOString()}] ${name}: longest extension-host stall during the analysis ${lag.maxStallMs.toFixed(1)} ms`);
       this.running = undefined;
       await vscode.commands.executeCommand('setContext', RUNNING_CONTEXT, false);
-      this.stateChanged.fire({ model, running: false });
+      this.stateChanged.fire({ model, running: false, message: failure });
     }
   }
 
@@ -150,7 +159,8 @@ export class AnalysisService implements vscode.Disposable {
     return answer === run;
   }
 
-  private reportFailure(model: vscode.Uri, error: unknown): void {
+  /** Tells the user why the analysis of `model` ended without a report; returns that as one sentence for the views' state lines. */
+  private reportFailure(model: vscode.Uri, error: unknown): string {
     const message = error instanceof Error ? error.message : String(error);
     this.log.appendLine(`[${new Date().toISOString()}] ${path.basename(model.fsPath)}: ${error instanceof Error && error.stack ? error.stack : message}`);
     if (error instanceof CancelledError) {
@@ -158,7 +168,9 @@ export class AnalysisService implements vscode.Disposable {
       this.supervisor?.dispose();
       this.supervisor = undefined;
       void vscode.window.showInformationMessage(`Plasticity Lens: analysis of ${path.basename(model.fsPath)} cancelled.`);
-    } else if (error instanceof InputDataError || error instanceof UsageError) {
+      return 'Analysis cancelled.';
+    }
+    if (error instanceof InputDataError || error instanceof UsageError) {
       void vscode.window.showErrorMessage(`Plasticity Lens: ${message}`, 'Open Settings').then((choice) => {
         if (choice) void vscode.commands.executeCommand('workbench.action.openSettings', 'plasticityLens');
       });
@@ -169,14 +181,18 @@ export class AnalysisService implements vscode.Disposable {
         if (choice) void this.analyze(model);
       });
     } else {
-      void vscode.window.showErrorMessage(`Plasticity Lens: internal error: ${message.split('\n')[0]} (details in the Plasticity Lens output).`);
+      const sentence = `internal error: ${message.split('\n')[0]} (details in the Plasticity Lens output).`;
+      void vscode.window.showErrorMessage(`Plasticity Lens: ${sentence}`);
+      return `Analysis failed: ${sentence}`;
     }
+    return `Analysis failed: ${message}`;
   }
 
   dispose(): void {
     this.running?.abort.abort();
     this.supervisor?.dispose();
     this.statusBar.dispose();
+    this.started.dispose();
     this.finished.dispose();
     this.stateChanged.dispose();
   }

@@ -18,10 +18,16 @@ export type BoundsMessage =
   | { type: 'showBounds'; bounds: PlasticityBounds; elapsedMs: number }
   | { type: 'boundsUnavailable'; message: string };
 
+/**
+ * The analysis of the view's model: while running, `message` is its progress; once stopped, the
+ * sentence saying why it ended without a report (cancelled, failed), absent after a report.
+ */
+export type AnalysisStateMessage = { type: 'analysisState'; running: boolean; message?: string };
+
 export type HostToReportPanel =
   | { type: 'showReport'; report: PlasticityReport; stale: boolean }
   | { type: 'markStale'; reason: string }
-  | { type: 'analysisState'; running: boolean; message?: string }
+  | AnalysisStateMessage
   | { type: 'recommendation'; requestId: number; preview: RecommendationPreview }
   | { type: 'recommendationError'; requestId: number; message: string }
   /** Scrolls the heatmap to a block's row and highlights it (and the component's cell, if given). */
@@ -76,7 +82,7 @@ export type HostToModelOverview =
   | { type: 'showOverview'; overview: ModelOverview; lastReport?: ReportHeadline }
   | { type: 'overviewError'; message: string }
   | BoundsMessage
-  | { type: 'analysisState'; running: boolean; message?: string };
+  | AnalysisStateMessage;
 
 export type ModelOverviewToHost = { type: 'ready' } | { type: 'analyze' } | { type: 'showReport' };
 
