@@ -1,5 +1,6 @@
 // Report panels: one per model, beside the model file, titled by its file name; restored after
-// a reload from the stored report; marked stale when the model file changes.
+// a reload from the stored report; marked stale when the model file changes. Before a model's
+// first report its panel shows that nothing is measured yet, with the data-free bounds.
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -9,10 +10,11 @@ import { reportToCsv } from '../core/report/reportCsv';
 import { PlasticityReport } from '../core/report/reportSchema';
 import { AnalysisService } from '../analysis/analysisService';
 import { ReportStore } from '../analysis/reportStore';
+import { boundsMessage } from './boundsMessage';
 import { PLAN_EXPORT_FILES, planFromForm, previewOfPlan } from './budgetForm';
 import { ModelFileParameters } from './modelFileParameters';
 import { WebviewLoader, webviewHtml, webviewOptions } from './webviewHtml';
-import { BudgetForm, HostToReportPanel, ReportPanelState, ReportPanelToHost } from './webviewProtocol';
+import { AnalysisStateMessage, BoundsMessage, BudgetForm, HostToReportPanel, ReportPanelState, ReportPanelToHost } from './webviewProtocol';
 
 export const REPORT_PANEL_VIEW_TYPE = 'plasticityLens.report';
 
@@ -31,10 +33,27 @@ async function isReportFile(file: string): Promise<boolean> {
   }
 }
 
+/** True when `file` exists (a restored panel of a deleted model with no report is not brought back). */
+async function exists(file: string): Promise<boolean> {
+  return fs.stat(file).then(
+    () => true,
+    () => false,
+  );
+}
+
 class ReportPanel implements vscode.Disposable {
   private report: PlasticityReport | undefined;
   private stale = false;
   private disposed = false;
+  /** No report yet: the panel says nothing is measured and shows the data-free bounds. */
+  private pending = false;
+  /** The bounds of the pending state: asked once per panel, the answer kept for the webview's reloads. */
+  private boundsAsked = false;
+  private boundsAnswer: BoundsMessage | undefined;
+  /** The model's last analysis state (progress, or why the last run ended without a report). */
+  private analysisState: AnalysisStateMessage | undefined;
+  /** Counts what the panel was told to show, so a slow read of the store never replaces something newer. */
+  shown = 0;
   /** The worker's answer about the shown report's model file (head and final-norm parameters). */
   private modelFile: ModelFileParameters | undefined;
   /** The webview's latest preview request, answered again when the model file's answer comes. */
@@ -56,12 +75,38 @@ class ReportPanel implements vscode.Disposable {
   }
 
   show(report: PlasticityReport): void {
+    this.shown++;
     this.report = report;
+    this.pending = false;
     this.stale = false;
     // Posted now and again on 'ready': VS Code queues messages for a loading webview, and a
     // 'ready' sent while a restored panel was still being handed to us would otherwise be lost.
     this.post({ type: 'showReport', report, stale: false });
     this.askModelFile(report);
+  }
+
+  /**
+   * Nothing measured yet: the model's name, an Analyze button, the analysis state and the
+   * data-free bounds, asked of the worker once; the panel renders at once and the bounds follow.
+   */
+  showPending(): void {
+    if (this.disposed || this.report) return;
+    this.shown++;
+    this.pending = true;
+    this.post({ type: 'showPending', modelPath: this.model.fsPath });
+    if (this.boundsAnswer) this.post(this.boundsAnswer);
+    if (this.boundsAsked) return;
+    this.boundsAsked = true;
+    void boundsMessage(() => this.owner.service.bounds(this.model)).then((message) => {
+      this.boundsAnswer = message;
+      if (this.pending) this.post(message);
+    });
+  }
+
+  /** The model's analysis started, progressed or stopped (with the reason when it made no report). */
+  setAnalysisState(running: boolean, message?: string): void {
+    this.analysisState = { type: 'analysisState', running, message };
+    this.post(this.analysisState);
   }
 
   /**
@@ -104,8 +149,14 @@ class ReportPanel implements vscode.Disposable {
       case 'ready':
         this.loader.markReady();
         if (this.report) this.post({ type: 'showReport', report: this.report, stale: this.stale });
-        if (this.owner.service.isRunning(this.model)) this.post({ type: 'analysisState', running: true });
+        else if (this.pending) {
+          this.post({ type: 'showPending', modelPath: this.model.fsPath });
+          if (this.boundsAnswer) this.post(this.boundsAnswer);
+        }
+        if (this.analysisState) this.post(this.analysisState);
+        else if (this.owner.service.isRunning(this.model)) this.post({ type: 'analysisState', running: true });
         break;
+      case 'analyze':
       case 'rerun':
         await this.owner.service.analyze(this.model);
         break;
@@ -206,20 +257,19 @@ export class ReportPanels implements vscode.WebviewPanelSerializer<ReportPanelSt
     readonly log: vscode.OutputChannel,
   ) {
     this.disposables.push(
+      // A model analysed without a panel gets one at once: its bounds and progress while it measures.
+      service.onDidStart((model) => !this.panels.has(model.fsPath) && void this.open(model)),
       service.onDidFinish(({ model, report }) => this.open(model, report)),
-      service.onDidChangeState(({ model, running, message }) => this.panels.get(model.fsPath)?.post({ type: 'analysisState', running, message })),
+      service.onDidChangeState(({ model, running, message }) => this.panels.get(model.fsPath)?.setAnalysisState(running, message)),
     );
   }
 
-  /** Shows the report panel of `model` beside its editor; with no report, the stored one (or analyses). */
+  /**
+   * Shows the report panel of `model` beside its editor: with `report`, else the stored one, else
+   * the pending state (nothing measured yet, the data-free bounds, an Analyze button).
+   */
   async open(model: vscode.Uri, report?: PlasticityReport): Promise<void> {
-    const shown = report ?? (await this.store.latest(model.fsPath));
-    if (!shown) {
-      const analyze = 'Analyze Model';
-      const choice = await vscode.window.showInformationMessage(`Plasticity Lens has no report for ${path.basename(model.fsPath)} yet.`, analyze);
-      if (choice === analyze) await this.service.analyze(model);
-      return;
-    }
+    // Created before anything is awaited, so two calls at once make one panel.
     let panel = this.panels.get(model.fsPath);
     if (panel) {
       panel.panel.reveal(undefined, true);
@@ -227,8 +277,27 @@ export class ReportPanels implements vscode.WebviewPanelSerializer<ReportPanelSt
       const webviewPanel = vscode.window.createWebviewPanel(REPORT_PANEL_VIEW_TYPE, `Plasticity: ${path.basename(model.fsPath)}`, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, { retainContextWhenHidden: false });
       panel = this.adopt(webviewPanel, model);
     }
-    panel.show(shown);
-    if (!report) this.checkStale(panel, shown);
+    if (report) panel.show(report);
+    else await this.showStored(panel);
+  }
+
+  /**
+   * The stored report (checked for staleness once the file is hashed), else the pending state;
+   * `missing` is what to do when there is no report and the model file is gone.
+   */
+  private async showStored(panel: ReportPanel, missing: 'pending' | 'dispose' = 'pending'): Promise<void> {
+    const asked = panel.shown;
+    const stored = await this.store.latest(panel.model.fsPath);
+    const keep = stored !== undefined || missing === 'pending' || (await exists(panel.model.fsPath));
+    if (panel.shown !== asked) return; // a report arrived meanwhile
+    if (stored) {
+      panel.show(stored);
+      this.checkStale(panel, stored);
+    } else if (keep) {
+      panel.showPending();
+    } else {
+      panel.panel.dispose();
+    }
   }
 
   /** Shows the model's report and scrolls its table to `block` (the Plasticity tree view's block items). */
@@ -242,15 +311,8 @@ export class ReportPanels implements vscode.WebviewPanelSerializer<ReportPanelSt
       webviewPanel.dispose();
       return;
     }
-    const model = vscode.Uri.file(state.modelPath);
-    const panel = this.adopt(webviewPanel, model);
-    const report = await this.store.latest(model.fsPath);
-    if (!report) {
-      webviewPanel.dispose();
-      return;
-    }
-    panel.show(report);
-    this.checkStale(panel, report);
+    // Without a report the panel comes back in its pending state, unless the model is gone.
+    await this.showStored(this.adopt(webviewPanel, vscode.Uri.file(state.modelPath)), 'dispose');
   }
 
   private adopt(webviewPanel: vscode.WebviewPanel, model: vscode.Uri): ReportPanel {

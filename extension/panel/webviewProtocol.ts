@@ -26,6 +26,9 @@ export type AnalysisStateMessage = { type: 'analysisState'; running: boolean; me
 
 export type HostToReportPanel =
   | { type: 'showReport'; report: PlasticityReport; stale: boolean }
+  /** Nothing measured yet for the model: its name, an Analyze button, and the bounds when they come. */
+  | { type: 'showPending'; modelPath: string }
+  | BoundsMessage
   | { type: 'markStale'; reason: string }
   | AnalysisStateMessage
   | { type: 'recommendation'; requestId: number; preview: RecommendationPreview }
@@ -35,6 +38,8 @@ export type HostToReportPanel =
 
 export type ReportPanelToHost =
   | { type: 'ready' }
+  /** Analyse the model (the pending state's Analyze button). */
+  | { type: 'analyze' }
   | { type: 'rerun' }
   | { type: 'exportPng'; chart: string; dataUrl: string }
   | { type: 'exportCsv' }

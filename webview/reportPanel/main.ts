@@ -1,5 +1,6 @@
 // The report panel: plasticity across depth with 95% bands, the ranking of component types with
-// each block's value, a sortable heatmap table, the run's facts, and exports.
+// each block's value, a sortable heatmap table, the run's facts, and exports. Before the model's
+// first report: that nothing is measured yet, an Analyze button and the data-free bounds.
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-radio/index.js';
 import '@vscode-elements/elements/dist/vscode-radio-group/index.js';
@@ -19,8 +20,8 @@ import {
 } from 'chart.js';
 import type { PlasticityReport } from '../../extension/core/report/reportSchema';
 import type { ComponentName } from '../../extension/core/vit/componentNames';
-import type { HostToReportPanel, ReportPanelState, ReportPanelToHost } from '../../extension/panel/webviewProtocol';
-import { boundsSection } from '../shared/boundsSection';
+import type { AnalysisStateMessage, BoundsMessage, HostToReportPanel, ReportPanelState, ReportPanelToHost } from '../../extension/panel/webviewProtocol';
+import { boundsBeforeMeasuringSection, boundsSection } from '../shared/boundsSection';
 import { customElement, element, vscodeApi } from '../shared/vscodeApi';
 import { BudgetControl } from './budgetControl';
 import { onThemeChange, ThemeColors, themeColors, withAlpha } from '../shared/theme';
@@ -30,8 +31,10 @@ Chart.register(LineController, LineElement, PointElement, ScatterController, Lin
 const vscode = vscodeApi<ReportPanelState, ReportPanelToHost>();
 const root = document.getElementById('root')!;
 let report: PlasticityReport | undefined;
+/** No report yet (the pending state): the model, and its bounds once they come. */
+let pending: { modelPath: string; bounds?: BoundsMessage } | undefined;
 let stale: string | undefined;
-let running: { message?: string } | undefined;
+let analysis: AnalysisStateMessage | undefined;
 let scale: 'linear' | 'log' = vscode.getState()?.scale ?? 'linear';
 let sort: { column: 'block' | ComponentName; descending: boolean } = { column: 'block', descending: false };
 const charts: Chart[] = [];
@@ -40,7 +43,8 @@ const budgetControl = new BudgetControl((message) => vscode.postMessage(message)
 let revealed: { block: number; component?: string } | undefined;
 
 function saveState(): void {
-  if (report) vscode.setState({ modelPath: report.model.path, scale, budget: budgetControl.current });
+  const modelPath = report?.model.path ?? pending?.modelPath;
+  if (modelPath) vscode.setState({ modelPath, scale, budget: budgetControl.current });
 }
 
 window.addEventListener('message', (event: MessageEvent<HostToReportPanel>) => {
@@ -48,16 +52,29 @@ window.addEventListener('message', (event: MessageEvent<HostToReportPanel>) => {
   switch (message.type) {
     case 'showReport':
       report = message.report;
+      pending = undefined;
       stale = message.stale ? 'The model file changed after this report was made.' : undefined;
       saveState();
       render();
+      break;
+    case 'showPending':
+      report = undefined;
+      pending = { modelPath: message.modelPath, bounds: pending?.modelPath === message.modelPath ? pending.bounds : undefined };
+      saveState();
+      render();
+      break;
+    case 'showBounds':
+    case 'boundsUnavailable':
+      if (!pending) break;
+      pending.bounds = message;
+      if (!report) renderPendingBounds();
       break;
     case 'markStale':
       stale = message.reason;
       render();
       break;
     case 'analysisState':
-      running = message.running ? { message: message.message } : undefined;
+      analysis = message;
       renderStatus();
       break;
     case 'recommendation':
@@ -76,14 +93,18 @@ onThemeChange(() => render());
 vscode.postMessage({ type: 'ready' });
 
 const fixed = (value: number, digits = 3) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
+const fileName = (file: string) => file.split(/[\\/]/).pop() ?? file;
 
 function render(): void {
   for (const chart of charts.splice(0)) chart.destroy();
   root.replaceChildren();
-  if (!report) return;
+  if (!report) {
+    if (pending) renderPending(pending.modelPath);
+    return;
+  }
   const colors = themeColors();
   const architecture = report.model.architecture;
-  const modelName = report.model.path.split(/[\\/]/).pop() ?? report.model.path;
+  const modelName = fileName(report.model.path);
 
   root.append(element('h1', {}, `Plasticity of ${modelName}`));
   root.append(element('div', { id: 'status', role: 'status' }));
@@ -133,9 +154,31 @@ function highlightRevealedBlock(scroll: boolean): void {
   }
 }
 
+/** Nothing measured yet: the model, an Analyze button, the analysis state and the data-free bounds. */
+function renderPending(modelPath: string): void {
+  const name = fileName(modelPath);
+  const analyze = customElement('vscode-button', { id: 'analyze' }, 'Analyze Model');
+  analyze.addEventListener('click', () => vscode.postMessage({ type: 'analyze' }));
+  root.append(
+    element('h1', {}, `Plasticity of ${name}`),
+    element('div', { id: 'status', role: 'status' }),
+    element('p', { id: 'not-measured', class: 'banner info' }, 'Nothing measured yet. Analyze Model measures the plasticity of every block and component on the image pairs the settings name; until then, the data-free upper bounds below are all that is known, and they are bounds, not plasticity.'),
+    element('div', { class: 'toolbar' }, analyze),
+  );
+  renderPendingBounds();
+  renderStatus();
+}
+
+function renderPendingBounds(): void {
+  document.getElementById('bounds')?.remove();
+  root.append(boundsBeforeMeasuringSection(pending?.bounds));
+}
+
 function renderStatus(): void {
   const status = document.getElementById('status');
-  if (status) status.textContent = running ? `Analysis running${running.message ? `: ${running.message}` : '…'}` : '';
+  if (status) status.textContent = analysis?.running ? `Analysis running${analysis.message ? `: ${analysis.message}` : '…'}` : analysis?.message ?? '';
+  // One analysis at a time: the pending state's button waits for the run it started.
+  document.getElementById('analyze')?.toggleAttribute('disabled', analysis?.running === true);
 }
 
 function factsSection(report: PlasticityReport, architecture: PlasticityReport['model']['architecture']): HTMLElement {
