@@ -1,6 +1,7 @@
 // The extension as a user meets it: the built .vsix installed into a real VS Code (code-server),
 // driven in a real browser. Context menu, progress, the report panel against the command line's
-// JSON, the model overview editor, cancel, bad models, theme switch, and a reload.
+// JSON, the model overview editor, cancel, bad models, theme switch, a reload, and the panel of a
+// model not measured yet (its bounds, its Analyze button).
 //
 // Run: npm run test:e2e (builds the .vsix first). Skips when code-server is not set up.
 import assert from 'node:assert/strict';
@@ -52,6 +53,8 @@ function makeWorkspace(): string {
   const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'plasticity-lens-e2e-extension-'));
   fs.copyFileSync(path.join(FIXTURES, 'models', 'timm_op17_dyn.onnx'), path.join(folder, 'vit.onnx'));
   fs.copyFileSync(path.join(FIXTURES, 'models', 'cnn_op13.onnx'), path.join(folder, 'cnn.onnx'));
+  // Not analysed until the last tests: its panel shows it not measured yet.
+  fs.copyFileSync(path.join(FIXTURES, 'models', 'hf_vit_op17.onnx'), path.join(folder, 'hf.onnx'));
   const bytes = fs.readFileSync(path.join(FIXTURES, 'models', 'hf_vit_op17.onnx'));
   fs.writeFileSync(path.join(folder, 'truncated.onnx'), bytes.subarray(0, Math.floor(bytes.length / 2)));
   fs.writeFileSync(path.join(folder, 'train.py'), ['import timm', '', 'model = timm.create_model("vit")', 'for p in model.blocks[2].attn.parameters():', '    p.requires_grad = True', 'lora = dict(target_modules=["qkv", "proj"])', ''].join('\n'));
@@ -93,6 +96,41 @@ async function reportFrame(model: string): Promise<Frame> {
   return frame;
 }
 
+/** The report panel's frame while nothing is measured yet (no report: the pending state). */
+async function pendingFrame(model: string): Promise<Frame> {
+  const frame = await frameShowing('h1', `Plasticity of ${model}`, 120_000);
+  await frame.locator('#not-measured').waitFor({ timeout: 30_000 });
+  return frame;
+}
+
+/** The data-free bounds of the fixture (3 blocks), the attention's from the workspace's reference images. */
+async function assertBoundsBeforeMeasuring(frame: Frame): Promise<void> {
+  await frame.locator('#bounds tbody tr').first().waitFor({ timeout: 60_000 });
+  assert.equal(await frame.locator('#bounds tbody tr').count(), 3);
+  const attentionBounds = await frame.locator('#bounds tbody tr td:nth-of-type(2)').allInnerTexts();
+  assert.ok(attentionBounds.every((text) => Number(text) > 0), `MHA bounds: ${attentionBounds.join(', ')}`);
+  assert.match(await frame.locator('#bounds h2').innerText(), /upper bounds \(not plasticity\)/);
+  assert.match(await frame.locator('#bounds').innerText(), /from 8 embedded images/);
+}
+
+/** How many editor tabs hold the report panel of `model`. */
+function reportTabCount(model: string): Promise<number> {
+  return page.locator('.tabs-container .tab', { hasText: `Plasticity: ${model}` }).count();
+}
+
+/**
+ * Reloads the window as a user does, with the workbench's command: it saves the open editors
+ * (webview panels and their state) before reloading. A browser reload keeps only what the
+ * workbench last saved on its own (when the window lost focus, or every minute), which may
+ * predate the panels a test just opened.
+ */
+async function reloadWindow(): Promise<void> {
+  const reloaded = page.waitForEvent('framenavigated', { predicate: (frame) => frame === page.mainFrame(), timeout: 30_000 });
+  await runCommand(page, 'Developer: Reload Window');
+  await reloaded;
+  await page.locator('.monaco-workbench').waitFor({ state: 'visible' });
+}
+
 /** The editor stays responsive: the command palette opens and closes at once. */
 async function assertEditorResponsive(): Promise<void> {
   const started = Date.now();
@@ -131,11 +169,7 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     assert.match(text, /Naming\s+timm/);
     // Before any measurement, the data-free bounds, labelled as bounds: with the attention
     // bound, from the first pairs of the workspace's reference images.
-    await frame.locator('#bounds tbody tr').first().waitFor({ timeout: 60_000 });
-    assert.equal(await frame.locator('#bounds tbody tr').count(), 3);
-    const attentionBounds = await frame.locator('#bounds tbody tr td:nth-of-type(2)').allInnerTexts();
-    assert.ok(attentionBounds.every((text) => Number(text) > 0), `MHA bounds: ${attentionBounds.join(', ')}`);
-    assert.match(await frame.locator('#bounds').innerText(), /from 8 embedded images/);
+    await assertBoundsBeforeMeasuring(frame);
     await shot('model-overview');
   });
 
@@ -148,7 +182,9 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
   await t.test('the explorer context menu analyses a model with progress and opens the panel beside it', async () => {
     await clickExplorerContextMenu(page, 'vit.onnx', 'Analyze Model');
     await waitForNotification(page, /Plasticity Lens: vit\.onnx/, 30_000);
+    // The panel opens when the analysis starts, not measured yet; this waits for the report in it.
     const frame = await reportFrame('vit.onnx');
+    assert.equal(await frame.locator('#not-measured').count(), 0);
     await shot('report-panel-dark');
     // Beside: the panel opens in a second editor group.
     assert.ok((await page.locator('.editor-group-container').count()) >= 2);
@@ -295,8 +331,7 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
   });
 
   await t.test('a reload restores the panel from the stored report', async () => {
-    await page.reload();
-    await page.locator('.monaco-workbench').waitFor({ state: 'visible' });
+    await reloadWindow();
     const frame = await reportFrame('vit.onnx');
     const restored = await frame.locator('#heatmap tbody td').evaluateAll((cells) => cells.map((cell) => Number(cell.getAttribute('data-mean'))));
     assert.deepEqual(restored, panelMeans);
@@ -315,6 +350,10 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     await clickExplorerContextMenu(page, 'truncated.onnx', 'Analyze Model');
     const message = await waitForNotification(page, /truncated or corrupt/, 60_000);
     assert.ok(!message.includes('    at '), message);
+    // Its panel opened when the analysis started; it stays not measured, saying why.
+    const panel = await pendingFrame('truncated.onnx');
+    await panel.locator('#status', { hasText: /^Analysis failed: .*truncated or corrupt/ }).waitFor({ timeout: 30_000 });
+    await panel.locator('#bounds', { hasText: /Not computed: .+/ }).waitFor({ timeout: 30_000 });
     await assertEditorResponsive();
     await shot('truncated-error');
   });
@@ -346,5 +385,34 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     assert.deepEqual(workers(), []);
     await assertEditorResponsive();
     writeSettings(MEASURED_SETTINGS);
+  });
+
+  await t.test('Show Report on a model with no report opens its panel beside it, not measured yet, with the data-free bounds', async () => {
+    await explorerRow(page, 'hf.onnx').dblclick();
+    await frameShowing('h1', /^hf\.onnx$/);
+    await runCommand(page, 'Plasticity Lens: Show Report');
+    const frame = await pendingFrame('hf.onnx');
+    assert.match(await frame.locator('#not-measured').innerText(), /Nothing measured yet/);
+    assert.equal(await frame.locator('vscode-button#analyze').count(), 1);
+    assert.equal(await frame.locator('#heatmap').count(), 0);
+    await assertBoundsBeforeMeasuring(frame);
+    assert.equal(await reportTabCount('hf.onnx'), 1);
+    assert.ok((await page.locator('.editor-group-container').count()) >= 2);
+    await shot('report-panel-pending');
+  });
+
+  await t.test('a reload brings the panel of a model with no report back, not measured yet', async () => {
+    await reloadWindow();
+    await assertBoundsBeforeMeasuring(await pendingFrame('hf.onnx'));
+  });
+
+  await t.test("the pending panel's Analyze button measures the model and shows the report in that same panel", async () => {
+    const frame = await pendingFrame('hf.onnx');
+    await frame.locator('vscode-button#analyze').click();
+    await frame.locator('#heatmap tbody tr').first().waitFor({ state: 'attached', timeout: 120_000 });
+    assert.equal(await frame.locator('#not-measured').count(), 0);
+    assert.equal(await frame.locator('#heatmap tbody td').count(), 3 * 5);
+    assert.match(await frame.locator('h1').innerText(), /^Plasticity of hf\.onnx$/);
+    assert.equal(await reportTabCount('hf.onnx'), 1);
   });
 });
