@@ -27,7 +27,7 @@ function tokenSentence(bounds: PlasticityBounds): string {
 export function boundsSection(bounds: PlasticityBounds, intro: string, elapsedMs?: number): HTMLElement {
   const method =
     `σ_max for FC1 and FC2's probed rows, max|γ|/s_min for the LayerNorms (max|γ| alone without s_min), and the attention bound. ` +
-    `Spectral norms by ${bounds.iterations} ${/power iteration/i.test(bounds.method) ? 'power-iteration' : 'Lanczos'} steps, each approaching σ_max from below (relative change at the last step ${bounds.lastStepChange.toExponential(1)})` +
+    `Spectral norms by ${bounds.iterations} ${/power iteration/i.test(bounds.method) ? 'power-iteration' : 'Lanczos'} steps, each approaching σ_max from below (${bounds.lastStepChange > 0 ? `relative change at the last step ${bounds.lastStepChange.toExponential(1)}` : 'the steps span every matrix: exact up to rounding'})` +
     (elapsedMs !== undefined ? `; computed in ${elapsedMs.toFixed(0)} ms.` : '.');
   const body = element(
     'tbody',

@@ -83,7 +83,8 @@ export function combineBounds(structure: VitStructure, model: OnnxModel, outputs
     };
   });
   const lastStepChange = Math.max(fc.lastStepChange, valueOutput.lastStepChange, score.lastStepChange);
-  return { method: BOUNDS_METHOD, iterations: steps, lastStepChange, tokens, blocks };
+  // Steps actually run on the widest matrices (d wide): a matrix n wide takes at most n.
+  return { method: BOUNDS_METHOD, iterations: Math.min(steps, structure.hiddenSize), lastStepChange, tokens, blocks };
 }
 
 /** One head's share of the MHA bound: ||W_O^h|| ||W_V^h|| sqrt(3n + (12n+3) r⁴ ||A_h||²). */

@@ -116,7 +116,7 @@ export interface ComponentBound {
 
 export interface PlasticityBounds {
   method: string;
-  /** Lanczos steps per spectral norm (at most the matrix's dimension). */
+  /** Lanczos steps on the widest matrices (d wide; a narrower matrix takes at most its width). */
   iterations: number;
   /**
    * Largest relative change of any eigenvalue estimate (λ = σ²) over the last step (Lanczos:
