@@ -348,6 +348,11 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
 
   await t.test('a reload restores the panel from the stored report', async () => {
     await reloadWindow();
+    // The panel's tab comes back; it may lie behind train.py in its group (a hidden webview has no
+    // frame), so it is brought to the front as a user would, by its tab.
+    const tab = page.locator('.tabs-container .tab', { hasText: 'Plasticity: vit.onnx' }).first();
+    await tab.waitFor({ timeout: 60_000 });
+    await tab.click();
     const frame = await reportFrame('vit.onnx');
     const restored = await frame.locator('#heatmap tbody td').evaluateAll((cells) => cells.map((cell) => Number(cell.getAttribute('data-mean'))));
     assert.deepEqual(restored, panelMeans);
