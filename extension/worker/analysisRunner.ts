@@ -237,8 +237,7 @@ class PairMeasurer {
     const embedderBytes = buildEmbedderModel(model, structure, inContext ? [structure.blocks[structure.blocks.length - 1].output] : []);
     const name = path.basename(model.filePath);
     // Both models are built: the weights now live only in onnxruntime (peak memory stays near the file size).
-    releaseFileBytes(model);
-    (globalThis as { gc?: () => void }).gc?.();
+    dropFileBytes(model);
     const measurer = new PairMeasurer(name, structure, request, new ImageEmbedder(name, structure, imageSize), embedderBytes, probeModel, folder, undefined as unknown as Sessions);
     measurer.sessions = await measurer.openSessions(provider);
     return measurer;
@@ -355,7 +354,10 @@ export async function dataFreeBoundsBeforeMeasuring(request: BoundsRequest, alre
     if (!(error instanceof UsageError || error instanceof InputDataError || error instanceof ModelFileError)) throw error;
     tokensUnavailable = error.message;
   }
-  const bounds = await dataFreeBounds(model, structure, tokens);
+  const built = buildBoundsModel(model, structure, { steps: DEFAULT_BOUNDS_STEPS });
+  // onnxruntime reads the weights itself: the file's bytes need not stay beside them.
+  dropFileBytes(model);
+  const bounds = await dataFreeBounds(model, structure, tokens, built);
   return tokensUnavailable ? { ...bounds, tokensUnavailable } : bounds;
 }
 
@@ -390,6 +392,12 @@ async function dataFreeBounds(model: OnnxModel, structure: VitStructure, tokens:
   const outputs = await runOnce(bytes, { provider: 'cpu', externalDataFolder: model.dataFolder, prepackWeights: false });
   const values = Object.fromEntries(Object.entries(outputs).map(([name, tensor]) => [name, tensor.data as Float32Array]));
   return combineBounds(structure, model, values, tokens, steps);
+}
+
+/** Frees the worker's copy of the model file (the worker runs with --expose-gc, so it goes at once). */
+function dropFileBytes(model: OnnxModel): void {
+  releaseFileBytes(model);
+  (globalThis as { gc?: () => void }).gc?.();
 }
 
 /** Runs a model without inputs once and returns its outputs (the session is released at once). */
