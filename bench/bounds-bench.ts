@@ -14,6 +14,7 @@ import { readOnnxModel } from '../extension/core/onnx/onnxModel';
 import { discoverVit } from '../extension/core/vit/discoverVit';
 import { createSession } from '../extension/worker/onnxRuntime';
 import { WorkerSupervisor } from '../extension/worker/workerSupervisor';
+import { peakResidentBytes } from './processMemory';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
@@ -66,18 +67,22 @@ async function main(): Promise<void> {
   const request = { modelPath: modelFile, seed: 0, ...(fs.existsSync(reference) ? { reference, target } : {}) };
   const overview: number[] = [];
   const supervisor = new WorkerSupervisor();
+  let peak: number | undefined;
   try {
     for (let run = 0; run < runs; run++) {
       await supervisor.describe(modelFile, { hash: false });
       const started = performance.now();
       const result = await supervisor.bounds(request);
       overview.push(performance.now() - started);
+      peak = peakResidentBytes(supervisor.workerPid) ?? peak;
       if (run === 0) console.log(`Token statistics: r = ${result.tokens?.radius.toFixed(2)}, s_min = ${result.tokens?.minTokenStd.toFixed(3)} from ${result.tokens?.images} images${result.tokens?.synthetic ? ' (synthetic)' : ''}`);
     }
   } finally {
     supervisor.dispose();
   }
   console.log(`Overview's bounds request after its description (embed 4 pairs + all bounds, in the worker): ${ms(overview)}`);
+  const fileBytes = fs.statSync(modelFile).size;
+  if (peak) console.log(`Worker peak resident memory (VmHWM) over those requests: ${(peak / 2 ** 20).toFixed(0)} MiB = ${(peak / fileBytes).toFixed(2)} x the file`);
 
   // 3. Accuracy of the FC spectral norms against float64 SVD (when numpy and onnx are there).
   const d = structure.hiddenSize;

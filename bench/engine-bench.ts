@@ -13,20 +13,9 @@ import { ExecutionProviderRequest, PlasticityReport } from '../extension/core/re
 import { discoverVit } from '../extension/core/vit/discoverVit';
 import { COMPONENTS } from '../extension/core/vit/vitStructure';
 import { WorkerSupervisor } from '../extension/worker/workerSupervisor';
+import { peakResidentBytes } from './processMemory';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
-
-/** Peak resident memory of a live process, from /proc (Linux only). */
-function peakResidentBytes(pid: number | undefined): number | undefined {
-  if (!pid) return undefined;
-  try {
-    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    const match = /VmHWM:\s+(\d+) kB/.exec(status);
-    return match ? Number(match[1]) * 1024 : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
