@@ -14,22 +14,15 @@ import { readOnnxModel } from '../extension/core/onnx/onnxModel';
 import { discoverVit } from '../extension/core/vit/discoverVit';
 import { createSession } from '../extension/worker/onnxRuntime';
 import { WorkerSupervisor } from '../extension/worker/workerSupervisor';
-import { peakResidentBytes } from './processMemory';
+import { benchmarkModel, median, peakResidentBytes, REPO_ROOT } from './benchSupport';
 
-const REPO_ROOT = path.resolve(__dirname, '..', '..');
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const ms = (values: number[]) => `${median(values).toFixed(0)} ms (median of ${values.length}: ${values.map((value) => value.toFixed(0)).join(', ')})`;
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({ allowPositionals: true, options: { runs: { type: 'string', default: '5' } } });
-  const folder = path.resolve(positionals[0] ?? path.join(REPO_ROOT, '.bench', 'vitb'));
-  const modelFile = path.join(folder, 'vit_b16.onnx');
-  if (!fs.existsSync(modelFile)) {
-    console.error(`No benchmark model at ${modelFile}. Make it first (needs Debian's python3-torch):\n  /usr/bin/python3 bench/make_vit_b.py ${path.relative(process.cwd(), folder) || folder}`);
-    process.exitCode = 2;
-    return;
-  }
+  const located = benchmarkModel(positionals[0]);
+  if (!located) return;
+  const { folder, modelFile } = located;
   const runs = Number(values.runs);
   console.log(`Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version}`);
   console.log(`Model: ${modelFile}; ${DEFAULT_BOUNDS_STEPS} Lanczos steps per spectral norm`);

@@ -13,14 +13,7 @@ import { ExecutionProviderRequest, PlasticityReport } from '../extension/core/re
 import { discoverVit } from '../extension/core/vit/discoverVit';
 import { COMPONENTS } from '../extension/core/vit/vitStructure';
 import { WorkerSupervisor } from '../extension/worker/workerSupervisor';
-import { peakResidentBytes } from './processMemory';
-
-const REPO_ROOT = path.resolve(__dirname, '..', '..');
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
+import { benchmarkModel, median, peakResidentBytes, REPO_ROOT } from './benchSupport';
 
 const megabytes = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 
@@ -29,13 +22,9 @@ async function main(): Promise<void> {
     allowPositionals: true,
     options: { pairs: { type: 'string', default: '64' }, ep: { type: 'string', default: 'cpu' }, 'skip-pytorch': { type: 'boolean', default: false } },
   });
-  const folder = path.resolve(positionals[0] ?? path.join(REPO_ROOT, '.bench', 'vitb'));
-  const modelFile = path.join(folder, 'vit_b16.onnx');
-  if (!fs.existsSync(modelFile)) {
-    console.error(`No benchmark model at ${modelFile}. Make it first (needs Debian's python3-torch):\n  /usr/bin/python3 bench/make_vit_b.py ${path.relative(process.cwd(), folder) || folder}`);
-    process.exitCode = 2;
-    return;
-  }
+  const located = benchmarkModel(positionals[0]);
+  if (!located) return;
+  const { folder, modelFile } = located;
   const pairs = Number(values.pairs);
   const fileSize = fs.statSync(modelFile).size;
   console.log(`Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, ${megabytes(os.totalmem())} memory, Node ${process.version}`);

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { benchmarkModel } from './benchSupport';
 import { clickExplorerContextMenu, e2eUnavailableReason, explorerRow, notificationMessages, openWorkbench, repoRoot, startCodeServer, waitForCommand } from '../test/e2e/codeServer';
 
 function outputChannelLog(userDataDir: string): string {
@@ -29,9 +30,10 @@ async function main(): Promise<void> {
   const unavailable = e2eUnavailableReason();
   if (unavailable) throw new Error(unavailable);
   const root = repoRoot();
-  const folder = path.resolve(positionals[0] ?? path.join(root, '.bench', 'vitb'));
+  const located = benchmarkModel(positionals[0]);
+  if (!located) return;
+  const { folder } = located;
   const vsix = path.join(root, 'build', 'vsix', `plasticity-lens-${process.platform}-${process.arch}-${JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version}.vsix`);
-  if (!fs.existsSync(path.join(folder, 'vit_b16.onnx'))) throw new Error(`no benchmark model in ${folder}: run /usr/bin/python3 bench/make_vit_b.py ${folder}`);
   if (!fs.existsSync(vsix)) throw new Error(`no .vsix at ${vsix}: run node scripts/package-vsix.mjs --current`);
 
   const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'plasticity-lens-bench-'));
