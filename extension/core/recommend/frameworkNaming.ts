@@ -45,14 +45,19 @@ function linearParameters(modules: string[]): string[] {
   return modules.flatMap((module) => LINEAR.map((name) => `${module}.${name}`));
 }
 
-export const NAMING_TEMPLATES: Record<NamingTemplate['naming'], NamingTemplate> = {
+/** A naming's parameter names, which follow from how its attention holds the projections. */
+function withParameters(template: Omit<NamingTemplate, 'parameters'>): NamingTemplate {
+  const attention = template.attentionLinears ? linearParameters(template.attentionLinears) : PACKED_ATTENTION;
+  return { ...template, parameters: { LN1: LAYER_NORM, MHA: attention, LN2: LAYER_NORM, FC1: LINEAR, FC2: LINEAR } };
+}
+
+const TEMPLATES_WITHOUT_PARAMETERS: Record<NamingTemplate['naming'], Omit<NamingTemplate, 'parameters'>> = {
   timm: {
     naming: 'timm',
     label: 'timm VisionTransformer',
     root: '',
     block: 'blocks.{i}',
     components: { LN1: 'norm1', MHA: 'attn', LN2: 'norm2', FC1: 'mlp.fc1', FC2: 'mlp.fc2' },
-    parameters: { LN1: LAYER_NORM, MHA: linearParameters(['qkv', 'proj']), LN2: LAYER_NORM, FC1: LINEAR, FC2: LINEAR },
     attentionLinears: ['qkv', 'proj'],
     finalNorm: ['norm', 'fc_norm'],
     head: ['head', 'head_dist'],
@@ -65,13 +70,6 @@ export const NAMING_TEMPLATES: Record<NamingTemplate['naming'], NamingTemplate> 
     root: 'vit.',
     block: 'encoder.layer.{i}',
     components: { LN1: 'layernorm_before', MHA: 'attention', LN2: 'layernorm_after', FC1: 'intermediate.dense', FC2: 'output.dense' },
-    parameters: {
-      LN1: LAYER_NORM,
-      MHA: linearParameters(['attention.query', 'attention.key', 'attention.value', 'output.dense']),
-      LN2: LAYER_NORM,
-      FC1: LINEAR,
-      FC2: LINEAR,
-    },
     attentionLinears: ['attention.query', 'attention.key', 'attention.value', 'output.dense'],
     finalNorm: ['layernorm'],
     head: ['classifier'],
@@ -84,7 +82,6 @@ export const NAMING_TEMPLATES: Record<NamingTemplate['naming'], NamingTemplate> 
     root: '',
     block: 'encoder.layers.encoder_layer_{i}',
     components: { LN1: 'ln_1', MHA: 'self_attention', LN2: 'ln_2', FC1: 'mlp.0', FC2: 'mlp.3' },
-    parameters: { LN1: LAYER_NORM, MHA: PACKED_ATTENTION, LN2: LAYER_NORM, FC1: LINEAR, FC2: LINEAR },
     attentionLinears: null,
     finalNorm: ['encoder.ln'],
     head: ['heads'],
@@ -97,7 +94,6 @@ export const NAMING_TEMPLATES: Record<NamingTemplate['naming'], NamingTemplate> 
     root: '',
     block: 'transformer.resblocks.{i}',
     components: { LN1: 'ln_1', MHA: 'attn', LN2: 'ln_2', FC1: 'mlp.c_fc', FC2: 'mlp.c_proj' },
-    parameters: { LN1: LAYER_NORM, MHA: PACKED_ATTENTION, LN2: LAYER_NORM, FC1: LINEAR, FC2: LINEAR },
     attentionLinears: null,
     finalNorm: ['ln_post'],
     head: ['proj'],
@@ -110,13 +106,6 @@ export const NAMING_TEMPLATES: Record<NamingTemplate['naming'], NamingTemplate> 
     root: 'vision_model.',
     block: 'encoder.layers.{i}',
     components: { LN1: 'layer_norm1', MHA: 'self_attn', LN2: 'layer_norm2', FC1: 'mlp.fc1', FC2: 'mlp.fc2' },
-    parameters: {
-      LN1: LAYER_NORM,
-      MHA: linearParameters(['q_proj', 'k_proj', 'v_proj', 'out_proj']),
-      LN2: LAYER_NORM,
-      FC1: LINEAR,
-      FC2: LINEAR,
-    },
     attentionLinears: ['q_proj', 'k_proj', 'v_proj', 'out_proj'],
     finalNorm: ['post_layernorm'],
     // CLIPForImageClassification has `classifier`, CLIPVisionModelWithProjection `visual_projection`.
@@ -125,6 +114,10 @@ export const NAMING_TEMPLATES: Record<NamingTemplate['naming'], NamingTemplate> 
     bareParameters: [],
   },
 };
+
+export const NAMING_TEMPLATES = Object.fromEntries(
+  Object.entries(TEMPLATES_WITHOUT_PARAMETERS).map(([naming, template]) => [naming, withParameters(template)]),
+) as Record<NamingTemplate['naming'], NamingTemplate>;
 
 /** Names of one (block, component) cell in a naming. */
 export interface CellNames {
