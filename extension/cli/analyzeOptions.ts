@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { UsageError } from '../core/errors';
 import { ExecutionProviderRequest, MeasureMode } from '../core/report/reportSchema';
 import { AnalysisRequest } from '../worker/workerProtocol';
+import { parseOptions } from './commandLineOptions';
 
 export const EXECUTION_PROVIDERS: readonly ExecutionProviderRequest[] = ['auto', 'cpu', 'webgpu', 'cuda', 'dml', 'coreml'];
 export const MODES: readonly MeasureMode[] = ['isolated', 'in-context'];
@@ -60,9 +61,8 @@ function integer(option: string, text: string, minimum: number): number {
 }
 
 export function parseAnalyzeArguments(args: string[]): AnalyzeCommand {
-  let parsed;
-  try {
-    parsed = parseArgs({
+  const { values, positionals } = parseOptions('analyze', () =>
+    parseArgs({
       args,
       allowPositionals: true,
       strict: true,
@@ -81,11 +81,8 @@ export function parseAnalyzeArguments(args: string[]): AnalyzeCommand {
         help: { type: 'boolean', short: 'h', default: false },
         'batch-pairs': { type: 'string' },
       },
-    });
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message.split('\n')[0]} (see plasticity-lens analyze --help).`);
-  }
-  const { values, positionals } = parsed;
+    }),
+  );
   if (positionals.length > 1) throw new UsageError(`analyze takes one model file, got ${positionals.length}: ${positionals.join(' ')}.`);
   const mode = (values.mode ?? 'isolated') as MeasureMode;
   if (!MODES.includes(mode)) throw new UsageError(`--mode takes ${MODES.join(' or ')} (got '${values.mode}').`);

@@ -16,6 +16,7 @@ import { exportFreezePlan, PLAN_FORMATS, PlanFormat } from '../core/recommend/pl
 import { optionLabel, Recommendation, recommend } from '../core/recommend/recommend';
 import { parseReport, ReportSource, reportSource } from '../core/recommend/reportInput';
 import { PlasticityReport } from '../core/report/reportSchema';
+import { parseOptions } from './commandLineOptions';
 
 export const RECOMMEND_USAGE = `Usage: plasticity-lens recommend REPORT.json (--types N | --params N|P%) [options]
 
@@ -79,14 +80,6 @@ function reportError(error: unknown): number {
 }
 
 /** Runs node's parseArgs, turning its complaints into usage errors. */
-function parseOptions<T>(command: string, parse: () => T): T {
-  try {
-    return parse();
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message.split('\n')[0]} (see plasticity-lens ${command} --help).`);
-  }
-}
-
 function onePositional(command: string, positionals: string[]): string {
   if (positionals.length !== 1) {
     throw new UsageError(`${command} takes one report file (written by 'plasticity-lens analyze MODEL --json REPORT.json'), got ${positionals.length}${positionals.length ? `: ${positionals.join(' ')}` : ''}.`);
