@@ -66,8 +66,6 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
   await checkCancelled();
 
   report('compiling', `Preparing the probe on ${provider.used}`, { executionProvider: provider.used });
-  // Built now: the measurer releases the file's bytes, which small weights are copied from.
-  const boundsModel = buildBoundsModel(model, structure, { steps: DEFAULT_BOUNDS_STEPS });
   const measurer = await PairMeasurer.create(model, structure, request, preprocess.size, provider.used);
   await checkCancelled();
 
@@ -111,7 +109,7 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
   report('bounds', 'Computing the data-free upper bounds', { pairsDone: done, pairsTotal: pairs.count, executionProvider: measurer.provider });
   const boundsStarted = performance.now();
   const tokens = measurer.tokenStatistics;
-  const bounds = await dataFreeBounds(model, structure, tokens && { ...tokens, synthetic: pairs.kind === 'synthetic' }, boundsModel);
+  const bounds = await dataFreeBounds(model, structure, tokens && { ...tokens, synthetic: pairs.kind === 'synthetic' });
   const boundsMs = performance.now() - boundsStarted;
   if (measurer.provider !== provider.used) {
     provider.tried.push({ name: 'cpu', ok: true, reason: `used instead of ${provider.used}, which disagreed with cpu on the first pairs` });
@@ -354,10 +352,9 @@ export async function dataFreeBoundsBeforeMeasuring(request: BoundsRequest, alre
     if (!(error instanceof UsageError || error instanceof InputDataError || error instanceof ModelFileError)) throw error;
     tokensUnavailable = error.message;
   }
-  const built = buildBoundsModel(model, structure, { steps: DEFAULT_BOUNDS_STEPS });
   // onnxruntime reads the weights itself: the file's bytes need not stay beside them.
   dropFileBytes(model);
-  const bounds = await dataFreeBounds(model, structure, tokens, built);
+  const bounds = await dataFreeBounds(model, structure, tokens);
   return tokensUnavailable ? { ...bounds, tokensUnavailable } : bounds;
 }
 
@@ -384,11 +381,11 @@ async function tokenStatisticsOfInputs(model: OnnxModel, structure: VitStructure
 /**
  * The paper's upper bounds, on cpu: the weights are read once, without the probe's, and not
  * prepacked (a copy of every weight at session creation, for matrix-vector products that gain
- * nothing from it). `built`: the bounds model, when built while the file's bytes were held.
+ * nothing from it).
  */
-async function dataFreeBounds(model: OnnxModel, structure: VitStructure, tokens: TokenStatistics | null, built?: Uint8Array): Promise<PlasticityBounds> {
+async function dataFreeBounds(model: OnnxModel, structure: VitStructure, tokens: TokenStatistics | null): Promise<PlasticityBounds> {
   const steps = DEFAULT_BOUNDS_STEPS;
-  const bytes = built ?? buildBoundsModel(model, structure, { steps });
+  const bytes = buildBoundsModel(model, structure, { steps });
   const outputs = await runOnce(bytes, { provider: 'cpu', externalDataFolder: model.dataFolder, prepackWeights: false });
   const values = Object.fromEntries(Object.entries(outputs).map(([name, tensor]) => [name, tensor.data as Float32Array]));
   return combineBounds(structure, model, values, tokens, steps);

@@ -3,9 +3,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { ModelFileError } from '../../extension/core/errors';
-import { defaultOpset, parseOnnxModel, readOnnxModel, TensorDataType } from '../../extension/core/onnx/onnxModel';
+import { defaultOpset, parseOnnxModel, readOnnxModel, releaseFileBytes, TensorDataType } from '../../extension/core/onnx/onnxModel';
 import { OnnxGraphBuilder } from '../../extension/core/onnx/onnxWriter';
-import { readFloats } from '../../extension/core/onnx/tensorValues';
+import { readFloats, readInts } from '../../extension/core/onnx/tensorValues';
 import { goldenFixtures, modelPath, tempDir } from '../support/fixtures';
 
 test('reads inputs, outputs, opset, producer and weights of every exported fixture', () => {
@@ -90,4 +90,23 @@ test('the writer makes models the reader parses back, and copies nodes byte for 
     Buffer.from(source.bytes.subarray(copied.message.offset, copied.message.offset + copied.message.length)),
   );
   assert.deepEqual(Array.from(readFloats(parsed, parsed.initializers.get(weight)!)), [1, 2, 3, 4, 5, 6, 7, 8]);
+});
+
+test('after the file bytes are released, copied nodes, small initializers and tensor values come from disk unchanged', () => {
+  const model = readOnnxModel(modelPath('hf_clip_op17_dyn.onnx')); // it also keeps an int64 initializer
+  const small = [...model.initializers.values()].filter((tensor) => tensor.data.kind === 'raw' && tensor.data.length < 1024 && tensor.dataType === TensorDataType.FLOAT);
+  const integer = [...model.initializers.values()].filter((tensor) => tensor.dataType === TensorDataType.INT64 && tensor.data.kind !== 'empty');
+  assert.ok(small.length > 0 && integer.length > 0, 'the fixture has small float and int64 initializers');
+  const encode = () => {
+    const builder = new OnnxGraphBuilder(defaultOpset(model));
+    for (const tensor of [...small, ...integer]) builder.useInitializer(model, tensor);
+    for (const node of model.nodes.slice(0, 20)) builder.copyNode(model, node);
+    return builder.encode();
+  };
+  const values = () => [...small.map((tensor) => Array.from(readFloats(model, tensor))), ...integer.map((tensor) => readInts(model, tensor))];
+  const held = { bytes: encode(), values: values() };
+  releaseFileBytes(model);
+  assert.equal(model.bytes.length, 0);
+  assert.deepEqual(encode(), held.bytes);
+  assert.deepEqual(values(), held.values);
 });

@@ -533,12 +533,27 @@ function checkExternalData(model: OnnxModel): void {
 }
 
 /**
- * Lets go of the file bytes once everything that reads them (discovery, probe building) is
- * done, so the worker does not hold a second copy of the weights beside onnxruntime's.
- * Tensor locations stay valid; only readFloats/readInts on this model stop working.
+ * Lets go of the file bytes, so the worker does not hold a second copy of the weights beside
+ * onnxruntime's. Everything keeps working: byte ranges are then read from disk (readFileRange).
  */
 export function releaseFileBytes(model: OnnxModel): void {
   model.bytes = new Uint8Array(0);
+}
+
+/**
+ * Bytes [offset, offset + length) of `file`, the model's own file or one of its external data
+ * files: from the model's bytes while it holds them, else from disk.
+ */
+export function readFileRange(model: OnnxModel, offset: number, length: number, file = model.filePath): Uint8Array {
+  if (file === model.filePath && model.bytes.length >= offset + length) return model.bytes.subarray(offset, offset + length);
+  const bytes = Buffer.alloc(length);
+  const fd = fs.openSync(file, 'r');
+  try {
+    fs.readSync(fd, bytes, 0, length, offset);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return bytes;
 }
 
 export function elementCount(dims: readonly number[]): number {

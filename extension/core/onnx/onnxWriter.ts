@@ -2,7 +2,7 @@
 // Weights of the user's model are referenced in place as external data, never copied; nodes of
 // the user's model can be copied byte for byte, so no field they carry is lost.
 import { Writer } from 'protobufjs/minimal';
-import { NodeInfo, OnnxModel, TensorDataType, TensorInfo } from './onnxModel';
+import { NodeInfo, OnnxModel, readFileRange, TensorDataType, TensorInfo } from './onnxModel';
 
 export type AttributeValue = number | string | number[] | { floats: number[] } | { float: number } | { tensor: InlineTensor } | { graph: OnnxGraphBuilder };
 
@@ -166,7 +166,7 @@ export class OnnxGraphBuilder {
     for (const entry of this.entries) {
       if (entry.kind === 'verbatim') {
         const { offset, length } = entry.node.message;
-        writer.uint32(tag(1, 2)).bytes(entry.model.bytes.subarray(offset, offset + length));
+        writer.uint32(tag(1, 2)).bytes(readFileRange(entry.model, offset, length));
       } else {
         writer.uint32(tag(1, 2)).fork();
         writeNode(writer, entry.spec);
@@ -177,7 +177,7 @@ export class OnnxGraphBuilder {
     for (const entry of this.initializers.values()) {
       if (entry.kind === 'verbatim') {
         const { offset, length } = entry.tensor.message;
-        writer.uint32(tag(5, 2)).bytes(entry.model.bytes.subarray(offset, offset + length));
+        writer.uint32(tag(5, 2)).bytes(readFileRange(entry.model, offset, length));
         continue;
       }
       writer.uint32(tag(5, 2)).fork();

@@ -1,22 +1,12 @@
 // Reads the values of small constant tensors (LayerNorm gammas, shapes, scales, epsilons).
 // Large weights are never read here: probe models reference them in place.
-import * as fs from 'node:fs';
 import { Reader } from 'protobufjs/minimal';
-import { elementCount, OnnxModel, TensorDataType, TensorInfo } from './onnxModel';
+import { elementCount, OnnxModel, readFileRange, TensorDataType, TensorInfo } from './onnxModel';
 
 function readRawBytes(model: OnnxModel, tensor: TensorInfo): Uint8Array {
   if (tensor.data.kind !== 'raw') throw new Error(`tensor '${tensor.name}' has no raw bytes (${tensor.data.kind})`);
   const { file, offset, length } = tensor.data;
-  // The model's own bytes unless they were released (releaseFileBytes): then read from disk.
-  if (file === model.filePath && model.bytes.length >= offset + length) return model.bytes.subarray(offset, offset + length);
-  const bytes = Buffer.alloc(length);
-  const fd = fs.openSync(file, 'r');
-  try {
-    fs.readSync(fd, bytes, 0, length, offset);
-  } finally {
-    fs.closeSync(fd);
-  }
-  return bytes;
+  return readFileRange(model, offset, length, file);
 }
 
 function aligned(bytes: Uint8Array, alignment: number): Uint8Array {
@@ -58,7 +48,7 @@ export function readInts(model: OnnxModel, tensor: TensorInfo): number[] {
   if (tensor.data.kind === 'empty') return [];
   if (tensor.data.kind === 'varint') {
     const { offset, length } = tensor.data.range;
-    const reader = new Reader(model.bytes.subarray(offset, offset + length));
+    const reader = new Reader(readFileRange(model, offset, length));
     const values: number[] = [];
     while (reader.pos < reader.len) {
       const value = reader.int64();
