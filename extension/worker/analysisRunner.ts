@@ -21,6 +21,7 @@ import { combineBounds, TOKEN_STATISTICS_PAIRS, tokenStatistics } from '../core/
 import { blockReports, summarize } from '../core/report/buildReport';
 import { ExecutionProviderName, PlasticityBounds, PlasticityReport, REPORT_SCHEMA_VERSION, TokenStatistics } from '../core/report/reportSchema';
 import { TOOL_VERSION } from '../core/toolVersion';
+import { graphKindSummary, measuresAnotherPrecision } from '../core/graph/canonicalGraph';
 import { discoverVit } from '../core/vit/discoverVit';
 import { COMPONENTS, VitStructure } from '../core/vit/vitStructure';
 import { chooseExecutionProvider, createSession, describeOrtError, ONNXRUNTIME_VERSION, ort, SessionOptions } from './onnxRuntime';
@@ -72,6 +73,9 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
   const warnings: string[] = [];
   if (pairs.kind === 'synthetic') {
     warnings.push('Inputs are synthetic images: the numbers describe the model on generated patterns, not on your data. Give --reference and --target image folders.');
+  }
+  if (measuresAnotherPrecision(structure.kind)) {
+    warnings.push(`The model stores ${graphKindSummary(structure.kind)}.`);
   }
   const measureStarted = performance.now();
   const perPair: Float64Array[] = [];

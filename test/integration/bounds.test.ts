@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { test, TestContext } from 'node:test';
 import { buildBoundsModel, DEFAULT_BOUNDS_STEPS } from '../../extension/core/bounds/boundsModel';
 import { combineBounds, tokenStatistics } from '../../extension/core/bounds/plasticityBounds';
+import { plainConstant } from '../../extension/core/graph/constantTensor';
 import { OnnxModel, readOnnxModel, TensorDataType } from '../../extension/core/onnx/onnxModel';
 import { OnnxGraphBuilder } from '../../extension/core/onnx/onnxWriter';
 import { discoverVit } from '../../extension/core/vit/discoverVit';
@@ -164,13 +165,13 @@ function handBuiltModel(t: TestContext, shape: { d: number; heads: number; mlp: 
   const linear = (name: string, weightLayout: LinearLayer['weightLayout'], inFeatures: number, outFeatures: number): LinearLayer => ({
     input: 'x',
     output: 'y',
-    weight: model.initializers.get(name)!,
+    weight: plainConstant(model.initializers.get(name)!, 'initializer'),
     weightLayout,
     inFeatures,
     outFeatures,
     nodeName: name,
   });
-  const layerNorm = (gamma?: string): LayerNormLayer => ({ input: 'x', output: 'y', gamma: gamma ? model.initializers.get(gamma) : undefined, epsilon: 1e-6, width: d });
+  const layerNorm = (gamma?: string): LayerNormLayer => ({ input: 'x', output: 'y', gamma: gamma ? plainConstant(model.initializers.get(gamma)!, 'initializer') : undefined, epsilon: 1e-6, width: d });
   const blocks = names.map((block, index) => {
     const qkv = linear(block.qkv, block.layout, d, 3 * d);
     const projection = (part: number): Projection => ({ linear: qkv, part });

@@ -3,7 +3,7 @@
 // explicitly), spectral norms from all eigenvalues of a Gram matrix by the cyclic Jacobi method.
 // Deliberately none of the engine's shortcuts (dh x dh products, Lanczos).
 import { OnnxModel } from '../../extension/core/onnx/onnxModel';
-import { readFloats } from '../../extension/core/onnx/tensorValues';
+import { constantValues } from '../../extension/core/graph/constantTensor';
 import { LinearLayer, Projection, VitStructure } from '../../extension/core/vit/vitStructure';
 
 /** A [rows, cols] row-major matrix. */
@@ -80,7 +80,7 @@ export function spectralNorm(a: Matrix): number {
 
 /** A layer's weight in PyTorch's (out, in) layout. */
 function outInWeight(model: OnnxModel, linear: LinearLayer): Matrix {
-  const values = readFloats(model, linear.weight);
+  const values = constantValues(model, linear.weight);
   if (linear.weightLayout === 'outIn') return { rows: linear.outFeatures, cols: linear.inFeatures, data: values };
   return transpose({ rows: linear.inFeatures, cols: linear.outFeatures, data: values });
 }
@@ -125,7 +125,7 @@ export function referenceBounds(model: OnnxModel, structure: VitStructure): Refe
         score: spectralNorm(a),
       };
     });
-    const maxAbs = (layer: typeof vitBlock.ln1) => (layer.gamma ? Math.max(...Array.from(readFloats(model, layer.gamma), Math.abs)) : 1);
+    const maxAbs = (layer: typeof vitBlock.ln1) => (layer.gamma ? Math.max(...Array.from(constantValues(model, layer.gamma), Math.abs)) : 1);
     return {
       fc1: spectralNorm(outInWeight(model, vitBlock.fc1)),
       // FC2 on the zero-padded input sees only its first d input columns in (out, in) terms.

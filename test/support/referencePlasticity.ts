@@ -2,7 +2,7 @@
 // straight from PAPER.md: every component applied to X and to Y separately, no algebraic
 // shortcut. Tests hold the engine's fast probe graphs against it on fresh random inputs.
 import { OnnxModel } from '../../extension/core/onnx/onnxModel';
-import { readFloats } from '../../extension/core/onnx/tensorValues';
+import { constantValues } from '../../extension/core/graph/constantTensor';
 import { Activation, AttentionLayer, COMPONENTS, LayerNormLayer, LinearLayer, Projection, TransformerBlock, VitStructure } from '../../extension/core/vit/vitStructure';
 
 /** A [rows, cols] row-major matrix. */
@@ -46,7 +46,7 @@ class ReferenceModel {
 
   /** Weight as an [in, out] matrix. */
   weight(linear: LinearLayer): Matrix {
-    const values = readFloats(this.model, linear.weight);
+    const values = constantValues(this.model, linear.weight);
     if (linear.weightLayout === 'inOut') return matrix(linear.inFeatures, linear.outFeatures, values);
     const out = matrix(linear.inFeatures, linear.outFeatures);
     for (let o = 0; o < linear.outFeatures; o++) for (let i = 0; i < linear.inFeatures; i++) out.data[i * linear.outFeatures + o] = values[o * linear.inFeatures + i];
@@ -54,7 +54,7 @@ class ReferenceModel {
   }
 
   bias(linear: LinearLayer): Float64Array | undefined {
-    return linear.bias ? readFloats(this.model, linear.bias) : undefined;
+    return linear.bias ? constantValues(this.model, linear.bias) : undefined;
   }
 
   linear(x: Matrix, linear: LinearLayer): Matrix {
@@ -71,8 +71,8 @@ class ReferenceModel {
   }
 
   layerNorm(x: Matrix, layer: LayerNormLayer): Matrix {
-    const gamma = layer.gamma ? readFloats(this.model, layer.gamma) : new Float64Array(x.cols).fill(1);
-    const beta = layer.beta ? readFloats(this.model, layer.beta) : new Float64Array(x.cols);
+    const gamma = layer.gamma ? constantValues(this.model, layer.gamma) : new Float64Array(x.cols).fill(1);
+    const beta = layer.beta ? constantValues(this.model, layer.beta) : new Float64Array(x.cols);
     const out = matrix(x.rows, x.cols);
     for (let i = 0; i < x.rows; i++) {
       const row = x.data.subarray(i * x.cols, (i + 1) * x.cols);

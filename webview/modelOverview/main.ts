@@ -70,6 +70,7 @@ function render(overview: ModelOverview, lastReport: ReportHeadline | undefined)
             ['Norm', `${architecture.norm}-norm`],
             ['Activation', architecture.activation],
             ['Naming', architecture.naming],
+            ...(architecture.graph ? ([['Graph', architecture.graph.summary]] as [string, string][]) : []),
           ],
           'Architecture',
         ),

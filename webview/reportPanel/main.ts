@@ -195,6 +195,7 @@ function factsSection(report: PlasticityReport, architecture: PlasticityReport['
     ['Provider', `${settings.executionProvider.used}${settings.executionProvider.requested !== settings.executionProvider.used ? ` (requested ${settings.executionProvider.requested})` : ''}`],
     ['Time', `${(report.timing.totalMs / 1000).toFixed(1)} s, ${report.timing.pairsPerSecond.toFixed(2)} pairs/s`],
     ['Architecture', `${architecture.blocks} blocks, d=${architecture.hiddenSize}, ${architecture.heads} heads, MLP ${architecture.mlpSize}, ${architecture.tokens} tokens, ${architecture.naming} naming`],
+    ...(architecture.graph ? ([['Graph', architecture.graph.summary]] as [string, string][]) : []),
     ['Model SHA-256', report.model.sha256.slice(0, 16) + '…'],
     ['Made', new Date(report.createdAt).toLocaleString()],
   ];

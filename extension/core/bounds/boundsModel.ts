@@ -5,6 +5,7 @@
 // float64 by `stackEigenvalues`.
 import { OnnxModel, TensorDataType } from '../onnx/onnxModel';
 import { OnnxGraphBuilder } from '../onnx/onnxWriter';
+import { emitConstant } from '../graph/constantTensor';
 import { PROBE_OPSET } from '../probe/probeOps';
 import { LinearLayer, Projection, VitStructure } from '../vit/vitStructure';
 import { LanczosCoefficients, lanczosCoefficients, LanczosOperator } from './lanczos';
@@ -116,7 +117,7 @@ export function stackEigenvalues(outputs: Record<string, Float32Array>, stack: s
  * forming one costs as much as all the steps, which stream W from the cache.
  */
 function weightGramOperator(b: OnnxGraphBuilder, model: OnnxModel, linear: LinearLayer, d: number): LanczosOperator {
-  let weight = b.useInitializer(model, linear.weight);
+  let weight = emitConstant(b, model, linear.weight);
   const inputAxis = linear.weightLayout === 'inOut' ? 0 : 1;
   if (linear.inFeatures !== d) weight = b.op('Slice', [weight, b.intConstant([0]), b.intConstant([d]), b.intConstant([inputAxis])]);
   return {
@@ -152,7 +153,7 @@ function headGrams(b: OnnxGraphBuilder, model: OnnxModel, linear: LinearLayer, s
   // The weight axis holding that side's features: [in, out] keeps outputs on axis 1.
   const axis = (side === 'out') === (linear.weightLayout === 'inOut') ? 1 : 0;
   const sideFeatures = side === 'out' ? linear.outFeatures : linear.inFeatures;
-  let weight = b.useInitializer(model, linear.weight);
+  let weight = emitConstant(b, model, linear.weight);
   if (offset !== 0 || width !== sideFeatures) {
     weight = b.op('Slice', [weight, b.intConstant([offset]), b.intConstant([offset + width]), b.intConstant([axis])]);
   }

@@ -2,7 +2,7 @@
 // component, from the spectral norms the bounds model yields (boundsModel.ts), the LayerNorm
 // gammas, and token statistics of a few embedded images.
 import { OnnxModel } from '../onnx/onnxModel';
-import { readFloats } from '../onnx/tensorValues';
+import { constantValues } from '../graph/constantTensor';
 import { LayerNormLayer, VitStructure } from '../vit/vitStructure';
 import { ComponentBound, PlasticityBounds, TokenStatistics } from '../report/reportSchema';
 import { BOUNDS_STACKS, stackEigenvalues } from './boundsModel';
@@ -59,7 +59,7 @@ export function combineBounds(structure: VitStructure, model: OnnxModel, outputs
   const norm = (eigenvalue: number) => Math.sqrt(Math.max(eigenvalue, 0));
 
   const layerNormBound = (layer: LayerNormLayer): ComponentBound => {
-    const maxAbsGamma = layer.gamma ? readFloats(model, layer.gamma).reduce((max, gamma) => Math.max(max, Math.abs(gamma)), 0) : 1;
+    const maxAbsGamma = layer.gamma ? constantValues(model, layer.gamma).reduce((max, gamma) => Math.max(max, Math.abs(gamma)), 0) : 1;
     if (!tokens) return { bound: maxAbsGamma, detail: { maxAbsGamma } };
     return { bound: maxAbsGamma / tokens.minTokenStd, detail: { maxAbsGamma, minTokenStd: tokens.minTokenStd } };
   };

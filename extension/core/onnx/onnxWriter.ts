@@ -52,6 +52,8 @@ export class OnnxGraphBuilder {
   private readonly initializers = new Map<string, InitializerEntry>();
   private readonly inputs: GraphValue[] = [];
   private readonly outputs: GraphValue[] = [];
+  /** Names produced by this graph's nodes (initializers are in `initializers`). */
+  private readonly nodeOutputs = new Set<string>();
   /** Shared with subgraphs: a name is fresh in every scope of the model. */
   private readonly counter: { next: number };
 
@@ -93,6 +95,7 @@ export class OnnxGraphBuilder {
   }
 
   node(opType: string, inputs: string[], outputs: string[], attributes: Record<string, AttributeValue> = {}, domain = ''): string[] {
+    for (const output of outputs) this.nodeOutputs.add(output);
     this.entries.push({
       kind: 'spec',
       spec: { opType, inputs, outputs, name: outputs[0] ?? this.fresh(opType), domain, attributes: Object.entries(attributes) },
@@ -102,6 +105,7 @@ export class OnnxGraphBuilder {
 
   /** Copies a node of the source model unchanged (same tensor names). */
   copyNode(model: OnnxModel, node: NodeInfo): void {
+    for (const output of node.outputs) this.nodeOutputs.add(output);
     this.entries.push({ kind: 'verbatim', node, model });
   }
 
@@ -115,9 +119,40 @@ export class OnnxGraphBuilder {
     return this.inline(prefix, { dataType: TensorDataType.INT64, dims, bytes: new Uint8Array(data.buffer) });
   }
 
+  /** A float32 initializer with a given name. */
+  floatConstantNamed(name: string, values: ArrayLike<number>, dims: number[]): string {
+    const data = Float32Array.from(values);
+    this.initializers.set(name, { kind: 'inline', name, tensor: { dataType: TensorDataType.FLOAT, dims, bytes: new Uint8Array(data.buffer) } });
+    return name;
+  }
+
+  /** An int64 initializer with a given name. */
+  intConstantNamed(name: string, values: ArrayLike<number>, dims = [values.length]): string {
+    const data = BigInt64Array.from(Array.from(values, (value) => BigInt(value)));
+    this.initializers.set(name, { kind: 'inline', name, tensor: { dataType: TensorDataType.INT64, dims, bytes: new Uint8Array(data.buffer) } });
+    return name;
+  }
+
   private inline(prefix: string, tensor: InlineTensor): string {
     const name = this.fresh(prefix);
     this.initializers.set(name, { kind: 'inline', name, tensor });
+    return name;
+  }
+
+  /** True when a node output or an initializer already has this name. */
+  hasValue(name: string): boolean {
+    return this.nodeOutputs.has(name) || this.initializers.has(name);
+  }
+
+  /**
+   * An initializer of the source model made available under another name (its stored bytes are
+   * then converted by nodes to the value the original name stands for).
+   */
+  useInitializerAs(model: OnnxModel, tensor: TensorInfo, name: string): string {
+    if (this.initializers.has(name)) return name;
+    const data = tensor.data;
+    if (data.kind !== 'raw') throw new Error(`tensor '${tensor.name}' has no raw bytes to reference as '${name}' (${data.kind})`);
+    this.initializers.set(name, { kind: 'external', name, tensor, location: data.location, offset: data.offset, length: data.length });
     return name;
   }
 

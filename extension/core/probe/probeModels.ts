@@ -8,8 +8,9 @@
 // Probes take X and Y as [pairs, tokens, d] and return `ratios` [pairs, blocks * 5] in
 // block-major, COMPONENTS order.
 import { OnnxModel, TensorDataType } from '../onnx/onnxModel';
-import { OnnxGraphBuilder } from '../onnx/onnxWriter';
-import { GraphIndex } from '../vit/graphIndex';
+import { AttributeValue, OnnxGraphBuilder } from '../onnx/onnxWriter';
+import { GraphNode } from '../graph/canonicalGraph';
+import { emitConstant } from '../graph/constantTensor';
 import { COMPONENTS, ComponentName, LinearLayer, VitStructure } from '../vit/vitStructure';
 import { PROBE_OPSET, ProbeOps } from './probeOps';
 
@@ -20,20 +21,24 @@ export const PROBE_FINAL_OUTPUT = 'final_block_output';
 export const EMBEDDER_OUTPUT = 'embedding';
 
 /**
- * The user's nodes that compute `targets` from the image input, copied verbatim, with
- * `targets` exposed as outputs (renamed through Identity so names never clash).
+ * The user's nodes that compute `targets` from the image input, with `targets` exposed as
+ * outputs (renamed through Identity so names never clash). Nodes are those of the canonical
+ * graph: the file's own, copied byte for byte, except where a float16, quantized or fused form
+ * was rewritten into plain float32 operators.
  */
 export function buildEmbedderModel(model: OnnxModel, structure: VitStructure, extraTargets: string[] = []): Uint8Array {
-  const graph = new GraphIndex(model);
+  const graph = structure.graph;
   const targets = [structure.embeddingOutput, ...extraTargets];
   const nodes = graph.ancestors(targets);
-  const builder = new OnnxGraphBuilder(model.opsetImports);
+  const builder = new OnnxGraphBuilder(embedderOpsets(model, nodes));
   builder.input(structure.inputName, TensorDataType.FLOAT, structure.inputShape);
   for (const node of nodes) {
-    builder.copyNode(model, node);
+    if (node.verbatim) builder.copyNode(model, node.verbatim);
+    else builder.node(node.opType, node.inputs, node.outputs, writerAttributes(node), node.domain);
     for (const input of node.inputs) {
-      const initializer = input ? model.initializers.get(input) : undefined;
-      if (initializer) builder.useInitializer(model, initializer);
+      if (!input || graph.producer.has(input)) continue;
+      const constant = graph.constant(input);
+      if (constant) emitConstant(builder, model, constant);
     }
   }
   targets.forEach((target, index) => {
@@ -42,6 +47,29 @@ export function buildEmbedderModel(model: OnnxModel, structure: VitStructure, ex
     builder.output(name, TensorDataType.FLOAT);
   });
   return builder.encode();
+}
+
+/** The model's opset imports, plus onnxruntime's domain when rewritten nodes use it. */
+function embedderOpsets(model: OnnxModel, nodes: GraphNode[]): { domain: string; version: number }[] {
+  const opsets = [...model.opsetImports];
+  if (nodes.some((node) => node.domain === 'com.microsoft') && !opsets.some((entry) => entry.domain === 'com.microsoft')) {
+    opsets.push({ domain: 'com.microsoft', version: 1 });
+  }
+  return opsets;
+}
+
+/** A rewritten node's attributes in the writer's form. */
+function writerAttributes(node: GraphNode): Record<string, AttributeValue> {
+  const attributes: Record<string, AttributeValue> = {};
+  for (const [name, attribute] of node.attributes) {
+    if (attribute.ints) attributes[name] = attribute.ints;
+    else if (attribute.floats) attributes[name] = { floats: attribute.floats };
+    else if (attribute.f !== undefined) attributes[name] = { float: attribute.f };
+    else if (attribute.i !== undefined) attributes[name] = attribute.i;
+    else if (attribute.s !== undefined) attributes[name] = attribute.s;
+    else throw new Error(`attribute '${name}' of rewritten node '${node.name}' (${node.opType}) has a kind the writer does not copy`);
+  }
+  return attributes;
 }
 
 export interface ProbeModel {
@@ -143,7 +171,7 @@ function buildWeightGrams(model: OnnxModel, structure: VitStructure, linears: { 
   const b = new OnnxGraphBuilder(PROBE_OPSET);
   const d = structure.hiddenSize;
   const columns = linears.map(({ linear, firstRows }) => {
-    let weight = b.useInitializer(model, linear.weight);
+    let weight = emitConstant(b, model, linear.weight);
     const inputAxis = linear.weightLayout === 'inOut' ? 0 : 1;
     if (firstRows) weight = b.op('Slice', [weight, b.intConstant([0]), b.intConstant([d]), b.intConstant([inputAxis])]);
     // [in, out]: W Wᵀ; [out, in]: Wᵀ W. Both are the [in, in] Gram of the input side.

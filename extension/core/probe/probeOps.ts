@@ -4,7 +4,7 @@
 // onnxruntime folds it once at session creation and no weight is copied through JavaScript.
 import { OnnxModel } from '../onnx/onnxModel';
 import { OnnxGraphBuilder } from '../onnx/onnxWriter';
-import { readFloats } from '../onnx/tensorValues';
+import { constantValues, emitConstant } from '../graph/constantTensor';
 import { Activation, AttentionLayer, LayerNormLayer, LinearLayer, Projection } from '../vit/vitStructure';
 
 export const PROBE_OPSET = 17;
@@ -17,7 +17,7 @@ export class ProbeOps {
 
   /** The layer's weight as [in, out]. */
   weightInOut(linear: LinearLayer): string {
-    const weight = this.builder.useInitializer(this.model, linear.weight);
+    const weight = emitConstant(this.builder, this.model, linear.weight);
     return linear.weightLayout === 'inOut' ? weight : this.builder.op('Transpose', [weight], { perm: [1, 0] });
   }
 
@@ -31,7 +31,7 @@ export class ProbeOps {
     const { linear, part } = projection;
     const width = part === undefined ? linear.outFeatures : linear.outFeatures / 3;
     let weight = this.weightInOut(linear);
-    let bias = linear.bias ? this.builder.useInitializer(this.model, linear.bias) : this.builder.floatConstant(new Float32Array(linear.outFeatures), [linear.outFeatures], 'zero_bias');
+    let bias = linear.bias ? emitConstant(this.builder, this.model, linear.bias) : this.builder.floatConstant(new Float32Array(linear.outFeatures), [linear.outFeatures], 'zero_bias');
     if (part !== undefined) {
       weight = this.sliceLast(weight, part * width, (part + 1) * width, 1);
       bias = this.sliceLast(bias, part * width, (part + 1) * width, 0);
@@ -78,17 +78,17 @@ export class ProbeOps {
   outProjection(heads: string, attention: AttentionLayer, withBias: boolean): string {
     const linear = attention.outProjection;
     const product = this.builder.op('MatMul', [heads, this.weightInOut(linear)]);
-    return withBias && linear.bias ? this.builder.op('Add', [product, this.builder.useInitializer(this.model, linear.bias)]) : product;
+    return withBias && linear.bias ? this.builder.op('Add', [product, emitConstant(this.builder, this.model, linear.bias)]) : product;
   }
 
   linear(input: string, linear: LinearLayer): string {
     const product = this.builder.op('MatMul', [input, this.weightInOut(linear)]);
-    return linear.bias ? this.builder.op('Add', [product, this.builder.useInitializer(this.model, linear.bias)]) : product;
+    return linear.bias ? this.builder.op('Add', [product, emitConstant(this.builder, this.model, linear.bias)]) : product;
   }
 
   /** Gamma of a LayerNorm as numbers (ones when it has no affine scale). */
   gammaValues(layerNorm: LayerNormLayer): Float64Array {
-    return layerNorm.gamma ? readFloats(this.model, layerNorm.gamma) : new Float64Array(layerNorm.width).fill(1);
+    return layerNorm.gamma ? constantValues(this.model, layerNorm.gamma) : new Float64Array(layerNorm.width).fill(1);
   }
 
   /** (x - mean) / sqrt(var + eps) over the last axis, without gamma and beta. */
@@ -100,9 +100,9 @@ export class ProbeOps {
   /** The full LayerNorm with its own gamma and beta. */
   layerNorm(input: string, layerNorm: LayerNormLayer): string {
     const b = this.builder;
-    const gamma = layerNorm.gamma ? b.useInitializer(this.model, layerNorm.gamma) : b.floatConstant(new Float32Array(layerNorm.width).fill(1), [layerNorm.width], 'ones');
+    const gamma = layerNorm.gamma ? emitConstant(b, this.model, layerNorm.gamma) : b.floatConstant(new Float32Array(layerNorm.width).fill(1), [layerNorm.width], 'ones');
     const inputs = [input, gamma];
-    if (layerNorm.beta) inputs.push(b.useInitializer(this.model, layerNorm.beta));
+    if (layerNorm.beta) inputs.push(emitConstant(b, this.model, layerNorm.beta));
     return b.op('LayerNormalization', inputs, { axis: -1, epsilon: { float: layerNorm.epsilon } });
   }
 

@@ -4,120 +4,15 @@
 // for a naming the user asks for instead, and for the head and final norm (not in the report).
 import { UsageError } from '../errors';
 import { BlockReport, PlasticityReport } from '../report/reportSchema';
+import { NamingTemplate, NAMING_TEMPLATES } from '../vit/namingTemplates';
 import { COMPONENTS, ComponentName, Naming } from '../vit/vitStructure';
+
+export { NAMING_TEMPLATES } from '../vit/namingTemplates';
+export type { NamingTemplate } from '../vit/namingTemplates';
 
 /** Namings a freeze configuration can be written in: the frameworks', or the ONNX file's own names. */
 export type FrameworkNaming = 'timm' | 'hf' | 'torchvision' | 'clip' | 'hf-clip' | 'onnx';
 export const FRAMEWORK_NAMINGS: readonly FrameworkNaming[] = ['timm', 'hf', 'torchvision', 'clip', 'hf-clip', 'onnx'];
-
-export interface NamingTemplate {
-  naming: Exclude<FrameworkNaming, 'onnx'>;
-  /** Who uses these names, for messages. */
-  label: string;
-  /** Prefix of every backbone module in the framework's usual model class ('vit.' for HF ViTForImageClassification). */
-  root: string;
-  /** Block i's module, relative to the root; '{i}' stands for the index. */
-  block: string;
-  /** Each component's module, relative to its block. */
-  components: Record<ComponentName, string>;
-  /** Parameter names of each component, relative to the component's module. */
-  parameters: Record<ComponentName, string[]>;
-  /**
-   * The attention's nn.Linear submodules (relative to the MHA module), the ones LoRA can wrap;
-   * null when the projections are packed inside torch.nn.MultiheadAttention.
-   */
-  attentionLinears: string[] | null;
-  /** Final norm after the last block: alternatives relative to the root (timm has norm or fc_norm). */
-  finalNorm: string[];
-  /** Classification head (or output projection): alternatives, full names from the model's top. */
-  head: string[];
-  /** Set when the head is relative to the root rather than the model's top (timm, torchvision, CLIP keep it inside). */
-  headInsideRoot: boolean;
-  /** Head names that are bare nn.Parameters, not modules (CLIP's output projection `proj`). */
-  bareParameters: string[];
-}
-
-const LINEAR = ['weight', 'bias'];
-const LAYER_NORM = ['weight', 'bias'];
-const PACKED_ATTENTION = ['in_proj_weight', 'in_proj_bias', 'out_proj.weight', 'out_proj.bias'];
-
-function linearParameters(modules: string[]): string[] {
-  return modules.flatMap((module) => LINEAR.map((name) => `${module}.${name}`));
-}
-
-/** A naming's parameter names, which follow from how its attention holds the projections. */
-function withParameters(template: Omit<NamingTemplate, 'parameters'>): NamingTemplate {
-  const attention = template.attentionLinears ? linearParameters(template.attentionLinears) : PACKED_ATTENTION;
-  return { ...template, parameters: { LN1: LAYER_NORM, MHA: attention, LN2: LAYER_NORM, FC1: LINEAR, FC2: LINEAR } };
-}
-
-const TEMPLATES_WITHOUT_PARAMETERS: Record<NamingTemplate['naming'], Omit<NamingTemplate, 'parameters'>> = {
-  timm: {
-    naming: 'timm',
-    label: 'timm VisionTransformer',
-    root: '',
-    block: 'blocks.{i}',
-    components: { LN1: 'norm1', MHA: 'attn', LN2: 'norm2', FC1: 'mlp.fc1', FC2: 'mlp.fc2' },
-    attentionLinears: ['qkv', 'proj'],
-    finalNorm: ['norm', 'fc_norm'],
-    head: ['head', 'head_dist'],
-    headInsideRoot: true,
-    bareParameters: [],
-  },
-  hf: {
-    naming: 'hf',
-    label: 'Hugging Face transformers ViTForImageClassification',
-    root: 'vit.',
-    block: 'encoder.layer.{i}',
-    components: { LN1: 'layernorm_before', MHA: 'attention', LN2: 'layernorm_after', FC1: 'intermediate.dense', FC2: 'output.dense' },
-    attentionLinears: ['attention.query', 'attention.key', 'attention.value', 'output.dense'],
-    finalNorm: ['layernorm'],
-    head: ['classifier'],
-    headInsideRoot: false,
-    bareParameters: [],
-  },
-  torchvision: {
-    naming: 'torchvision',
-    label: 'torchvision VisionTransformer',
-    root: '',
-    block: 'encoder.layers.encoder_layer_{i}',
-    components: { LN1: 'ln_1', MHA: 'self_attention', LN2: 'ln_2', FC1: 'mlp.0', FC2: 'mlp.3' },
-    attentionLinears: null,
-    finalNorm: ['encoder.ln'],
-    head: ['heads'],
-    headInsideRoot: true,
-    bareParameters: [],
-  },
-  clip: {
-    naming: 'clip',
-    label: 'OpenAI CLIP / OpenCLIP VisionTransformer',
-    root: '',
-    block: 'transformer.resblocks.{i}',
-    components: { LN1: 'ln_1', MHA: 'attn', LN2: 'ln_2', FC1: 'mlp.c_fc', FC2: 'mlp.c_proj' },
-    attentionLinears: null,
-    finalNorm: ['ln_post'],
-    head: ['proj'],
-    headInsideRoot: true,
-    bareParameters: ['proj'],
-  },
-  'hf-clip': {
-    naming: 'hf-clip',
-    label: 'Hugging Face transformers CLIP vision model',
-    root: 'vision_model.',
-    block: 'encoder.layers.{i}',
-    components: { LN1: 'layer_norm1', MHA: 'self_attn', LN2: 'layer_norm2', FC1: 'mlp.fc1', FC2: 'mlp.fc2' },
-    attentionLinears: ['q_proj', 'k_proj', 'v_proj', 'out_proj'],
-    finalNorm: ['post_layernorm'],
-    // CLIPForImageClassification has `classifier`, CLIPVisionModelWithProjection `visual_projection`.
-    head: ['classifier', 'visual_projection'],
-    headInsideRoot: false,
-    bareParameters: [],
-  },
-};
-
-export const NAMING_TEMPLATES = Object.fromEntries(
-  Object.entries(TEMPLATES_WITHOUT_PARAMETERS).map(([naming, template]) => [naming, withParameters(template)]),
-) as Record<NamingTemplate['naming'], NamingTemplate>;
 
 /** Names of one (block, component) cell in a naming. */
 export interface CellNames {

@@ -4,7 +4,8 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ModelFileError } from '../errors';
-import { defaultOpset, elementCount, OnnxModel, onnxFileSha256, readOnnxModel, ValueInfo } from '../onnx/onnxModel';
+import { defaultOpset, elementCount, OnnxModel, onnxFileSha256, readOnnxModel, TensorDataType, TensorInfo, ValueInfo } from '../onnx/onnxModel';
+import { graphKindSummary } from '../graph/canonicalGraph';
 import { discoverVit } from '../vit/discoverVit';
 import { VitStructure } from '../vit/vitStructure';
 import { Architecture, ModelFacts, ModelOverview } from './reportSchema';
@@ -15,11 +16,27 @@ function shapeOf(info: ValueInfo): (number | string)[] {
   return (info.shape ?? []).map((dim) => dim.value ?? dim.param ?? '?');
 }
 
+/** Which input of a quantized operator is its 8-bit weight. */
+const QUANTIZED_WEIGHT_INPUT: Record<string, number> = { DequantizeLinear: 0, MatMulInteger: 1, ConvInteger: 1 };
+
 /** Facts of a parsed model file. `sha256` covers the .onnx file itself (not external data). */
 export function modelFacts(model: OnnxModel, sha256 = onnxFileSha256(model)): ModelFacts {
   let parameterCount = 0;
-  for (const tensor of model.initializers.values()) {
-    if (tensor.dataType === 1 || tensor.dataType === 10 || tensor.dataType === 11) parameterCount += elementCount(tensor.dims);
+  const isParameter = (tensor: TensorInfo | undefined) =>
+    tensor !== undefined && (tensor.dataType === TensorDataType.FLOAT || tensor.dataType === TensorDataType.FLOAT16 || tensor.dataType === TensorDataType.DOUBLE);
+  for (const tensor of model.initializers.values()) if (isParameter(tensor)) parameterCount += elementCount(tensor.dims);
+  const countedQuantized = new Set<TensorInfo>();
+  // A parameter the exporter deduplicated is read through an Identity named after it: count it once per name, as PyTorch does.
+  for (const node of model.nodes) {
+    const source = node.opType === 'Identity' ? model.initializers.get(node.inputs[0]) : undefined;
+    if (source && isParameter(source) && !model.initializers.has(node.outputs[0])) parameterCount += elementCount(source.dims);
+    // 8-bit weights are parameters too (their scales and zero points are not).
+    const quantizedWeight = QUANTIZED_WEIGHT_INPUT[node.opType];
+    const weight = quantizedWeight === undefined ? undefined : model.initializers.get(node.inputs[quantizedWeight]);
+    if (weight && (weight.dataType === TensorDataType.INT8 || weight.dataType === TensorDataType.UINT8) && !countedQuantized.has(weight)) {
+      countedQuantized.add(weight);
+      parameterCount += elementCount(weight.dims);
+    }
   }
   return {
     path: path.resolve(model.filePath),
@@ -47,6 +64,7 @@ export function architectureOf(structure: VitStructure, tokens: number, imageSiz
     activation: structure.activation,
     naming: structure.naming,
     embeddingOutput: structure.embeddingOutput,
+    graph: { ...structure.kind, summary: graphKindSummary(structure.kind) },
   };
 }
 

@@ -71,6 +71,8 @@ export interface PlasticityReport {
       activation: Activation;
       naming: Naming;
       embeddingOutput: string;
+      /** How the file stores the model and what the engine did about it (absent in reports before 0.2). */
+      graph?: GraphKindReport;
     };
   };
   settings: {
@@ -130,6 +132,18 @@ export interface PlasticityBounds {
 }
 
 export type ModelFacts = Omit<PlasticityReport['model'], 'architecture'>;
+/** What kind of graph the model file is: plain float32, float16, 8-bit, fused. */
+export interface GraphKindReport {
+  /** Storage of the block weights: 'float32', 'float16', 'int8', 'uint8'. */
+  weightStorage: string[];
+  /** onnxruntime or ONNX fused operators found and read as the plain operators they stand for. */
+  fusedOperators: string[];
+  /** Activation quantization found and not applied ('dynamic ...', 'static ...'). */
+  activationQuantization: string[];
+  /** One sentence for people: what was measured. */
+  summary: string;
+}
+
 export type Architecture = PlasticityReport['model']['architecture'];
 
 /** What a model file is and what discovery found, before (or without) any measurement. */

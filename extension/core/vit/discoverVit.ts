@@ -3,8 +3,12 @@
 // the MLP around each attention complete them. Names only label what structure found.
 import * as path from 'node:path';
 import { ModelFileError } from '../errors';
-import { elementCount, NodeInfo, OnnxModel, TensorInfo } from '../onnx/onnxModel';
-import { GraphIndex, LAYOUT_OPS } from './graphIndex';
+import { canonicalGraphOf, GraphKind } from '../graph/canonicalGraph';
+import type { GraphNode as NodeInfo } from '../graph/canonicalGraph';
+import { ConstantTensor } from '../graph/constantTensor';
+import { GraphIndex, LAYOUT_OPS } from '../graph/graphIndex';
+import { NAMING_TEMPLATES, templateBlockModule, templateComponentModule } from './namingTemplates';
+import { elementCount, OnnxModel } from '../onnx/onnxModel';
 import {
   Activation,
   AttentionLayer,
@@ -33,14 +37,14 @@ class VitDiscovery {
   private readonly linearsByInput = new Map<string, LinearLayer[]>();
 
   constructor(private readonly model: OnnxModel) {
-    this.graph = new GraphIndex(model);
+    this.graph = new GraphIndex(canonicalGraphOf(model));
     this.fileName = path.basename(model.filePath);
   }
 
   run(): VitStructure {
     this.findLayerNorms();
     this.findLinears();
-    const softmaxes = this.model.nodes.filter((node) => node.opType === 'Softmax');
+    const softmaxes = this.graph.nodes.filter((node) => node.opType === 'Softmax');
     const attentions: { attention: AttentionLayer; softmax: NodeInfo }[] = [];
     for (const softmax of softmaxes) {
       if (!this.isAttentionSoftmax(softmax)) continue;
@@ -89,7 +93,7 @@ class VitDiscovery {
   // ---------------------------------------------------------------- layer norms
 
   private findLayerNorms(): void {
-    for (const node of this.model.nodes) {
+    for (const node of this.graph.nodes) {
       const layerNorm = node.opType === 'LayerNormalization' ? this.fusedLayerNorm(node) : node.opType === 'ReduceMean' ? this.decomposedLayerNorm(node) : undefined;
       if (!layerNorm) continue;
       this.layerNormsByOutput.set(layerNorm.output, layerNorm);
@@ -139,8 +143,8 @@ class VitDiscovery {
     if (!isSquare) return undefined;
 
     let output = div.outputs[0];
-    let gamma: TensorInfo | undefined;
-    let beta: TensorInfo | undefined;
+    let gamma: ConstantTensor | undefined;
+    let beta: ConstantTensor | undefined;
     const mul = this.singleConsumer(output, 'Mul');
     const gammaInput = mul?.inputs.find((input) => input !== output && this.graph.isConstant(input));
     if (mul && gammaInput) {
@@ -165,7 +169,7 @@ class VitDiscovery {
   // ---------------------------------------------------------------- linear layers
 
   private findLinears(): void {
-    for (const node of this.model.nodes) {
+    for (const node of this.graph.nodes) {
       const linear = node.opType === 'MatMul' ? this.matMulLinear(node) : node.opType === 'Gemm' ? this.gemmLinear(node) : undefined;
       if (!linear) continue;
       this.linearsByOutput.set(linear.output, linear);
@@ -560,6 +564,8 @@ class VitDiscovery {
         ? ([inputShape[2], inputShape[3]] as [number, number])
         : undefined;
     const channels = typeof inputShape[1] === 'number' ? inputShape[1] : 3;
+    const naming = detectNaming(blocks);
+    applyTemplateNames(blocks, naming);
     return {
       inputName: imageInput.name,
       inputShape,
@@ -575,8 +581,20 @@ class VitDiscovery {
       channels,
       norm: this.layerNormsByOutput.get(blocks[0].attention.input) ? 'pre' : 'post',
       activation: blocks[0].activation,
-      naming: detectNaming(blocks),
+      naming,
+      graph: this.graph,
+      kind: this.graphKind(blocks),
     };
+  }
+
+  /** The canonical graph's account of the file, with the storage of the block weights measured. */
+  private graphKind(blocks: TransformerBlock[]): GraphKind {
+    const canonical = this.graph.graph;
+    for (const block of blocks) {
+      const linears = [block.attention.query.linear, block.attention.outProjection, block.fc1, block.fc2];
+      for (const linear of linears) canonical.noteWeightStorage(linear.weight);
+    }
+    return canonical.kind;
   }
 
   /** Tokens per image, read from the position embedding's shape ([1, n, d] or [n, d]). */
@@ -600,12 +618,12 @@ function uniqueLinears(attention: AttentionLayer): LinearLayer[] {
   return [...new Set([attention.query.linear, attention.key.linear, attention.value.linear, attention.outProjection])];
 }
 
-function layerNormTensors(layerNorm: LayerNormLayer): TensorInfo[] {
-  return [layerNorm.gamma, layerNorm.beta].filter((tensor): tensor is TensorInfo => tensor !== undefined);
+function layerNormTensors(layerNorm: LayerNormLayer): ConstantTensor[] {
+  return [layerNorm.gamma, layerNorm.beta].filter((tensor): tensor is ConstantTensor => tensor !== undefined);
 }
 
-function linearTensors(linear: LinearLayer): TensorInfo[] {
-  return [linear.weight, linear.bias].filter((tensor): tensor is TensorInfo => tensor !== undefined);
+function linearTensors(linear: LinearLayer): ConstantTensor[] {
+  return [linear.weight, linear.bias].filter((tensor): tensor is ConstantTensor => tensor !== undefined);
 }
 
 const PARAMETER_SUFFIX = /\.(weight|bias|in_proj_weight|in_proj_bias)$/;
@@ -623,20 +641,31 @@ function moduleOfNodeName(nodeName: string): string | undefined {
   return parts.length > 0 ? parts.join('.') : undefined;
 }
 
+/**
+ * The file's name for a constant's values: its initializer's name, less the suffix quantization
+ * tools add ("onnx::MatMul_12_quantized"); a rewritten constant keeps its canonical name.
+ */
+function parameterName(constant: ConstantTensor): string {
+  if (isFrameworkName(constant.name)) return constant.name;
+  if (constant.stored && constant.storedIn === 'initializer' && constant.stored.name) return constant.stored.name.replace(/_quantized$/, '');
+  return constant.name;
+}
+
 function layerNormParameters(layerNorm: LayerNormLayer): string[] {
-  return layerNormTensors(layerNorm).map((tensor) => tensor.name);
+  return layerNormTensors(layerNorm).map(parameterName);
 }
 
 function linearParameters(linear: LinearLayer): string[] {
   const names: string[] = [];
-  const biasName = linear.bias && isFrameworkName(linear.bias.name) ? linear.bias.name : undefined;
-  if (isFrameworkName(linear.weight.name)) names.push(linear.weight.name);
+  const biasName = linear.bias && isFrameworkName(parameterName(linear.bias)) ? parameterName(linear.bias) : undefined;
+  const weightName = parameterName(linear.weight);
+  if (isFrameworkName(weightName)) names.push(weightName);
   else if (biasName) names.push(biasName.replace(/bias$/, 'weight'));
   else {
     const module = moduleOfNodeName(linear.nodeName);
-    names.push(module ? `${module}.weight` : linear.weight.name);
+    names.push(module ? `${module}.weight` : weightName);
   }
-  if (linear.bias) names.push(biasName ?? linear.bias.name);
+  if (linear.bias) names.push(biasName ?? parameterName(linear.bias));
   return names;
 }
 
@@ -656,12 +685,61 @@ function commonModule(modules: string[]): string {
   return first.slice(0, length).join('.');
 }
 
+/** Module paths that show each framework's naming (any block, any component). */
+const NAMING_PATTERNS: [Naming, RegExp][] = [
+  ['timm', /(^|\.)blocks\.\d+\.(norm1|norm2|attn|mlp)(\.|$)/],
+  ['hf', /(^|\.)encoder\.layer\.\d+\.(attention|layernorm_before|layernorm_after|intermediate|output)(\.|$)/],
+  ['torchvision', /(^|\.)encoder_layer_\d+\.(ln_1|ln_2|self_attention|mlp)(\.|$)/],
+  ['clip', /(^|\.)resblocks\.\d+\.(ln_1|ln_2|attn|mlp)(\.|$)/],
+  ['hf-clip', /(^|\.)layers\.\d+\.(self_attn|layer_norm1|layer_norm2|mlp)(\.|$)/],
+];
+
+/** The naming most of the blocks' module names follow (a fused or renamed module does not outvote the rest). */
 function detectNaming(blocks: TransformerBlock[]): Naming {
-  const names = COMPONENTS.map((component) => blocks[0].modules[component]).join(' ');
-  if (/(^|\.)blocks\.0\.(attn|norm1)/.test(names)) return 'timm';
-  if (/encoder\.layer\.0\.attention/.test(names)) return 'hf';
-  if (/encoder_layer_0\./.test(names)) return 'torchvision';
-  if (/resblocks\.0\./.test(names)) return 'clip';
-  if (/layers\.0\.self_attn/.test(names)) return 'hf-clip';
-  return 'generic';
+  const votes = new Map<Naming, number>();
+  for (const block of blocks) {
+    for (const component of COMPONENTS) {
+      const naming = NAMING_PATTERNS.find(([, pattern]) => pattern.test(block.modules[component]))?.[0];
+      if (naming) votes.set(naming, (votes.get(naming) ?? 0) + 1);
+    }
+  }
+  const [best] = [...votes.entries()].sort((a, b) => b[1] - a[1]);
+  return best?.[0] ?? 'generic';
+}
+
+/**
+ * Names from the framework's template where the file's own do not name the module: a fused
+ * attention's packed weights, a parameter the exporter deduplicated into another module's. The
+ * prefix in front of the template (e.g. 'vision_model.') is the one the well-named modules show.
+ */
+function applyTemplateNames(blocks: TransformerBlock[], naming: Naming): void {
+  if (naming === 'generic') return;
+  const template = NAMING_TEMPLATES[naming];
+  let root: string | undefined;
+  for (const block of blocks) {
+    for (const component of COMPONENTS) {
+      const relative = templateComponentModule(template, '', block.index, component);
+      const module = block.modules[component];
+      if (root === undefined && (module === relative || module.endsWith(`.${relative}`))) root = module.slice(0, module.length - relative.length);
+    }
+  }
+  if (root === undefined) return;
+  for (const block of blocks) {
+    const hasBias: Record<ComponentName, boolean> = {
+      LN1: block.ln1.beta !== undefined,
+      MHA: block.attention.query.linear.bias !== undefined,
+      LN2: block.ln2.beta !== undefined,
+      FC1: block.fc1.bias !== undefined,
+      FC2: block.fc2.bias !== undefined,
+    };
+    for (const component of COMPONENTS) {
+      const expected = templateComponentModule(template, root, block.index, component);
+      if (block.modules[component] === expected) continue;
+      block.modules[component] = expected;
+      block.parameters[component] = template.parameters[component]
+        .filter((name) => hasBias[component] || !/(^|[._])bias$/.test(name))
+        .map((name) => `${expected}.${name}`);
+    }
+    block.module = templateBlockModule(template, root, block.index);
+  }
 }

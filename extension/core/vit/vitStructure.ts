@@ -1,5 +1,7 @@
 // What discovery finds in a ViT: the typed boundary between the model reader and the probes.
-import { TensorInfo } from '../onnx/onnxModel';
+import { ConstantTensor } from '../graph/constantTensor';
+import { GraphKind } from '../graph/canonicalGraph';
+import { GraphIndex } from '../graph/graphIndex';
 
 import { Activation, ComponentName, Naming, NormPlacement } from './componentNames';
 
@@ -10,8 +12,8 @@ export interface LayerNormLayer {
   input: string;
   output: string;
   /** Undefined when the norm has no affine scale (gamma = 1). */
-  gamma?: TensorInfo;
-  beta?: TensorInfo;
+  gamma?: ConstantTensor;
+  beta?: ConstantTensor;
   epsilon: number;
   width: number;
 }
@@ -19,10 +21,10 @@ export interface LayerNormLayer {
 export interface LinearLayer {
   input: string;
   output: string;
-  weight: TensorInfo;
+  weight: ConstantTensor;
   /** 'inOut': weight is [in, out] (MatMul); 'outIn': weight is [out, in] (Gemm transB=1). */
   weightLayout: 'inOut' | 'outIn';
-  bias?: TensorInfo;
+  bias?: ConstantTensor;
   inFeatures: number;
   outFeatures: number;
   /** Scope name of the exporter's node, e.g. "/blocks.0/attn/qkv/MatMul". */
@@ -90,4 +92,8 @@ export interface VitStructure {
   norm: NormPlacement;
   activation: Activation;
   naming: Naming;
+  /** The canonical graph discovery read (the embedder copies its nodes). */
+  graph: GraphIndex;
+  /** How the file stores the model: float16 or 8-bit weights, fused operators, activation quantization. */
+  kind: GraphKind;
 }
