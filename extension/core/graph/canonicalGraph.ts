@@ -14,7 +14,7 @@
 import { ModelFileError } from '../errors';
 import { AttributeInfo, NodeInfo, OnnxModel, TensorDataType } from '../onnx/onnxModel';
 import { ConstantTensor, plainConstant, storageOf } from './constantTensor';
-import { expandFusedOperator, FUSED_OPERATORS } from './fusedOperators';
+import { FUSED_OPERATORS } from './fusedOperators';
 import { rewriteQuantized } from './quantizedOperators';
 
 /** A node of the canonical graph. */
@@ -83,10 +83,10 @@ export class CanonicalGraph {
       if (consumed.has(node)) continue;
       if (rewriteQuantized(context, node)) continue;
       if (this.rewriteFloat16(node)) continue;
-      const fused = FUSED_OPERATORS.get(operatorKey(node));
-      if (fused) {
+      const expand = FUSED_OPERATORS.get(operatorKey(node));
+      if (expand) {
         this.noteFused(operatorKey(node));
-        expandFusedOperator(context, node, fused);
+        expand(context, node);
         continue;
       }
       this.nodes.push(verbatimNode(node));

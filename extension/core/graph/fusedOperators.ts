@@ -7,11 +7,8 @@ import { NodeInfo, readFileRange, TensorDataType } from '../onnx/onnxModel';
 import { RewriteContext } from './canonicalGraph';
 import { valuesConstant } from './constantTensor';
 
-type Expansion = (context: RewriteContext, node: NodeInfo) => void;
-
-export function expandFusedOperator(context: RewriteContext, node: NodeInfo, expansion: Expansion): void {
-  expansion(context, node);
-}
+/** Appends the plain operators `node` computes to the canonical graph. */
+export type Expansion = (context: RewriteContext, node: NodeInfo) => void;
 
 function fail(context: RewriteContext, node: NodeInfo, why: string): never {
   throw new ModelFileError(`${context.model.filePath.split(/[\\/]/).pop()}: ${node.opType} '${node.name || node.outputs[0]}' ${why}.`);
@@ -207,11 +204,10 @@ function biasSlice(context: RewriteContext, node: NodeInfo, bias: string) {
 
 /** ONNX Attention (opset 23): Q, K, V as [B, S, heads*dh] (with q_num_heads) or [B, heads, S, dh]. */
 const onnxAttention: Expansion = (context, node) => {
-  const [query, key, value, mask, pastKey] = node.inputs;
+  const [query, key, value, , pastKey] = node.inputs;
   if (node.attributes.get('is_causal')?.i) fail(context, node, 'is causal, which a ViT is not');
   if (node.attributes.get('softcap')?.f) fail(context, node, 'caps its scores (softcap), which Plasticity Lens does not read');
   if (pastKey) fail(context, node, 'reads a past key/value cache, which a ViT does not');
-  void mask;
   const g = context.graph;
   const qHeads = node.attributes.get('q_num_heads')?.i;
   if (qHeads) {
