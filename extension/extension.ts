@@ -11,6 +11,7 @@ import { AnalysisService } from './analysis/analysisService';
 import { ReportStore } from './analysis/reportStore';
 import { InlineSensitivityHints } from './hints/inlineHints';
 import { MODEL_OVERVIEW_VIEW_TYPE, ModelOverviewEditor } from './modelEditor/modelOverviewEditor';
+import { ComparisonPanels } from './panel/comparisonPanels';
 import { REPORT_PANEL_VIEW_TYPE, ReportPanels } from './panel/reportPanels';
 import { registerModelsTree } from './tree/modelsTree';
 
@@ -21,6 +22,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const diagnostics = new HostDiagnostics(0);
   const service = new AnalysisService(store, log, diagnostics);
   const panels = new ReportPanels(context.extensionUri, service, store, log);
+  const comparisons = new ComparisonPanels(context.extensionUri, store, log);
 
   context.subscriptions.push(
     log,
@@ -40,6 +42,9 @@ export function activate(context: vscode.ExtensionContext): void {
       if (model) await panels.open(model);
     }),
     vscode.commands.registerCommand('plasticityLens.cancelAnalysis', () => service.cancel()),
+    comparisons,
+    // A report panel's "Compare with..." passes its model; from the palette the baseline is picked first.
+    vscode.commands.registerCommand('plasticityLens.compareWith', (uri?: vscode.Uri) => comparisons.compareWith(uri instanceof vscode.Uri ? uri : activeModel())),
     // End-of-line plasticity hints where Python or config files name a module of the analysed model.
     new InlineSensitivityHints(context.workspaceState, store, service),
     // The explorer's "Plasticity" view of analysed models.

@@ -24,7 +24,7 @@ await Promise.all([
   }),
   build({
     ...common,
-    entryPoints: { reportPanel: 'webview/reportPanel/main.ts', modelOverview: 'webview/modelOverview/main.ts' },
+    entryPoints: { reportPanel: 'webview/reportPanel/main.ts', comparisonPanel: 'webview/comparisonPanel/main.ts', modelOverview: 'webview/modelOverview/main.ts' },
     outdir: 'dist/webview',
     platform: 'browser',
     format: 'iife',

@@ -64,6 +64,25 @@ export class ReportStore {
     }
   }
 
+  /** Every stored report (one per model content and settings), newest first; unreadable files are skipped. */
+  async all(): Promise<PlasticityReport[]> {
+    let names: string[];
+    try {
+      names = (await fs.readdir(this.folder)).filter((name) => name.endsWith('.json'));
+    } catch {
+      return []; // nothing stored yet
+    }
+    const reports = await Promise.all(
+      names.map((name) =>
+        fs.readFile(path.join(this.folder, name), 'utf8').then(
+          (text) => JSON.parse(text) as PlasticityReport,
+          () => undefined,
+        ),
+      ),
+    );
+    return reports.filter((report): report is PlasticityReport => report !== undefined).sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  }
+
   analysedModels(): string[] {
     return Object.keys(this.index());
   }

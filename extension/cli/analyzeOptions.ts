@@ -26,6 +26,8 @@ Options:
   --target DIR        target images (your downstream data); one folder alone is split in halves
                       (neither: seeded synthetic images, flagged as such in every output)
   --pairs N           use at most N pairs (default: all pairs found; 32 synthetic pairs)
+  --pairs-from N      skip the first N pairs: one shard of a longer run (with --pairs M);
+                      shards' reports combine with 'plasticity-lens merge'
   --seed S            seed of synthetic inputs (default 0)
   --mode M            isolated (the paper's measure, default) or in-context
   --ep P              execution provider: auto (default), cpu, webgpu, cuda, dml, coreml
@@ -70,6 +72,7 @@ export function parseAnalyzeArguments(args: string[]): AnalyzeCommand {
         reference: { type: 'string' },
         target: { type: 'string' },
         pairs: { type: 'string' },
+        'pairs-from': { type: 'string' },
         seed: { type: 'string' },
         mode: { type: 'string' },
         ep: { type: 'string' },
@@ -101,6 +104,7 @@ export function parseAnalyzeArguments(args: string[]): AnalyzeCommand {
   if (reference) request.reference = path.resolve(reference);
   if (target) request.target = path.resolve(target);
   if (values.pairs !== undefined) request.pairs = integer('pairs', values.pairs, 1);
+  if (values['pairs-from'] !== undefined) request.pairsFrom = integer('pairs-from', values['pairs-from'], 0);
   if (values['batch-pairs'] !== undefined) request.batchPairs = integer('batch-pairs', values['batch-pairs'], 1);
   if (values.mean !== undefined) request.mean = numberList('mean', values.mean, 3, () => true, 'numbers') as [number, number, number];
   if (values.std !== undefined) request.std = numberList('std', values.std, 3, (value) => value > 0, 'positive numbers') as [number, number, number];

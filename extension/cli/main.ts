@@ -9,6 +9,8 @@ import { AnalysisProgress } from '../worker/workerProtocol';
 import { ANALYZE_USAGE, parseAnalyzeArguments } from './analyzeOptions';
 import { formatReportTable } from './reportTable';
 import { runOverlayCommand, runRecommendCommand } from './recommendCommand';
+import { runCompareCommand } from './compareCommand';
+import { runMergeCommand } from './mergeCommand';
 
 export const EXIT = { done: 0, internal: 1, usage: 2, model: 3, input: 4, cancelled: 130 } as const;
 
@@ -18,6 +20,8 @@ Commands:
   analyze [MODEL]   measure the plasticity of a ViT's components (default command)
   recommend REPORT  what to finetune under a budget, as a freeze configuration (json, pytorch, peft, yaml)
   overlay REPORT    per-block plasticity for Netron or Model Explorer
+  compare A B ...   reports of one architecture against the first: differences, Welch tests, rankings
+  merge SHARDS ...  shard reports of one run (analyze --pairs-from) combined into one report
   --version         print the version
 
 Run 'plasticity-lens analyze --help' for the options.`;
@@ -30,7 +34,7 @@ export function exitCodeOf(error: unknown): number {
   return EXIT.internal;
 }
 
-const COMMANDS = ['analyze', 'recommend', 'overlay', 'help'];
+const COMMANDS = ['analyze', 'recommend', 'overlay', 'compare', 'merge', 'help'];
 
 /** `analyze` is the default command: no argument, an option, or a model path comes first. */
 function impliesAnalyze(first: string | undefined): boolean {
@@ -52,6 +56,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (command === 'recommend') return runRecommendCommand(rest);
   if (command === 'overlay') return runOverlayCommand(rest);
+  if (command === 'compare') return runCompareCommand(rest);
+  if (command === 'merge') return runMergeCommand(rest);
   if (command !== 'analyze') {
     process.stderr.write(`plasticity-lens: unknown command '${command}'; the commands are ${COMMANDS.join(', ')} (see plasticity-lens --help).\n`);
     return EXIT.usage;

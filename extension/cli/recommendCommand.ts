@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { CancelledError, InputDataError, ModelFileError, UsageError } from '../core/errors';
+import { ModelFileError, UsageError } from '../core/errors';
 import { OnnxModel, onnxFileSha256, readOnnxModel } from '../core/onnx/onnxModel';
 import { Budget, formatParameterCount, parseParameterBudget, parseTypeBudget } from '../core/recommend/budget';
 import { FRAMEWORK_NAMINGS, FrameworkNaming, isFrameworkNaming, resolveNaming } from '../core/recommend/frameworkNaming';
@@ -14,9 +14,9 @@ import { headAndFinalNormModules, measuredModelMismatch, measuredModelMissing, m
 import { paperAccuracyLine } from '../core/recommend/paperResults';
 import { exportFreezePlan, PLAN_FORMATS, PlanFormat } from '../core/recommend/planExports';
 import { optionLabel, Recommendation, recommend } from '../core/recommend/recommend';
-import { parseReport, ReportSource, reportSource } from '../core/recommend/reportInput';
 import { PlasticityReport } from '../core/report/reportSchema';
 import { parseOptions } from './commandLineOptions';
+import { protectOutput, readReportFile, REPORT_COMMAND_EXIT as EXIT, reportError, writeOutput } from './reportFiles';
 
 export const RECOMMEND_USAGE = `Usage: plasticity-lens recommend REPORT.json (--types N | --params N|P%) [options]
 
@@ -62,22 +62,6 @@ Options:
 
 Exit codes: 0 done, 1 internal error, 2 usage, 3 model file not usable, 4 report not readable.`;
 
-const EXIT = { done: 0, internal: 1, usage: 2, model: 3, report: 4, cancelled: 130 } as const;
-
-function exitCodeFor(error: unknown): number {
-  if (error instanceof UsageError) return EXIT.usage;
-  if (error instanceof ModelFileError) return EXIT.model;
-  if (error instanceof InputDataError) return EXIT.report;
-  if (error instanceof CancelledError) return EXIT.cancelled;
-  return EXIT.internal;
-}
-
-function reportError(error: unknown): number {
-  const code = exitCodeFor(error);
-  const message = (error instanceof Error ? error.message : String(error)).split('\n')[0];
-  process.stderr.write(code === EXIT.internal ? `plasticity-lens: internal error: ${message}\n` : `plasticity-lens: ${message}\n`);
-  return code;
-}
 
 /** Runs node's parseArgs, turning its complaints into usage errors. */
 function onePositional(command: string, positionals: string[]): string {
@@ -87,16 +71,6 @@ function onePositional(command: string, positionals: string[]): string {
   return path.resolve(positionals[0]);
 }
 
-function readReportFile(file: string): { report: PlasticityReport; source: ReportSource } {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-    throw new InputDataError(`The report ${file} cannot be read (${code}); pass the file written by 'plasticity-lens analyze MODEL --json FILE'.`);
-  }
-  return { report: parseReport(text, file), source: reportSource(file, text) };
-}
 
 interface MeasuredModel {
   model: OnnxModel | null;
@@ -132,28 +106,7 @@ function loadMeasuredModel(report: PlasticityReport, explicit: string | undefine
   return { model, sha256 };
 }
 
-function protectOutput(out: string, protectedFiles: string[]): string {
-  const resolved = path.resolve(out);
-  const real = (file: string) => {
-    try {
-      return fs.realpathSync(file);
-    } catch {
-      return path.resolve(file);
-    }
-  };
-  if (protectedFiles.some((file) => real(file) === real(resolved))) {
-    throw new UsageError(`--out ${out} would overwrite the report or the model it reads; choose another file name.`);
-  }
-  return resolved;
-}
 
-function writeOutput(text: string, out: string): void {
-  try {
-    fs.writeFileSync(out, text);
-  } catch (error) {
-    throw new UsageError(`The output cannot be written to ${out} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); choose a writable path.`);
-  }
-}
 
 function pad(text: string, width: number, right = false): string {
   return right ? text.padStart(width) : text.padEnd(width);

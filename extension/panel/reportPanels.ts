@@ -11,27 +11,13 @@ import { PlasticityReport } from '../core/report/reportSchema';
 import { AnalysisService } from '../analysis/analysisService';
 import { ReportStore } from '../analysis/reportStore';
 import { boundsMessage } from './boundsMessage';
+import { saveExport } from './exportFile';
 import { PLAN_EXPORT_FILES, planFromForm, previewOfPlan } from './budgetForm';
 import { ModelFileParameters } from './modelFileParameters';
 import { WebviewLoader, webviewHtml, webviewOptions } from './webviewHtml';
 import { AnalysisStateMessage, BoundsMessage, BudgetForm, HostToReportPanel, ReportPanelState, ReportPanelToHost } from './webviewProtocol';
 
 export const REPORT_PANEL_VIEW_TYPE = 'plasticityLens.report';
-
-/** True for a file that holds a Plasticity Lens report (an exported one must not be overwritten by an export). */
-async function isReportFile(file: string): Promise<boolean> {
-  let handle: fs.FileHandle | undefined;
-  try {
-    handle = await fs.open(file, 'r');
-    const { buffer, bytesRead } = await handle.read(Buffer.alloc(4096), 0, 4096, 0);
-    const head = buffer.subarray(0, bytesRead).toString('utf8');
-    return head.includes('"schemaVersion"') && head.includes('"plasticity-lens"') && !head.includes('freeze-plan');
-  } catch {
-    return false; // absent or unreadable: nothing to protect
-  } finally {
-    await handle?.close();
-  }
-}
 
 /** True when `file` exists (a restored panel of a deleted model with no report is not brought back). */
 async function exists(file: string): Promise<boolean> {
@@ -175,6 +161,9 @@ class ReportPanel implements vscode.Disposable {
       case 'exportPlan':
         await this.exportPlan(message.form, message.format);
         break;
+      case 'compare':
+        await vscode.commands.executeCommand('plasticityLens.compareWith', this.model);
+        break;
     }
   }
 
@@ -218,26 +207,9 @@ class ReportPanel implements vscode.Disposable {
     this.post({ type: 'revealBlock', block, component });
   }
 
-
   /** Asks where to save (next to the model by default); never overwrites the model, nor a report with a plan. */
   private async save(suffix: string, filters: Record<string, string[]>, content: Buffer, protectReports = false): Promise<void> {
-    const base = path.basename(this.model.fsPath, path.extname(this.model.fsPath));
-    const target = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.file(path.join(path.dirname(this.model.fsPath), `${base}-${suffix}`)), filters });
-    if (!target) return;
-    if (target.fsPath === this.model.fsPath) {
-      void vscode.window.showErrorMessage('Plasticity Lens will not overwrite the model file; choose another name.');
-      return;
-    }
-    if (protectReports && (await isReportFile(target.fsPath))) {
-      void vscode.window.showErrorMessage(`Plasticity Lens will not overwrite the report ${path.basename(target.fsPath)}; choose another name.`);
-      return;
-    }
-    try {
-      await fs.writeFile(target.fsPath, content);
-      void vscode.window.showInformationMessage(`Plasticity Lens: saved ${path.basename(target.fsPath)}.`);
-    } catch (error) {
-      void vscode.window.showErrorMessage(`Plasticity Lens: ${target.fsPath} cannot be written (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); choose another place.`);
-    }
+    await saveExport({ besideFile: this.model.fsPath, suffix, filters, content, protectReports });
   }
 
   dispose(): void {

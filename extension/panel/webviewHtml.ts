@@ -12,7 +12,7 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions 
   return { enableScripts: true, localResourceRoots: webviewRoots(extensionUri) };
 }
 
-export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, bundle: 'reportPanel' | 'modelOverview', title: string): string {
+export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, bundle: 'reportPanel' | 'comparisonPanel' | 'modelOverview', title: string): string {
   const nonce = randomBytes(16).toString('base64');
   const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview', `${bundle}.js`));
   const style = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', 'webview.css'));

@@ -1,5 +1,6 @@
-// Messages between the extension host and its webviews (report panel, model overview editor).
-// Type definitions only: the webview bundles import this file and nothing else from extension/.
+// Messages between the extension host and its webviews (report panel, comparison panel, model
+// overview editor). Type definitions only: the webview bundles import this file and nothing else from extension/.
+import type { PlasticityComparison } from '../core/compare/reportComparison';
 import type { ModelOverview, PlasticityBounds, PlasticityReport } from '../core/report/reportSchema';
 
 /** What the report panel persists through VS Code's webview state (restored after a reload). */
@@ -44,6 +45,8 @@ export type ReportPanelToHost =
   | { type: 'exportPng'; chart: string; dataUrl: string }
   | { type: 'exportCsv' }
   | { type: 'exportJson' }
+  /** Compare this report with other reports (opens the comparison panel). */
+  | { type: 'compare' }
   /** Asks for a preview of the recommendation; the answer carries the same requestId. */
   | { type: 'recommend'; requestId: number; form: BudgetForm }
   | { type: 'exportPlan'; form: BudgetForm; format: PlanExportFormat };
@@ -82,6 +85,21 @@ export interface RecommendationPreview {
   notes: string[];
   warnings: string[];
 }
+
+/** What the comparison panel persists through VS Code's webview state. */
+export interface ComparisonPanelState {
+  scale?: 'linear' | 'log';
+  /** The component whose per-block curves are drawn. */
+  component?: string;
+}
+
+export type HostToComparisonPanel = { type: 'showComparison'; comparison: PlasticityComparison };
+
+export type ComparisonPanelToHost =
+  | { type: 'ready' }
+  | { type: 'exportPng'; chart: string; dataUrl: string }
+  | { type: 'exportCsv' }
+  | { type: 'exportJson' };
 
 export type HostToModelOverview =
   | { type: 'showOverview'; overview: ModelOverview; lastReport?: ReportHeadline }

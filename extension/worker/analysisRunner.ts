@@ -19,6 +19,7 @@ import {
 import { buildBoundsModel, DEFAULT_BOUNDS_STEPS } from '../core/bounds/boundsModel';
 import { combineBounds, TOKEN_STATISTICS_PAIRS, tokenStatistics } from '../core/bounds/plasticityBounds';
 import { blockReports, summarize } from '../core/report/buildReport';
+import { rangesOfIndices } from '../core/report/pairRanges';
 import { ExecutionProviderName, PlasticityBounds, PlasticityReport, REPORT_SCHEMA_VERSION, TokenStatistics } from '../core/report/reportSchema';
 import { TOOL_VERSION } from '../core/toolVersion';
 import { graphKindSummary, measuresAnotherPrecision } from '../core/graph/canonicalGraph';
@@ -60,7 +61,7 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
 
   report('inputs', 'Opening input images');
   const preprocess = preprocessOptions(request, structure, model);
-  const pairs = await openPairSource({ reference: request.reference, target: request.target, pairs: request.pairs, seed: request.seed }, preprocess);
+  const pairs = await openPairSource({ reference: request.reference, target: request.target, pairs: request.pairs, first: request.pairsFrom, seed: request.seed }, preprocess);
 
   report('providers', 'Choosing an execution provider');
   const provider = await chooseExecutionProvider(request.executionProvider);
@@ -79,6 +80,8 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
   }
   const measureStarted = performance.now();
   const perPair: Float64Array[] = [];
+  /** Index among all the inputs' pairs of each entry of perPair, so shards of one run can be merged. */
+  const measuredPairs: number[] = [];
   const batchPairs = request.batchPairs ?? defaultBatchPairs(structure);
   let done = 0;
   while (done < pairs.count) {
@@ -89,10 +92,11 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
     const columns = COMPONENTS.length * structure.blocks.length;
     for (let i = 0; i < count; i++) {
       if (!(distances[i] > 0)) {
-        warnings.push(`Pair ${done + i} (${batch.names[i]}) was left out: its two inputs give the same embedding, so no ratio exists.`);
+        warnings.push(`Pair ${pairs.first + done + i} (${batch.names[i]}) was left out: its two inputs give the same embedding, so no ratio exists.`);
         continue;
       }
       perPair.push(Float64Array.from(ratios.subarray(i * columns, (i + 1) * columns)));
+      measuredPairs.push(pairs.first + done + i);
     }
     done += count;
     const seconds = (performance.now() - measureStarted) / 1000;
@@ -129,6 +133,7 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
     settings: {
       mode: request.mode,
       pairs: perPair.length,
+      pairIndices: rangesOfIndices(measuredPairs),
       seed: request.seed,
       inputs: { kind: pairs.kind, reference: pairs.reference, target: pairs.target, synthetic: pairs.kind === 'synthetic', notes: pairs.notes },
       preprocessing: { size: preprocess.size, mean: preprocess.mean, std: preprocess.std },

@@ -15,6 +15,8 @@ export interface AnalysisRequest {
   target?: string;
   /** Limit on pairs; default: all pairs found, or 32 synthetic pairs. */
   pairs?: number;
+  /** Pairs to skip before measuring (one shard of a run spread over machines); default 0. */
+  pairsFrom?: number;
   seed: number;
   mean?: [number, number, number];
   std?: [number, number, number];

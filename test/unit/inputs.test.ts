@@ -401,6 +401,24 @@ describe('folder pairing', () => {
     assert.ok(tooMany.notes.some((note) => /10 pairs.*only 4/.test(note)), tooMany.notes.join(' | '));
   });
 
+  test('pairs-from skips the first N pairs (a shard): folders, a split folder and synthetic pairs give the same pairs as the full run', async () => {
+    const reference = folderWith({ 'r0.npy': 0, 'r1.npy': 1, 'r2.npy': 2, 'r3.npy': 3 });
+    const target = folderWith({ 't0.npy': 10, 't1.npy': 11, 't2.npy': 12, 't3.npy': 13 });
+    const shard = await openPairSource({ reference, target, first: 1, pairs: 2, seed: 0 }, o);
+    assert.equal(shard.first, 1);
+    assert.deepEqual((await loadAll(shard)).map((pair) => [pair[0], pair[1]]), [['r1.npy', 't1.npy'], ['r2.npy', 't2.npy']]);
+    assert.ok(shard.notes.includes('Using pairs 1 to 2 of 4 available pairs.'), shard.notes.join(' | '));
+    const rest = await openPairSource({ reference, target, first: 3, pairs: 5, seed: 0 }, o);
+    assert.equal(rest.count, 1);
+    const split = await openPairSource({ reference: folderWith({ 'f0.npy': 0, 'f1.npy': 1, 'f2.npy': 2, 'f3.npy': 3 }), first: 1, seed: 0 }, o);
+    assert.deepEqual(await loadAll(split), [['f1.npy', 'f3.npy', 1, 3]]);
+    const whole = await openPairSource({ seed: 5, pairs: 4 }, o);
+    const synthetic = await openPairSource({ seed: 5, first: 2, pairs: 2 }, o);
+    assert.deepEqual(await synthetic.load(1), await whole.load(3));
+    await assert.rejects(openPairSource({ reference, target, first: 4, seed: 0 }, o), (error: Error) => error instanceof InputDataError && /Skipping 4 pairs leaves none/.test(error.message));
+    await assert.rejects(openPairSource({ reference, target, first: -1, seed: 0 }, o), UsageError);
+  });
+
   test('one folder is split into halves, i-th of the first with i-th of the second', async () => {
     const folder = folderWith({ 'f0.npy': 0, 'f1.npy': 1, 'f2.npy': 2, 'f3.npy': 3, 'f4.npy': 4 });
     for (const spec of [{ reference: folder, seed: 0 }, { target: folder, seed: 0 }]) {

@@ -2,31 +2,15 @@
 // each block's value, a sortable heatmap table, the run's facts, and exports. Before the model's
 // first report: that nothing is measured yet, an Analyze button and the data-free bounds.
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import '@vscode-elements/elements/dist/vscode-radio/index.js';
-import '@vscode-elements/elements/dist/vscode-radio-group/index.js';
-import {
-  CategoryScale,
-  Chart,
-  ChartDataset,
-  Filler,
-  Legend,
-  LinearScale,
-  LineController,
-  LineElement,
-  LogarithmicScale,
-  PointElement,
-  ScatterController,
-  Tooltip,
-} from 'chart.js';
+import { ChartDataset } from 'chart.js';
 import type { PlasticityReport } from '../../extension/core/report/reportSchema';
 import type { ComponentName } from '../../extension/core/vit/componentNames';
 import type { AnalysisStateMessage, BoundsMessage, HostToReportPanel, ReportPanelState, ReportPanelToHost } from '../../extension/panel/webviewProtocol';
 import { boundsBeforeMeasuringSection, boundsSection } from '../shared/boundsSection';
 import { customElement, element, vscodeApi } from '../shared/vscodeApi';
 import { BudgetControl } from './budgetControl';
-import { onThemeChange, ThemeColors, themeColors, withAlpha } from '../shared/theme';
-
-Chart.register(LineController, LineElement, PointElement, ScatterController, LinearScale, LogarithmicScale, CategoryScale, Filler, Legend, Tooltip);
+import { onThemeChange, ThemeColors, themeColors } from '../shared/theme';
+import { axisOptions, bandDatasets, canvasPng, Chart, legendWithoutBands, scaleSwitch, toolbarButton } from '../shared/charts';
 
 const vscode = vscodeApi<ReportPanelState, ReportPanelToHost>();
 const root = document.getElementById('root')!;
@@ -205,68 +189,35 @@ function factsSection(report: PlasticityReport, architecture: PlasticityReport['
 }
 
 function toolbar(): HTMLElement {
-  const scaleGroup = customElement('vscode-radio-group', { id: 'scale', 'aria-label': 'Vertical scale' },
-    customElement('vscode-radio', { name: 'scale', value: 'linear', label: 'Linear', ...(scale === 'linear' ? { checked: '' } : {}) }, 'Linear'),
-    customElement('vscode-radio', { name: 'scale', value: 'log', label: 'Log', ...(scale === 'log' ? { checked: '' } : {}) }, 'Log'),
-  );
-  scaleGroup.addEventListener('change', (event) => {
-    const value = (event.target as HTMLInputElement).value as 'linear' | 'log';
-    if (value !== 'linear' && value !== 'log') return;
+  const scaleGroup = scaleSwitch(scale, (value) => {
     scale = value;
     saveState();
     render();
   });
-  const button = (id: string, label: string, action: () => void) => {
-    const node = customElement('vscode-button', { id, secondary: '' }, label);
-    node.addEventListener('click', action);
-    return node;
-  };
   return element(
     'div',
     { class: 'toolbar', role: 'toolbar', 'aria-label': 'Report actions' },
     scaleGroup,
-    button('export-depth-png', 'Depth chart PNG', () => exportPng('depth-chart', 'depth')),
-    button('export-ranking-png', 'Ranking chart PNG', () => exportPng('ranking-chart', 'ranking')),
-    button('export-csv', 'Export CSV', () => vscode.postMessage({ type: 'exportCsv' })),
-    button('export-json', 'Export JSON', () => vscode.postMessage({ type: 'exportJson' })),
-    button('rerun', 'Re-run', () => vscode.postMessage({ type: 'rerun' })),
+    toolbarButton('export-depth-png', 'Depth chart PNG', () => exportPng('depth-chart', 'depth')),
+    toolbarButton('export-ranking-png', 'Ranking chart PNG', () => exportPng('ranking-chart', 'ranking')),
+    toolbarButton('export-csv', 'Export CSV', () => vscode.postMessage({ type: 'exportCsv' })),
+    toolbarButton('export-json', 'Export JSON', () => vscode.postMessage({ type: 'exportJson' })),
+    toolbarButton('compare', 'Compare with…', () => vscode.postMessage({ type: 'compare' })),
+    toolbarButton('rerun', 'Re-run', () => vscode.postMessage({ type: 'rerun' })),
   );
 }
 
 function exportPng(canvasId: string, name: string): void {
-  const canvas = document.getElementById(canvasId) as HTMLCanvasElement | null;
-  if (!canvas) return;
-  // Draw on the editor's background so the PNG reads the same outside VS Code.
-  const copy = document.createElement('canvas');
-  copy.width = canvas.width;
-  copy.height = canvas.height;
-  const context = copy.getContext('2d')!;
-  context.fillStyle = themeColors().background;
-  context.fillRect(0, 0, copy.width, copy.height);
-  context.drawImage(canvas, 0, 0);
-  vscode.postMessage({ type: 'exportPng', chart: name, dataUrl: copy.toDataURL('image/png') });
-}
-
-/** The value axis, linear or logarithmic as the user chose. */
-function axisOptions(colors: ThemeColors, title: string, logarithmic: boolean) {
-  return {
-    type: logarithmic ? ('logarithmic' as const) : ('linear' as const),
-    title: { display: true, text: title, color: colors.foreground },
-    ticks: { color: colors.foreground },
-    grid: { color: colors.grid },
-  };
+  const dataUrl = canvasPng(canvasId);
+  if (dataUrl) vscode.postMessage({ type: 'exportPng', chart: name, dataUrl });
 }
 
 function depthChart(canvas: HTMLCanvasElement, report: PlasticityReport, colors: ThemeColors): Chart {
   const labels = report.blocks.map((block) => String(block.index));
   const datasets: ChartDataset<'line'>[] = [];
   report.components.forEach((component, c) => {
-    const color = colors.series[c];
-    const positive = (value: number) => (scale === 'log' ? Math.max(value, 1e-6) : value);
-    // Band: upper edge filled down to the lower edge (the next dataset), hidden from the legend.
-    datasets.push({ label: `${component} 95% upper`, data: report.blocks.map((block) => positive(block.components[component].ci95[1])), borderWidth: 0, pointRadius: 0, backgroundColor: withAlpha(color, colors.highContrast ? 0.35 : 0.18), fill: '+1' });
-    datasets.push({ label: `${component} 95% lower`, data: report.blocks.map((block) => positive(block.components[component].ci95[0])), borderWidth: 0, pointRadius: 0, fill: false });
-    datasets.push({ label: component, data: report.blocks.map((block) => positive(block.components[component].mean)), borderColor: color, backgroundColor: color, borderWidth: colors.highContrast ? 3 : 2, pointRadius: 3, fill: false });
+    const stats = report.blocks.map((block) => block.components[component]);
+    datasets.push(...bandDatasets({ label: component, color: colors.series[c], mean: stats.map((s) => s.mean), low: stats.map((s) => s.ci95[0]), high: stats.map((s) => s.ci95[1]) }, colors, scale));
   });
   return new Chart(canvas, {
     type: 'line',
@@ -276,10 +227,7 @@ function depthChart(canvas: HTMLCanvasElement, report: PlasticityReport, colors:
       responsive: true,
       maintainAspectRatio: false,
       interaction: { mode: 'index', intersect: false },
-      plugins: {
-        legend: { labels: { color: colors.foreground, filter: (item) => !item.text.includes('95%') } },
-        tooltip: { filter: (item) => !item.dataset.label?.includes('95%') },
-      },
+      plugins: legendWithoutBands(colors),
       scales: {
         x: { type: 'category', title: { display: true, text: 'block', color: colors.foreground }, ticks: { color: colors.foreground }, grid: { color: colors.grid } },
         y: axisOptions(colors, 'plasticity ||f(X)−f(Y)|| / ||X−Y||', scale === 'log'),

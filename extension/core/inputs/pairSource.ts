@@ -17,6 +17,8 @@ export interface PairSpec {
   target?: string;
   /** Limit; default: all available pairs for folders, 32 for synthetic. */
   pairs?: number;
+  /** Pairs to skip first (a shard of a longer run starts there); default 0. */
+  first?: number;
   /** Seed for synthetic inputs. */
   seed: number;
 }
@@ -35,10 +37,12 @@ export interface PairSource {
   /** Folder path as given; for 'split-folder' both fields hold the one folder; null for synthetic. */
   reference: string | null;
   target: string | null;
+  /** Index of the first pair produced among all the inputs' pairs (the skipped ones before it). */
+  first: number;
   /** Pairs that will be produced. */
   count: number;
   notes: string[];
-  /** Pair i: both as Float32Array [C,H,W] row-major, preprocessed. */
+  /** The `index`-th pair produced (pair `first + index` of the inputs): both as Float32Array [C,H,W] row-major, preprocessed. */
   load(index: number): Promise<LoadedPair>;
 }
 
@@ -57,15 +61,19 @@ export async function openPairSource(spec: PairSpec, preprocess: PreprocessOptio
   // Callers decoding JSON may send null for an absent folder.
   const reference = spec.reference ?? undefined;
   const target = spec.target ?? undefined;
-  if (reference !== undefined && target !== undefined) return openFolderPairs(reference, target, spec.pairs, options);
-  if (reference !== undefined) return openSplitFolder(reference, 'Reference', spec.pairs, options);
-  if (target !== undefined) return openSplitFolder(target, 'Target', spec.pairs, options);
-  return openSynthetic(spec.seed, spec.pairs, options);
+  const limit = { first: spec.first ?? 0, pairs: spec.pairs };
+  if (reference !== undefined && target !== undefined) return openFolderPairs(reference, target, limit, options);
+  if (reference !== undefined) return openSplitFolder(reference, 'Reference', limit, options);
+  if (target !== undefined) return openSplitFolder(target, 'Target', limit, options);
+  return openSynthetic(spec.seed, limit, options);
 }
 
 function validatePairSpec(spec: PairSpec): void {
   if (spec.pairs !== undefined && !(Number.isInteger(spec.pairs) && spec.pairs >= 1)) {
     throw new UsageError(`The number of pairs must be a whole number of at least 1; got ${spec.pairs}.`);
+  }
+  if (spec.first !== undefined && !(Number.isInteger(spec.first) && spec.first >= 0)) {
+    throw new UsageError(`The number of pairs to skip must be a whole number of at least 0; got ${spec.first}.`);
   }
   if (!Number.isSafeInteger(spec.seed)) {
     throw new UsageError(`The seed must be a whole number; got ${spec.seed}.`);
@@ -77,7 +85,7 @@ function validatePairSpec(spec: PairSpec): void {
   }
 }
 
-async function openFolderPairs(referenceFolder: string, targetFolder: string, pairs: number | undefined, options: PreprocessOptions): Promise<PairSource> {
+async function openFolderPairs(referenceFolder: string, targetFolder: string, limit: PairLimit, options: PreprocessOptions): Promise<PairSource> {
   const referenceListing = await listInputFolder(referenceFolder, 'Reference');
   const targetListing = await listInputFolder(targetFolder, 'Target');
   if (referenceListing.realPath === targetListing.realPath) {
@@ -91,17 +99,18 @@ async function openFolderPairs(referenceFolder: string, targetFolder: string, pa
   if (referenceCount !== targetCount) {
     notes.push(`Reference folder has ${referenceCount} usable files and target folder ${targetCount}: using ${available} pairs (the first ${available} of each, sorted by name).`);
   }
-  const count = limitPairs(available, pairs, notes);
+  const { first, count } = limitPairs(available, limit, notes);
   return {
     kind: 'folders',
     reference: referenceFolder,
     target: targetFolder,
+    first,
     count,
     notes,
     load: async (index) => {
       checkPairIndex(index, count);
-      const referenceName = referenceListing.names[index];
-      const targetName = targetListing.names[index];
+      const referenceName = referenceListing.names[first + index];
+      const targetName = targetListing.names[first + index];
       const [reference, target] = await Promise.all([
         loadInputFile(path.join(referenceFolder, referenceName), options),
         loadInputFile(path.join(targetFolder, targetName), options),
@@ -111,7 +120,7 @@ async function openFolderPairs(referenceFolder: string, targetFolder: string, pa
   };
 }
 
-async function openSplitFolder(folder: string, label: FolderLabel, pairs: number | undefined, options: PreprocessOptions): Promise<PairSource> {
+async function openSplitFolder(folder: string, label: FolderLabel, limit: PairLimit, options: PreprocessOptions): Promise<PairSource> {
   const listing = await listInputFolder(folder, label);
   const names = listing.names;
   if (names.length < 2) {
@@ -122,17 +131,18 @@ async function openSplitFolder(folder: string, label: FolderLabel, pairs: number
   let splitNote = `Only one folder given (${folder}): pairing its first ${half} files with its next ${half}, sorted by name.`;
   if (names.length % 2 === 1) splitNote += ` The last file, ${names[names.length - 1]}, is not used.`;
   notes.push(splitNote);
-  const count = limitPairs(half, pairs, notes);
+  const { first, count } = limitPairs(half, limit, notes);
   return {
     kind: 'split-folder',
     reference: folder,
     target: folder,
+    first,
     count,
     notes,
     load: async (index) => {
       checkPairIndex(index, count);
-      const referenceName = names[index];
-      const targetName = names[half + index];
+      const referenceName = names[first + index];
+      const targetName = names[half + first + index];
       const [reference, target] = await Promise.all([
         loadInputFile(path.join(folder, referenceName), options),
         loadInputFile(path.join(folder, targetName), options),
@@ -142,37 +152,58 @@ async function openSplitFolder(folder: string, label: FolderLabel, pairs: number
   };
 }
 
-function openSynthetic(seed: number, pairs: number | undefined, options: PreprocessOptions): PairSource {
-  const count = pairs ?? DEFAULT_SYNTHETIC_PAIRS;
+function openSynthetic(seed: number, limit: PairLimit, options: PreprocessOptions): PairSource {
+  // Synthetic pair i is the same image pair whatever the shard, so shards of a synthetic run merge.
+  const first = limit.first;
+  const count = limit.pairs ?? DEFAULT_SYNTHETIC_PAIRS;
+  const which = first > 0 ? `synthetic pairs ${first} to ${first + count - 1}` : `${count} synthetic pairs`;
   return {
     kind: 'synthetic',
     reference: null,
     target: null,
+    first,
     count,
     notes: [
-      `No folders given: using ${count} synthetic pairs (seed ${seed}), smooth reference images against high-frequency target images; the numbers describe the model, not your data.`,
+      `No folders given: using ${which} (seed ${seed}), smooth reference images against high-frequency target images; the numbers describe the model, not your data.`,
     ],
     load: async (index) => {
       checkPairIndex(index, count);
+      const pair = first + index;
       return {
-        reference: syntheticInput(seed, 'reference', index, options),
-        target: syntheticInput(seed, 'target', index, options),
-        referenceName: `synthetic-reference-${index}`,
-        targetName: `synthetic-target-${index}`,
+        reference: syntheticInput(seed, 'reference', pair, options),
+        target: syntheticInput(seed, 'target', pair, options),
+        referenceName: `synthetic-reference-${pair}`,
+        targetName: `synthetic-target-${pair}`,
       };
     },
   };
 }
 
-/** Applies the user's pair limit to what is available, noting when it cannot be met. */
-function limitPairs(available: number, requested: number | undefined, notes: string[]): number {
-  if (requested === undefined) return available;
+interface PairLimit {
+  first: number;
+  pairs: number | undefined;
+}
+
+/** Applies the user's skip and limit to what is available, noting when the limit cannot be met. */
+function limitPairs(available: number, limit: PairLimit, notes: string[]): { first: number; count: number } {
+  const { first, pairs: requested } = limit;
+  if (first >= available) {
+    throw new InputDataError(`Skipping ${first} pairs leaves none: the inputs have ${available}; give a smaller number of pairs to skip.`);
+  }
+  const left = available - first;
+  if (first > 0) {
+    const count = requested === undefined ? left : Math.min(requested, left);
+    if (requested !== undefined && requested > left) notes.push(`Asked for ${requested} pairs from pair ${first} but only ${left} are left: using ${left}.`);
+    notes.push(`Using pairs ${first} to ${first + count - 1} of ${available} available pairs.`);
+    return { first, count };
+  }
+  if (requested === undefined) return { first, count: available };
   if (requested > available) {
     notes.push(`Asked for ${requested} pairs but only ${available} are available: using ${available}.`);
-    return available;
+    return { first, count: available };
   }
   if (requested < available) notes.push(`Using the first ${requested} of ${available} available pairs.`);
-  return requested;
+  return { first, count: requested };
 }
 
 function checkPairIndex(index: number, count: number): void {

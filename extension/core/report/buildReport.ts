@@ -19,8 +19,27 @@ export function describeSample(values: ArrayLike<number>): Statistics {
   let squares = 0;
   for (let i = 0; i < n; i++) squares += (values[i] - mean) ** 2;
   const std = n > 1 ? Math.sqrt(squares / (n - 1)) : 0;
+  return { mean, std, ci95: normalInterval95(mean, std, n), n };
+}
+
+/** The report's 95% interval of a mean: mean ± 1.96 std / √n. */
+export function normalInterval95(mean: number, std: number, n: number): [number, number] {
   const half = (1.96 * std) / Math.sqrt(n);
-  return { mean, std, ci95: [mean - half, mean + half], n };
+  return [mean - half, mean + half];
+}
+
+/**
+ * The statistics of the union of disjoint samples from each one's mean, std and n alone (the
+ * parallel variance formula): equal, up to rounding, to describeSample over all the values.
+ */
+export function combineStatistics(parts: Pick<Statistics, 'mean' | 'std' | 'n'>[]): Statistics {
+  const n = parts.reduce((sum, part) => sum + part.n, 0);
+  if (n === 0) return { mean: NaN, std: NaN, ci95: [NaN, NaN], n: 0 };
+  const mean = parts.reduce((sum, part) => sum + part.n * part.mean, 0) / n;
+  // Sum of squared deviations from the overall mean: each part's own, plus its mean's offset.
+  const squares = parts.reduce((sum, part) => sum + (part.n - 1) * part.std ** 2 + part.n * (part.mean - mean) ** 2, 0);
+  const std = n > 1 ? Math.sqrt(squares / (n - 1)) : 0;
+  return { mean, std, ci95: normalInterval95(mean, std, n), n };
 }
 
 /**

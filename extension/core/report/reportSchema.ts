@@ -38,6 +38,12 @@ export interface ComponentSummary {
   parameterCount: number;
 }
 
+/**
+ * Pair indices [first, end) (end excluded) among all the inputs' pairs, in increasing order: the
+ * pairs a report's statistics hold (a pair left out for a zero distance is not in them).
+ */
+export type PairRange = [number, number];
+
 export interface ProviderAttempt {
   name: ExecutionProviderName;
   ok: boolean;
@@ -78,6 +84,8 @@ export interface PlasticityReport {
   settings: {
     mode: MeasureMode;
     pairs: number;
+    /** Which pairs were measured (`--pairs-from` and `--pairs` choose them); absent in reports made before it was recorded. */
+    pairIndices?: PairRange[];
     seed: number;
     inputs: {
       kind: 'folders' | 'split-folder' | 'synthetic';
@@ -97,6 +105,17 @@ export interface PlasticityReport {
   warnings: string[];
   /** The paper's data-free upper bounds (weights only, plus token statistics): bounds, never plasticity. */
   bounds?: PlasticityBounds;
+  /** Present when the report was merged from shards (`plasticity-lens merge`): each shard as it was given. */
+  mergedFrom?: MergedShard[];
+}
+
+export interface MergedShard {
+  file: string;
+  /** sha256 of the shard report's file. */
+  sha256: string;
+  createdAt: string;
+  pairIndices: PairRange[];
+  executionProvider: ExecutionProviderName;
 }
 
 export interface TokenStatistics {

@@ -1,0 +1,60 @@
+// `plasticity-lens compare A.json B.json [C.json ...]`: reports of one architecture side by side,
+// each against the first.
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { UsageError } from '../core/errors';
+import { compareReports } from '../core/compare/compareReports';
+import { parseOptions } from './commandLineOptions';
+import { formatComparisonTable } from './comparisonTable';
+import { protectOutput, readReportFile, REPORT_COMMAND_EXIT as EXIT, reportError, writeOutput } from './reportFiles';
+
+export const COMPARE_USAGE = `Usage: plasticity-lens compare A.json B.json [C.json ...] [--json FILE|-]
+
+Compares reports of the same architecture (two checkpoints, two models, two runs), each against
+the first: per (block, component) the difference of means with its 95% interval and a two-sided
+Welch t-test from each report's mean, std and n; and the ranking of component types side by side.
+
+Options:
+  --json FILE|-       write the comparison as JSON to FILE, or to standard output with - (the
+                      table then goes to standard error)
+  -h, --help          show this help
+
+Reports whose architecture (blocks, width, heads, MLP, norm, activation) or mode differ are
+refused with the field that differs (exit 2).
+Exit codes: 0 done, 1 internal error, 2 usage or reports that cannot be compared, 4 report not readable.`;
+
+/** The report files named on the command line: at least two. */
+export function reportFiles(command: string, positionals: string[]): string[] {
+  if (positionals.length < 2) {
+    throw new UsageError(`${command} takes at least two report files (written by 'plasticity-lens analyze MODEL --json REPORT.json'), got ${positionals.length}${positionals.length ? `: ${positionals.join(' ')}` : ''}.`);
+  }
+  return positionals.map((file) => path.resolve(file));
+}
+
+export function runCompareCommand(args: string[]): number {
+  try {
+    const { values, positionals } = parseOptions('compare', () =>
+      parseArgs({ args, allowPositionals: true, strict: true, options: { json: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } } }),
+    );
+    if (values.help) {
+      process.stdout.write(`${COMPARE_USAGE}\n`);
+      return EXIT.done;
+    }
+    const files = reportFiles('compare', positionals);
+    const out = values.json === undefined || values.json === '-' ? values.json : protectOutput(values.json, files);
+    const comparison = compareReports(files.map((file) => ({ report: readReportFile(file).report, file })));
+    const table = formatComparisonTable(comparison);
+    const json = `${JSON.stringify(comparison, null, 2)}\n`;
+    if (out === '-') {
+      process.stdout.write(json);
+      process.stderr.write(`${table}\n`);
+    } else {
+      if (out) writeOutput(json, out);
+      process.stdout.write(`${table}\n`);
+      if (out) process.stdout.write(`Comparison written to ${out}\n`);
+    }
+    return EXIT.done;
+  } catch (error) {
+    return reportError(error);
+  }
+}

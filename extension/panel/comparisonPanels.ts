@@ -1,0 +1,168 @@
+// "Compare with...": picks the reports to compare (the extension's stored reports or JSON report
+// files), checks they can be compared, and opens a comparison panel beside the model.
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { comparisonToCsv } from '../core/compare/comparisonCsv';
+import { compareReports, NamedReport } from '../core/compare/compareReports';
+import { PlasticityComparison } from '../core/compare/reportComparison';
+import { InputDataError, UsageError } from '../core/errors';
+import { parseReport } from '../core/recommend/reportInput';
+import { PlasticityReport } from '../core/report/reportSchema';
+import { ReportStore } from '../analysis/reportStore';
+import { saveExport } from './exportFile';
+import { WebviewLoader, webviewHtml, webviewOptions } from './webviewHtml';
+import { ComparisonPanelToHost, HostToComparisonPanel } from './webviewProtocol';
+
+export const COMPARISON_PANEL_VIEW_TYPE = 'plasticityLens.comparison';
+
+class ComparisonPanel implements vscode.Disposable {
+  private readonly disposables: vscode.Disposable[] = [];
+  private readonly loader: WebviewLoader;
+
+  constructor(
+    readonly panel: vscode.WebviewPanel,
+    private readonly comparison: PlasticityComparison,
+    private readonly reports: NamedReport[],
+    extensionUri: vscode.Uri,
+  ) {
+    panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icon.svg');
+    panel.webview.options = webviewOptions(extensionUri);
+    this.loader = new WebviewLoader(panel.webview, () => webviewHtml(panel.webview, extensionUri, 'comparisonPanel', panel.title));
+    this.disposables.push(this.loader, panel.webview.onDidReceiveMessage((message: ComparisonPanelToHost) => void this.handle(message)));
+    this.post({ type: 'showComparison', comparison });
+  }
+
+  private post(message: HostToComparisonPanel): void {
+    void this.panel.webview.postMessage(message);
+  }
+
+  private async handle(message: ComparisonPanelToHost): Promise<void> {
+    switch (message.type) {
+      case 'ready':
+        this.loader.markReady();
+        this.post({ type: 'showComparison', comparison: this.comparison });
+        break;
+      case 'exportPng':
+        await this.save(`${message.chart}.png`, { 'PNG image': ['png'] }, Buffer.from(message.dataUrl.replace(/^data:image\/png;base64,/, ''), 'base64'));
+        break;
+      case 'exportCsv':
+        await this.save('comparison.csv', { CSV: ['csv'] }, Buffer.from(comparisonToCsv(this.comparison)));
+        break;
+      case 'exportJson':
+        await this.save('comparison.json', { JSON: ['json'] }, Buffer.from(`${JSON.stringify(this.comparison, null, 2)}\n`));
+        break;
+    }
+  }
+
+  /** Saved next to the baseline's model by default; never over the model or a compared report. */
+  private async save(suffix: string, filters: Record<string, string[]>, content: Buffer): Promise<void> {
+    const files = this.reports.flatMap((named) => (named.file ? [named.file] : []));
+    await saveExport({ besideFile: this.reports[0].report.model.path, suffix, filters, content, protectReports: true, protectedFiles: files });
+  }
+
+  dispose(): void {
+    for (const disposable of this.disposables) disposable.dispose();
+  }
+}
+
+interface ReportPick extends vscode.QuickPickItem {
+  named?: NamedReport;
+  /** The item that opens a file dialog for JSON report files. */
+  chooseFiles?: true;
+}
+
+export class ComparisonPanels implements vscode.Disposable {
+  private readonly panels = new Set<ComparisonPanel>();
+
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly store: ReportStore,
+    private readonly log: vscode.OutputChannel,
+  ) {}
+
+  /**
+   * The "Compare with..." command: `model` (from a report panel) makes its latest report the
+   * baseline; without it the user picks the baseline first. Then the reports to compare it with.
+   */
+  async compareWith(model?: vscode.Uri): Promise<void> {
+    const stored = await this.store.all();
+    let baseline: NamedReport | undefined;
+    if (model) {
+      const report = await this.store.latest(model.fsPath);
+      if (!report) {
+        void vscode.window.showInformationMessage(`Plasticity Lens has no report of ${path.basename(model.fsPath)} yet: analyse it first.`);
+        return;
+      }
+      baseline = { report, file: null, label: path.basename(report.model.path) };
+    } else {
+      baseline = (await this.pickReports(stored, undefined, false))?.[0];
+    }
+    if (!baseline) return;
+    const others = await this.pickReports(stored, baseline.report, true);
+    if (!others || others.length === 0) return;
+    await this.open([baseline, ...others]);
+  }
+
+  /** Compares the reports (the first is the baseline) and opens the panel, or says in one sentence why they cannot be compared. */
+  async open(reports: NamedReport[]): Promise<PlasticityComparison | undefined> {
+    let comparison: PlasticityComparison;
+    try {
+      comparison = compareReports(reports);
+    } catch (error) {
+      if (!(error instanceof UsageError)) this.log.appendLine(`Comparison failed: ${(error as Error).stack ?? String(error)}`);
+      void vscode.window.showErrorMessage(`Plasticity Lens: ${(error as Error).message.split('\n')[0]}`);
+      return undefined;
+    }
+    const title = `Compare: ${comparison.series.map((series) => series.label).join(' · ')}`;
+    const webviewPanel = vscode.window.createWebviewPanel(COMPARISON_PANEL_VIEW_TYPE, title, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, { retainContextWhenHidden: false });
+    const panel = new ComparisonPanel(webviewPanel, comparison, reports, this.extensionUri);
+    this.panels.add(panel);
+    webviewPanel.onDidDispose(() => {
+      panel.dispose();
+      this.panels.delete(panel);
+    });
+    return comparison;
+  }
+
+  /** Stored reports (other than `exclude`) and an item to choose JSON report files. */
+  private async pickReports(stored: PlasticityReport[], exclude: PlasticityReport | undefined, many: boolean): Promise<NamedReport[] | undefined> {
+    const items: ReportPick[] = stored
+      .filter((report) => report !== exclude && !(exclude && report.createdAt === exclude.createdAt && report.model.sha256 === exclude.model.sha256))
+      .map((report) => ({
+        label: path.basename(report.model.path),
+        description: `${report.settings.mode}, ${report.settings.pairs} pairs${report.settings.inputs.synthetic ? ', synthetic' : ''}`,
+        detail: `${new Date(report.createdAt).toLocaleString()} · ${path.dirname(report.model.path)}`,
+        named: { report, file: null, label: path.basename(report.model.path) },
+      }));
+    items.push({ label: '$(file) Choose JSON report files…', chooseFiles: true, alwaysShow: true });
+    const placeHolder = many ? 'Compare with which reports? (stored reports, or JSON report files)' : 'Which report is the baseline?';
+    const picked = many ? await vscode.window.showQuickPick(items, { canPickMany: true, placeHolder }) : await vscode.window.showQuickPick(items, { placeHolder }).then((item) => (item ? [item] : undefined));
+    if (!picked || picked.length === 0) return undefined;
+    const named = picked.flatMap((item) => (item.named ? [item.named] : []));
+    if (picked.some((item) => item.chooseFiles)) {
+      const files = await vscode.window.showOpenDialog({ canSelectMany: many, filters: { 'Plasticity Lens report': ['json'] }, openLabel: 'Compare' });
+      if (!files) return named.length > 0 ? named : undefined;
+      for (const file of files) {
+        const report = await readReportFile(file.fsPath);
+        if (report) named.push({ report, file: file.fsPath });
+      }
+    }
+    return named;
+  }
+
+  dispose(): void {
+    for (const panel of this.panels) panel.panel.dispose();
+  }
+}
+
+/** A JSON report file, or undefined after saying in one sentence why it cannot be used. */
+async function readReportFile(file: string): Promise<PlasticityReport | undefined> {
+  try {
+    return parseReport(await fs.readFile(file, 'utf8'), file);
+  } catch (error) {
+    const message = error instanceof InputDataError ? error.message : `${path.basename(file)} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}).`;
+    void vscode.window.showErrorMessage(`Plasticity Lens: ${message}`);
+    return undefined;
+  }
+}

@@ -1,0 +1,136 @@
+// The comparison panel in a real VS Code (code-server): a model analysed twice with different
+// settings, then "Compare with..." on its report panel picks the other stored report and opens
+// the comparison beside the model: rankings side by side, the types x reports heatmap with its
+// values, the per-block curves of a chosen component, and the Welch table. Screenshots go to the
+// artifacts folder.
+//
+// Run: npm run test:e2e (builds the .vsix first). Skips when code-server is not set up.
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Frame, Page } from 'playwright-core';
+import { artifactsDir, clickExplorerContextMenu, e2eUnavailableReason, openWorkbench, repoRoot, screenshot, startCodeServer, waitForCommand, type CodeServerHandle, type Workbench } from './codeServer';
+
+const ROOT = repoRoot();
+const FIXTURES = path.join(ROOT, 'test', 'fixtures');
+const VSIX = path.join(ROOT, 'build', 'vsix', `plasticity-lens-${process.platform}-${process.arch}-${JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version}.vsix`);
+const unavailable = e2eUnavailableReason() ?? (fs.existsSync(VSIX) ? undefined : `no .vsix at ${VSIX}; run npm run package first`);
+
+const SETTINGS = {
+  'plasticityLens.referenceFolder': 'images/reference',
+  'plasticityLens.targetFolder': 'images/target',
+  'plasticityLens.executionProvider': 'cpu',
+};
+
+let server: CodeServerHandle | undefined;
+let workbench: Workbench | undefined;
+let workspace = '';
+let page: Page;
+
+function writeSettings(settings: Record<string, unknown>): void {
+  fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
+  fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify(settings, null, 2));
+}
+
+async function shot(name: string): Promise<void> {
+  await screenshot(page, path.join(artifactsDir(), `comparison-${name}.png`));
+}
+
+/** The webview frame showing `selector` with `text` (several webviews are open side by side). */
+async function frameShowing(selector: string, text: string | RegExp, timeoutMs = 60_000): Promise<Frame> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    for (const frame of page.frames()) {
+      try {
+        if ((await frame.locator(selector, { hasText: text }).count()) > 0) return frame;
+      } catch {
+        // a frame navigating or detached while we look
+      }
+    }
+    await page.waitForTimeout(250);
+  }
+  await shot('missing-frame').catch(() => undefined);
+  throw new Error(`no webview shows ${selector} with ${String(text)} within ${timeoutMs} ms`);
+}
+
+/** The report panel once it shows a report of `pairs` pairs. */
+async function reportWithPairs(pairs: number): Promise<Frame> {
+  const frame = await frameShowing('h1', 'Plasticity of vit.onnx', 120_000);
+  await frame.locator('.facts dd', { hasText: new RegExp(`^${pairs}$`) }).waitFor({ timeout: 120_000 });
+  return frame;
+}
+
+before(async () => {
+  if (unavailable) return;
+  workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'plasticity-lens-e2e-comparison-'));
+  fs.copyFileSync(path.join(FIXTURES, 'models', 'timm_op17_dyn.onnx'), path.join(workspace, 'vit.onnx'));
+  for (const side of ['reference', 'target']) fs.cpSync(path.join(FIXTURES, 'pairs', side), path.join(workspace, 'images', side), { recursive: true });
+  writeSettings(SETTINGS);
+  server = await startCodeServer({ vsix: VSIX, workspace, userSettings: { 'workbench.colorTheme': 'Default Dark Modern' } });
+  workbench = await openWorkbench(server.url, workspace, { expectFile: 'vit.onnx' });
+  page = workbench.page;
+  await waitForCommand(page, 'Plasticity Lens: Analyze Model');
+});
+
+after(async () => {
+  if (page) await shot('final').catch(() => undefined);
+  if (server) server.saveLogs(path.join(artifactsDir(), 'comparison-logs'));
+  await workbench?.close();
+  await server?.stop();
+  if (workspace) fs.rmSync(workspace, { recursive: true, force: true });
+});
+
+test('the comparison panel in a real VS Code', { skip: unavailable, timeout: 600_000 }, async (t) => {
+  await t.test('two analyses of one model with different pair counts are both stored', async () => {
+    await clickExplorerContextMenu(page, 'vit.onnx', 'Analyze Model');
+    await reportWithPairs(8);
+    writeSettings({ ...SETTINGS, 'plasticityLens.pairs': 4 });
+    await page.waitForTimeout(1000);
+    const frame = await reportWithPairs(8);
+    await frame.locator('#rerun').click();
+    await reportWithPairs(4);
+  });
+
+  await t.test('"Compare with..." on the report panel offers the other stored report and opens the comparison beside', async () => {
+    const report = await reportWithPairs(4);
+    await report.locator('#compare').click();
+    const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: '8 pairs' }).first();
+    await row.waitFor({ timeout: 30_000 });
+    await row.click(); // toggles its checkbox (a multi-select pick)
+    await page.keyboard.press('Enter');
+    const frame = await frameShowing('h1', /^Comparison: vit\.onnx vs vit\.onnx \(2\)$/, 60_000);
+
+    // Rankings side by side: five types, one column per report, and Kendall's τ.
+    assert.equal(await frame.locator('#ranking tbody tr[data-component]').count(), 5);
+    assert.equal(await frame.locator('#ranking thead th').count(), 1 + 2);
+    assert.match(await frame.locator('#ranking').innerText(), /Kendall τ/);
+    // The heatmap prints every value: colour is never the only cue.
+    const heat = await frame.locator('#type-heatmap tbody td').allInnerTexts();
+    assert.equal(heat.length, 5 * 2);
+    assert.ok(heat.every((text) => /\d\.\d{3}/.test(text)), heat.join(' | '));
+    // Curves of one component, one line per report, and the table of all 15 cells with Welch p-values.
+    assert.equal(await frame.locator('canvas#curves-chart').count(), 1);
+    assert.equal(await frame.locator('#differences-1 tbody tr').count(), 3 * 5);
+    const p = await frame.locator('#differences-1 tbody tr td:last-child').allInnerTexts();
+    assert.ok(p.every((text) => /^(\d\.\d{3}|\d\.\de-\d+|<1e-12|n\/a)/.test(text.trim())), p.join(' | '));
+    assert.ok((await page.locator('.editor-group-container').count()) >= 2);
+    await shot('panel-dark');
+  });
+
+  await t.test('choosing another component redraws the curves', async () => {
+    const frame = await frameShowing('h1', /^Comparison: /);
+    const before = await frame.locator('canvas#curves-chart').evaluate((canvas) => (canvas as unknown as { toDataURL(): string }).toDataURL());
+    const current = await frame.locator('vscode-radio[name="component"][checked]').getAttribute('value');
+    const other = ['LN1', 'MHA', 'LN2', 'FC1', 'FC2'].find((component) => component !== current)!;
+    await frame.locator(`vscode-radio[name="component"][value="${other}"]`).click();
+    await frame.locator('canvas#curves-chart[aria-label*="' + other + '"]').waitFor({ timeout: 10_000 });
+    const after = await frame.locator('canvas#curves-chart').evaluate((canvas) => (canvas as unknown as { toDataURL(): string }).toDataURL());
+    assert.notEqual(after, before);
+    writeSettings({ ...SETTINGS, 'plasticityLens.pairs': 4, 'workbench.colorTheme': 'Default Light Modern' });
+    await frame.locator('body.vscode-light').waitFor({ timeout: 30_000 });
+    await page.waitForTimeout(500);
+    await shot('panel-light');
+  });
+});
