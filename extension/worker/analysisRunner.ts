@@ -222,7 +222,7 @@ type BatchOutcome = { kind: 'measured'; measurement: Measurement } | { kind: 're
  */
 class PairMeasurer {
   /** Embeddings of the first pairs, per batch, until there are enough for token statistics. */
-  private readonly statisticsBatches: { start: number; count: number; reference: Float32Array; target: Float32Array }[] = [];
+  private statisticsBatches: { start: number; count: number; reference: Float32Array; target: Float32Array }[] = [];
   /** Pairs 0 .. checkedPairs - 1 were measured on cpu or checked against it. */
   private checkedPairs = 0;
   /** Batches still to check against cpu before the GPU provider runs alone. */
@@ -299,20 +299,21 @@ class PairMeasurer {
     const provider = this.sessions.provider;
     const checkBlocks = start === 0 && this.request.mode === 'in-context';
     let result: Measurement;
-    const gpuStarted = performance.now();
+    const started = performance.now();
     try {
       result = await this.measureOn(this.sessions, reference, target, count, checkBlocks);
     } catch (error) {
       if (provider === 'cpu' || error instanceof ModelFileError) throw error;
       return { kind: 'restart', resumeAt: await this.abandonGpu(provider, `failed on pairs ${start}-${start + count - 1}: ${describeOrtError(error)}`) };
     }
-    const seconds = (performance.now() - gpuStarted) / 1000;
+    const seconds = (performance.now() - started) / 1000;
     if (provider !== 'cpu' && this.checksLeft > 0) {
       const outcome = await this.checkAgainstCpu(provider, result, seconds, reference, target, start, count, more);
       if (outcome.kind === 'restart') return outcome;
       result = outcome.measurement;
     }
-    if (this.sessions.provider === 'cpu' || provider === 'cpu') this.checkedPairs = start + count;
+    // cpu is the reference: what it measures counts as checked (also after a move to cpu).
+    if (this.sessions.provider === 'cpu') this.checkedPairs = start + count;
     this.gatherTokenStatistics(result.embeddings.reference, result.embeddings.target, start, count);
     return { kind: 'measured', measurement: result };
   }
@@ -375,7 +376,7 @@ class PairMeasurer {
     this.cpuSessions = undefined;
     this.checksLeft = 0;
     const keep = this.checkedPairs;
-    this.statisticsBatches.splice(0, this.statisticsBatches.length, ...this.statisticsBatches.filter((entry) => entry.start < keep));
+    this.statisticsBatches = this.statisticsBatches.filter((entry) => entry.start < keep);
     return keep;
   }
 
