@@ -20,12 +20,13 @@ import { buildBoundsModel, DEFAULT_BOUNDS_STEPS } from '../core/bounds/boundsMod
 import { combineBounds, TOKEN_STATISTICS_PAIRS, tokenStatistics } from '../core/bounds/plasticityBounds';
 import { blockReports, summarize } from '../core/report/buildReport';
 import { rangesOfIndices } from '../core/report/pairRanges';
-import { ExecutionProviderName, PlasticityBounds, PlasticityReport, REPORT_SCHEMA_VERSION, TokenStatistics } from '../core/report/reportSchema';
+import { ExecutionProviderName, PlasticityBounds, PlasticityReport, ProviderAttempt, REPORT_SCHEMA_VERSION, TokenStatistics } from '../core/report/reportSchema';
 import { TOOL_VERSION } from '../core/toolVersion';
 import { graphKindSummary, measuresAnotherPrecision } from '../core/graph/canonicalGraph';
 import { discoverVit } from '../core/vit/discoverVit';
 import { COMPONENTS, VitStructure } from '../core/vit/vitStructure';
-import { chooseExecutionProvider, createSession, describeOrtError, ONNXRUNTIME_VERSION, ort, SessionOptions } from './onnxRuntime';
+import { describeGpuAdapter } from './gpuAdapter';
+import { chooseExecutionProvider, createSession, describeOrtError, ONNXRUNTIME_VERSION, ort, PROVIDER_AGREEMENT, providerFailure, SessionOptions, worstRelativeDifference } from './onnxRuntime';
 import { concatFloats, ImageEmbedder } from './imageEmbedder';
 import { AnalysisProgress, AnalysisRequest, BoundsRequest } from './workerProtocol';
 
@@ -68,7 +69,7 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
   await checkCancelled();
 
   report('compiling', `Preparing the probe on ${provider.used}`, { executionProvider: provider.used });
-  const measurer = await PairMeasurer.create(model, structure, request, preprocess.size, provider.used);
+  const measurer = await PairMeasurer.create(model, structure, request, preprocess.size, provider.used, provider.tried);
   await checkCancelled();
 
   const warnings: string[] = [];
@@ -79,24 +80,26 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
     warnings.push(`The model stores ${graphKindSummary(structure.kind)}.`);
   }
   const measureStarted = performance.now();
-  const perPair: Float64Array[] = [];
-  /** Index among all the inputs' pairs of each entry of perPair, so shards of one run can be merged. */
-  const measuredPairs: number[] = [];
+  // Per pair index (from the first pair of this run): its ratios, or the name of a pair left out (no ratio exists).
+  const measured = new Map<number, Float64Array | string>();
   const batchPairs = request.batchPairs ?? defaultBatchPairs(structure);
+  const columns = COMPONENTS.length * structure.blocks.length;
   let done = 0;
   while (done < pairs.count) {
     const count = Math.min(batchPairs, pairs.count - done);
     const batch = await loadBatch(pairs, done, count);
     await checkCancelled();
-    const { ratios, distances } = await measurer.measure(batch.reference, batch.target, count, warnings);
-    const columns = COMPONENTS.length * structure.blocks.length;
+    const outcome = await measurer.measure(batch.reference, batch.target, done, count, done + count < pairs.count);
+    if (outcome.kind === 'restart') {
+      // The GPU provider failed under `auto`: the run continues on cpu from the last pair checked against it.
+      for (const index of [...measured.keys()]) if (index >= outcome.resumeAt) measured.delete(index);
+      done = outcome.resumeAt;
+      report('compiling', `Continuing on cpu from pair ${done}`, { pairsDone: done, pairsTotal: pairs.count, executionProvider: measurer.provider });
+      continue;
+    }
+    const { ratios, distances } = outcome.measurement;
     for (let i = 0; i < count; i++) {
-      if (!(distances[i] > 0)) {
-        warnings.push(`Pair ${pairs.first + done + i} (${batch.names[i]}) was left out: its two inputs give the same embedding, so no ratio exists.`);
-        continue;
-      }
-      perPair.push(Float64Array.from(ratios.subarray(i * columns, (i + 1) * columns)));
-      measuredPairs.push(pairs.first + done + i);
+      measured.set(done + i, distances[i] > 0 ? Float64Array.from(ratios.subarray(i * columns, (i + 1) * columns)) : batch.names[i]);
     }
     done += count;
     const seconds = (performance.now() - measureStarted) / 1000;
@@ -110,6 +113,17 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
     });
     await checkCancelled();
   }
+  const perPair: Float64Array[] = [];
+  /** Index among all the inputs' pairs of each entry of perPair, so shards of one run can be merged. */
+  const measuredPairs: number[] = [];
+  for (const [index, value] of [...measured].sort(([a], [b]) => a - b)) {
+    if (typeof value === 'string') {
+      warnings.push(`Pair ${pairs.first + index} (${value}) was left out: its two inputs give the same embedding, so no ratio exists.`);
+    } else {
+      perPair.push(value);
+      measuredPairs.push(pairs.first + index);
+    }
+  }
   if (perPair.length === 0) {
     throw new UsageError('No pair of inputs differs, so plasticity cannot be measured; give reference and target images that are not identical.');
   }
@@ -119,9 +133,6 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
   const tokens = measurer.tokenStatistics;
   const bounds = await dataFreeBounds(model, structure, tokens && { ...tokens, synthetic: pairs.kind === 'synthetic' });
   const boundsMs = performance.now() - boundsStarted;
-  if (measurer.provider !== provider.used) {
-    provider.tried.push({ name: 'cpu', ok: true, reason: `used instead of ${provider.used}, which disagreed with cpu on the first pairs` });
-  }
   const measureMs = performance.now() - measureStarted;
   const blocks = blockReports(structure, perPair);
 
@@ -137,7 +148,7 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
       seed: request.seed,
       inputs: { kind: pairs.kind, reference: pairs.reference, target: pairs.target, synthetic: pairs.kind === 'synthetic', notes: pairs.notes },
       preprocessing: { size: preprocess.size, mean: preprocess.mean, std: preprocess.std },
-      executionProvider: { requested: request.executionProvider, used: measurer.provider, tried: provider.tried },
+      executionProvider: { requested: request.executionProvider, used: measurer.provider, tried: measurer.tried },
     },
     components: [...COMPONENTS],
     blocks,
@@ -210,11 +221,25 @@ interface Measurement {
   embeddings: { reference: Float32Array; target: Float32Array };
 }
 
-/** Owns the onnxruntime sessions of one analysis. */
+/** What one batch gave: its measurement, or that the run moved to cpu and measures again from pair `resumeAt`. */
+type BatchOutcome = { kind: 'measured'; measurement: Measurement } | { kind: 'restart'; resumeAt: number };
+
+/**
+ * Owns the onnxruntime sessions of one analysis and the choice of provider. A GPU provider's
+ * first batches are also run on cpu: the first (explicit --ep) or first two (auto) must agree
+ * with cpu; under auto the last of them is timed on both and the faster provider measures the
+ * rest (so a software adapter, correct but slow, is not kept). Under auto, any failure of the
+ * GPU provider moves the run to cpu, keeping only pairs that were checked against cpu; under an
+ * explicit provider it is a one-line error.
+ */
 class PairMeasurer {
-  /** Embeddings [pairs, tokens, d] of the first pairs, until there are enough for token statistics. */
-  private readonly statisticsPairs: { reference: Float32Array[]; target: Float32Array[]; count: number } = { reference: [], target: [], count: 0 };
-  private checked = false;
+  /** Embeddings of the first pairs, per batch, until there are enough for token statistics. */
+  private statisticsBatches: { start: number; count: number; reference: Float32Array; target: Float32Array }[] = [];
+  /** Pairs 0 .. checkedPairs - 1 were measured on cpu or checked against it. */
+  private checkedPairs = 0;
+  /** Batches still to check against cpu before the GPU provider runs alone. */
+  private checksLeft: number;
+  private cpuSessions: Sessions | undefined;
 
   private constructor(
     private readonly modelName: string,
@@ -225,7 +250,11 @@ class PairMeasurer {
     private readonly probeModel: ProbeModel,
     private readonly externalDataFolder: string,
     private sessions: Sessions,
-  ) {}
+    /** The report's `tried`: every provider attempt, in order, the one in use last. */
+    readonly tried: ProviderAttempt[],
+  ) {
+    this.checksLeft = request.executionProvider === 'auto' ? 2 : 1;
+  }
 
   get provider(): ExecutionProviderName {
     return this.sessions.provider;
@@ -236,7 +265,7 @@ class PairMeasurer {
     return this.embedder.tokens;
   }
 
-  static async create(model: OnnxModel, structure: VitStructure, request: AnalysisRequest, imageSize: [number, number], provider: ExecutionProviderName): Promise<PairMeasurer> {
+  static async create(model: OnnxModel, structure: VitStructure, request: AnalysisRequest, imageSize: [number, number], provider: ExecutionProviderName, tried: ProviderAttempt[]): Promise<PairMeasurer> {
     const folder = model.dataFolder;
     const inContext = request.mode === 'in-context';
     const probeModel = inContext ? buildInContextProbe(model, structure) : buildIsolatedProbe(model, structure);
@@ -245,57 +274,134 @@ class PairMeasurer {
     const name = path.basename(model.filePath);
     // Both models are built: the weights now live only in onnxruntime (peak memory stays near the file size).
     dropFileBytes(model);
-    const measurer = new PairMeasurer(name, structure, request, new ImageEmbedder(name, structure, imageSize), embedderBytes, probeModel, folder, undefined as unknown as Sessions);
-    measurer.sessions = await measurer.openSessions(provider);
+    const measurer = new PairMeasurer(name, structure, request, new ImageEmbedder(name, structure, imageSize), embedderBytes, probeModel, folder, undefined as unknown as Sessions, [...tried]);
+    try {
+      measurer.sessions = await measurer.openSessions(provider);
+    } catch (error) {
+      if (provider === 'cpu') throw new ModelFileError(`${name} could not be prepared for onnxruntime on cpu: ${describeOrtError(error)}`);
+      await measurer.abandonGpu(provider, `could not prepare the probe: ${describeOrtError(error)}`);
+    }
     return measurer;
   }
 
   private async openSessions(provider: ExecutionProviderName): Promise<Sessions> {
+    const options = { provider, externalDataFolder: this.externalDataFolder };
+    const embedder = await createSession(this.embedderBytes, options);
     try {
-      const options = { provider, externalDataFolder: this.externalDataFolder };
-      const embedder = await createSession(this.embedderBytes, options);
       const constants = this.probeModel.precompute ? await runOnce(this.probeModel.precompute, options) : {};
       const probe = await createSession(this.probeModel.bytes, options);
       return { provider, embedder, probe, constants };
     } catch (error) {
-      throw new ModelFileError(`${this.modelName} could not be prepared for onnxruntime on ${provider}: ${describeOrtError(error)}`);
+      await embedder.release();
+      throw error;
     }
   }
 
   async release(): Promise<void> {
     await releaseSessions(this.sessions);
+    if (this.cpuSessions) await releaseSessions(this.cpuSessions);
+    this.cpuSessions = undefined;
   }
 
   /**
-   * Ratios [count, blocks * 5] and input distances [count] for `count` pairs. The first batch
-   * is also checked: a GPU run against cpu, an in-context run against the model's own blocks.
+   * Ratios [count, blocks * 5] and input distances [count] for pairs start .. start + count - 1
+   * (`more`: pairs follow this batch), or where to start again after moving to cpu.
    */
-  async measure(reference: Float32Array[], target: Float32Array[], count: number, warnings: string[]): Promise<Measurement> {
-    const measurement = await this.measureChecked(reference, target, count, warnings);
-    this.gatherTokenStatistics(measurement.embeddings.reference, measurement.embeddings.target, count);
-    return measurement;
+  async measure(reference: Float32Array[], target: Float32Array[], start: number, count: number, more: boolean): Promise<BatchOutcome> {
+    const provider = this.sessions.provider;
+    const checkBlocks = start === 0 && this.request.mode === 'in-context';
+    let result: Measurement;
+    const started = performance.now();
+    try {
+      result = await this.measureOn(this.sessions, reference, target, count, checkBlocks);
+    } catch (error) {
+      if (provider === 'cpu' || error instanceof ModelFileError) throw error;
+      return { kind: 'restart', resumeAt: await this.abandonGpu(provider, `failed on pairs ${start}-${start + count - 1}: ${describeOrtError(error)}`) };
+    }
+    const seconds = (performance.now() - started) / 1000;
+    if (provider !== 'cpu' && this.checksLeft > 0) {
+      const outcome = await this.checkAgainstCpu(provider, result, seconds, reference, target, start, count, more);
+      if (outcome.kind === 'restart') return outcome;
+      result = outcome.measurement;
+    }
+    // cpu is the reference: what it measures counts as checked (also after a move to cpu).
+    if (this.sessions.provider === 'cpu') this.checkedPairs = start + count;
+    this.gatherTokenStatistics(result.embeddings.reference, result.embeddings.target, start, count);
+    return { kind: 'measured', measurement: result };
   }
 
-  private async measureChecked(reference: Float32Array[], target: Float32Array[], count: number, warnings: string[]): Promise<Measurement> {
-    const firstBatch = !this.checked;
-    this.checked = true;
-    const result = await this.measureOn(this.sessions, reference, target, count, firstBatch && this.request.mode === 'in-context');
-    if (!firstBatch || this.sessions.provider === 'cpu') return result;
+  /** Runs the batch on cpu too; under auto, the last check also decides by time which provider goes on. */
+  private async checkAgainstCpu(
+    provider: ExecutionProviderName,
+    result: Measurement,
+    seconds: number,
+    reference: Float32Array[],
+    target: Float32Array[],
+    start: number,
+    count: number,
+    more: boolean,
+  ): Promise<BatchOutcome> {
+    this.cpuSessions ??= await this.openSessions('cpu');
+    const cpuStarted = performance.now();
+    const cpuResult = await this.measureOn(this.cpuSessions, reference, target, count, false);
+    const cpuSeconds = (performance.now() - cpuStarted) / 1000;
+    const worst = worstRelativeDifference(result.ratios, cpuResult.ratios);
+    if (!(worst < PROVIDER_AGREEMENT)) {
+      return { kind: 'restart', resumeAt: await this.abandonGpu(provider, `disagreed with cpu on pairs ${start}-${start + count - 1} (relative difference ${worst.toExponential(1)})`) };
+    }
+    this.checkedPairs = start + count;
+    this.checksLeft--;
+    const agreed = `agreed with cpu on pairs 0-${start + count - 1} (relative difference ${worst.toExponential(1)})`;
+    if (this.request.executionProvider !== 'auto') {
+      this.updateAttempt(provider, { ok: true, reason: `requested; ${agreed}` });
+      await this.releaseCpuCheck();
+      return { kind: 'measured', measurement: result };
+    }
+    if (this.checksLeft > 0 && more) return { kind: 'measured', measurement: result };
 
-    const cpu = await this.openSessions('cpu');
-    const cpuResult = await this.measureOn(cpu, reference, target, count, false);
-    let worst = 0;
-    for (let i = 0; i < result.ratios.length; i++) {
-      worst = Math.max(worst, Math.abs(result.ratios[i] - cpuResult.ratios[i]) / Math.max(Math.abs(cpuResult.ratios[i]), 1e-6));
+    // The choice, by time on the same pairs (the first batch's includes compiling the GPU's shaders).
+    const timing = `${(seconds / count).toFixed(4)} s per pair against cpu's ${(cpuSeconds / count).toFixed(4)} s on pairs ${start}-${start + count - 1}${start === 0 ? ', its first run' : ''}`;
+    const software = describeGpuAdapter()?.software === true && provider === 'webgpu' ? ' (a software renderer)' : '';
+    if (seconds <= cpuSeconds) {
+      this.updateAttempt(provider, { ok: true, reason: `${agreed} and was faster: ${timing}`, secondsPerPair: round(seconds / count, 5) });
+      await this.releaseCpuCheck();
+      return { kind: 'measured', measurement: result };
     }
-    if (worst < 1e-3) {
-      await releaseSessions(cpu);
-      return result;
-    }
-    warnings.push(`${this.sessions.provider} disagreed with cpu on the first pairs (relative difference ${worst.toExponential(1)}); measured on cpu instead.`);
+    this.updateAttempt(provider, { ok: false, reason: `${agreed} but was slower${software}: ${timing}; not used`, secondsPerPair: round(seconds / count, 5) });
+    this.tried.push({ name: 'cpu', ok: true, reason: `faster than ${provider} on the same pairs`, secondsPerPair: round(cpuSeconds / count, 5) });
     await releaseSessions(this.sessions);
-    this.sessions = cpu;
-    return cpuResult;
+    this.sessions = this.cpuSessions!;
+    this.cpuSessions = undefined;
+    return { kind: 'measured', measurement: cpuResult };
+  }
+
+  /**
+   * A GPU provider failed: under auto, the run goes on with cpu (the attempt recorded with
+   * `why`) and resumes at the first pair not checked against cpu; otherwise a one-line error.
+   */
+  private async abandonGpu(provider: ExecutionProviderName, why: string): Promise<number> {
+    if (this.request.executionProvider !== 'auto') throw providerFailure(provider, `${this.modelName} ${why}`);
+    this.updateAttempt(provider, { ok: false, reason: why });
+    this.tried.push({ name: 'cpu', ok: true, reason: `fallback: ${provider} failed; ${this.checkedPairs > 0 ? `pairs 0-${this.checkedPairs - 1} (checked against cpu) kept, the rest measured on cpu` : 'every pair measured on cpu'}` });
+    if (this.sessions) await releaseSessions(this.sessions).catch(() => undefined);
+    this.sessions = this.cpuSessions ?? (await this.openSessions('cpu'));
+    this.cpuSessions = undefined;
+    this.checksLeft = 0;
+    const keep = this.checkedPairs;
+    this.statisticsBatches = this.statisticsBatches.filter((entry) => entry.start < keep);
+    return keep;
+  }
+
+  /** Rewrites the last attempt of `provider` (the one chooseExecutionProvider kept). */
+  private updateAttempt(provider: ExecutionProviderName, change: Partial<ProviderAttempt>): void {
+    const index = this.tried.map((attempt) => attempt.name).lastIndexOf(provider);
+    if (index >= 0) this.tried[index] = { ...this.tried[index], ...change };
+    else this.tried.push({ name: provider, ok: false, reason: '', ...change });
+  }
+
+  private async releaseCpuCheck(): Promise<void> {
+    if (this.cpuSessions) await releaseSessions(this.cpuSessions);
+    this.cpuSessions = undefined;
   }
 
   private async measureOn(sessions: Sessions, reference: Float32Array[], target: Float32Array[], count: number, checkBlocks: boolean): Promise<Measurement> {
@@ -312,21 +418,20 @@ class PairMeasurer {
   }
 
   /** Keeps the embeddings of the first pairs measured, up to those token statistics take. */
-  private gatherTokenStatistics(reference: Float32Array, target: Float32Array, count: number): void {
-    const gathered = this.statisticsPairs;
-    const take = Math.min(count, TOKEN_STATISTICS_PAIRS - gathered.count);
+  private gatherTokenStatistics(reference: Float32Array, target: Float32Array, start: number, count: number): void {
+    const gathered = this.statisticsBatches.reduce((sum, entry) => sum + entry.count, 0);
+    const take = Math.min(count, TOKEN_STATISTICS_PAIRS - gathered);
     if (take <= 0) return;
     const pairLength = this.tokens * this.structure.hiddenSize;
-    gathered.reference.push(reference.slice(0, take * pairLength));
-    gathered.target.push(target.slice(0, take * pairLength));
-    gathered.count += take;
+    this.statisticsBatches.push({ start, count: take, reference: reference.slice(0, take * pairLength), target: target.slice(0, take * pairLength) });
   }
 
   /** n, r and s_min for the data-free bounds, from the first pairs' embeddings (as the model overview takes them). */
   get tokenStatistics(): TokenStatistics | null {
-    const gathered = this.statisticsPairs;
-    if (gathered.count === 0) return null;
-    return tokenStatistics(concatFloats([...gathered.reference, ...gathered.target]), 2 * gathered.count, this.tokens, this.structure.hiddenSize);
+    const batches = this.statisticsBatches;
+    const count = batches.reduce((sum, entry) => sum + entry.count, 0);
+    if (count === 0) return null;
+    return tokenStatistics(concatFloats([...batches.map((entry) => entry.reference), ...batches.map((entry) => entry.target)]), 2 * count, this.tokens, this.structure.hiddenSize);
   }
 
   private checkRebuiltBlocks(modelOutput: Float32Array, rebuilt: Float32Array): void {
@@ -387,17 +492,21 @@ async function tokenStatisticsOfInputs(model: OnnxModel, structure: VitStructure
   }
 }
 
+/** Why the bounds run on cpu whatever the provider of the measurement (the report says so). */
+const BOUNDS_ON_CPU =
+  "the bounds' Lanczos steps are an ONNX Loop, which onnxruntime runs on cpu (a GPU provider would copy every step's vectors between devices), and they are matrix-vector products run once, bound by memory, not by arithmetic";
+
 /**
- * The paper's upper bounds, on cpu: the weights are read once, without the probe's, and not
- * prepacked (a copy of every weight at session creation, for matrix-vector products that gain
- * nothing from it).
+ * The paper's upper bounds, on cpu (BOUNDS_ON_CPU): the weights are read once, without the
+ * probe's, and not prepacked (a copy of every weight at session creation, for matrix-vector
+ * products that gain nothing from it).
  */
 async function dataFreeBounds(model: OnnxModel, structure: VitStructure, tokens: TokenStatistics | null): Promise<PlasticityBounds> {
   const steps = DEFAULT_BOUNDS_STEPS;
   const bytes = buildBoundsModel(model, structure, { steps });
   const outputs = await runOnce(bytes, { provider: 'cpu', externalDataFolder: model.dataFolder, prepackWeights: false });
   const values = Object.fromEntries(Object.entries(outputs).map(([name, tensor]) => [name, tensor.data as Float32Array]));
-  return combineBounds(structure, model, values, tokens, steps);
+  return { ...combineBounds(structure, model, values, tokens, steps), executionProvider: { used: 'cpu', reason: BOUNDS_ON_CPU } };
 }
 
 /** Frees the worker's copy of the model file (the worker runs with --expose-gc, so it goes at once). */

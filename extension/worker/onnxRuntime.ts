@@ -1,11 +1,14 @@
 // The one module that loads onnxruntime-node: session creation, execution provider probing.
 // Loaded only inside the worker process (its calls block the thread that makes them).
+import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ExecutionProviderName, ExecutionProviderRequest, ProviderAttempt } from '../core/report/reportSchema';
 import { OnnxGraphBuilder } from '../core/onnx/onnxWriter';
 import { TensorDataType } from '../core/onnx/onnxModel';
-import { UsageError } from '../core/errors';
+import { ModelFileError } from '../core/errors';
+import { describeGpuAdapter } from './gpuAdapter';
 
 export { ort };
 
@@ -75,11 +78,30 @@ async function runCheck(provider: ExecutionProviderName): Promise<Float32Array> 
   }
 }
 
+/** How far two runs' outputs may differ, relative, and still count as agreeing. */
+export const PROVIDER_AGREEMENT = 1e-3;
+
+/** The largest relative difference between a provider's outputs and cpu's. */
+export function worstRelativeDifference(result: Float32Array, reference: Float32Array): number {
+  let worst = 0;
+  for (let i = 0; i < result.length; i++) {
+    const difference = Math.abs(result[i] - reference[i]) / Math.max(Math.abs(reference[i]), 1e-6);
+    worst = Math.max(worst, Number.isNaN(difference) ? Infinity : difference);
+  }
+  return worst;
+}
+
+/** The sentence of a failure on an explicitly requested provider (the command line exits 3 with it). */
+export function providerFailure(provider: ExecutionProviderName, what: string): ModelFileError {
+  return new ModelFileError(`Execution provider '${provider}' cannot run here: ${what}. Use --ep auto (falls back to cpu) or --ep cpu.`);
+}
+
 /**
- * Picks the provider to run on. `auto` tries this platform's GPU providers in order and keeps
- * the first that creates a session and agrees with cpu on a check model; a named provider must
- * work or the request fails with the reason. There is no silent fallback inside onnxruntime,
- * so every attempt is reported.
+ * The provider to prepare the probe on. `auto` tries this platform's GPU providers in order and
+ * keeps the first that creates a session and agrees with cpu on a check model; whether it is
+ * kept is decided later, on the real probe (PairMeasurer: checked against cpu and timed). A
+ * named provider must work or the request fails with the reason. There is no silent fallback
+ * inside onnxruntime, so every attempt is reported.
  */
 export async function chooseExecutionProvider(requested: ExecutionProviderRequest): Promise<{ used: ExecutionProviderName; tried: ProviderAttempt[] }> {
   const tried: ProviderAttempt[] = [];
@@ -87,33 +109,52 @@ export async function chooseExecutionProvider(requested: ExecutionProviderReques
   if (requested === 'cpu') return { used: 'cpu', tried: [{ name: 'cpu', ok: true, reason: 'requested' }] };
   const candidates = requested === 'auto' ? gpuProvidersForPlatform() : [requested];
   for (const name of candidates) {
+    const adapter = name === 'webgpu' ? describeGpuAdapter()?.text : undefined;
+    const attempt = (ok: boolean, reason: string): ProviderAttempt => ({ name, ok, reason, ...(adapter ? { adapter } : {}) });
     try {
-      const result = await runCheck(name);
-      const worst = Math.max(...Array.from(result, (value, i) => Math.abs(value - reference[i]) / Math.max(Math.abs(reference[i]), 1e-6)));
-      if (!(worst < 1e-3)) {
-        tried.push({ name, ok: false, reason: `disagreed with cpu on a check model (relative difference ${worst.toExponential(1)})` });
+      const worst = worstRelativeDifference(await runCheck(name), reference);
+      if (!(worst < PROVIDER_AGREEMENT)) {
+        tried.push(attempt(false, `disagreed with cpu on a check model (relative difference ${worst.toExponential(1)})`));
         continue;
       }
-      tried.push({ name, ok: true, reason: 'available; agreed with cpu on a check model' });
+      tried.push(attempt(true, 'available; agreed with cpu on a check model'));
       return { used: name, tried };
     } catch (error) {
-      tried.push({ name, ok: false, reason: providerFailureReason(name, error) });
+      tried.push(attempt(false, providerFailureReason(name, error)));
     }
   }
-  if (requested !== 'auto') {
-    throw new UsageError(`Execution provider '${requested}' cannot run here: ${tried[0].reason}. Use --ep auto or --ep cpu.`);
-  }
+  if (requested !== 'auto') throw providerFailure(requested, tried[0].reason);
   tried.push({ name: 'cpu', ok: true, reason: 'fallback: no GPU provider is usable on this machine' });
   return { used: 'cpu', tried };
 }
 
-function providerFailureReason(name: ExecutionProviderName, error: unknown): string {
+/** True when onnxruntime-node's CUDA provider library lies beside its binding (installed with ONNXRUNTIME_NODE_INSTALL=cuda12). */
+function cudaProviderInstalled(): boolean {
+  try {
+    const packageFolder = path.dirname(require.resolve('onnxruntime-node/package.json'));
+    return fs.existsSync(path.join(packageFolder, 'bin', 'napi-v6', os.platform(), os.arch(), 'libonnxruntime_providers_cuda.so'));
+  } catch {
+    return false;
+  }
+}
+
+/** Why a provider failed, as the user can act on it (the install and driver cases named). */
+export function providerFailureReason(name: ExecutionProviderName, error: unknown): string {
   const detail = describeOrtError(error);
-  if (name === 'cuda' && /shared library|providers_shared|libonnxruntime_providers_cuda/.test(detail)) {
-    return "CUDA provider libraries are not installed (run 'npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12' with network access; needs CUDA 12 and cuDNN 9)";
+  if (name === 'cuda') {
+    if (!cudaProviderInstalled()) {
+      return "its provider libraries are not installed (run 'ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node' with network access; needs CUDA 12 and cuDNN 9)";
+    }
+    const library = /lib(cudart|cublas|cublasLt|cudnn|cufft|curand|nvrtc)[^ :]*\.so[.0-9]*/.exec(detail)?.[0];
+    if (library || /Failed to load shared library/i.test(detail)) {
+      return `its provider libraries are installed but ${library ?? 'CUDA 12 or cuDNN 9'} could not be loaded: install CUDA 12 and cuDNN 9 and put their lib folders on LD_LIBRARY_PATH`;
+    }
+    if (/driver version is insufficient|CUDA driver|no CUDA-capable device|cudaErrorNoDevice|cudaErrorInsufficientDriver/i.test(detail)) {
+      return 'the NVIDIA driver is missing or too old for CUDA 12 (nvidia-smi must list the GPU and a driver of version 525 or later)';
+    }
   }
   if (/backend not found|no available backend/.test(detail)) return `not built into onnxruntime-node on ${os.platform()}-${os.arch()}`;
-  if (name === 'webgpu') {
+  if (name === 'webgpu' && /adapter/i.test(detail)) {
     return 'no usable GPU adapter was found (WebGPU needs a GPU driver with Vulkan on Linux, Direct3D 12 on Windows, Metal on macOS)';
   }
   return detail;

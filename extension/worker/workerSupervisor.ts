@@ -17,6 +17,8 @@ export interface WorkerSupervisorOptions {
   onLog?: (text: string) => void;
   /** How long a cancelled run may take to stop on its own before the worker is killed. */
   cancelGraceMs?: number;
+  /** Variables added to the worker's environment (e.g. which Vulkan driver WebGPU uses). */
+  env?: Record<string, string>;
 }
 
 /** Error raised when the worker process dies during a request. */
@@ -135,7 +137,7 @@ export class WorkerSupervisor {
     const script = this.options.workerScript ?? path.join(__dirname, 'workerMain.js');
     const child = fork(script, [], {
       execPath: this.options.execPath ?? process.execPath,
-      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1', ORT_DISABLE_TELEMETRY: '1' },
+      env: { ...process.env, ...this.options.env, ELECTRON_RUN_AS_NODE: '1', ORT_DISABLE_TELEMETRY: '1' },
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       // gc() lets the worker free the model's file bytes before onnxruntime loads the weights.
       execArgv: ['--expose-gc'],

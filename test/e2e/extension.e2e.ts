@@ -197,20 +197,6 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     await openInOverview('cnn.onnx', '.banner', /cnn\.onnx is not a Vision Transformer/);
   });
 
-  await t.test('float16 and 8-bit models from a hub open in the overview, which says what will be measured', async () => {
-    // One overview at a time: frames are found by content, and every ViT overview says the same heading.
-    await runCommand(page, 'View: Close All Editors');
-    const fp16 = await openInOverview('hub-fp16.onnx', 'h2', 'Vision Transformer found');
-    assert.match(await fp16.locator('body').innerText(), /Graph\s+float16 weights, measured in float32 on the upcast weights/);
-    await runCommand(page, 'View: Close All Editors');
-    const quantized = await openInOverview('hub-quantized.onnx', 'h2', 'Vision Transformer found');
-    const text = await quantized.locator('body').innerText();
-    assert.match(text, /uint8 weights, measured in float32 on the dequantized weights; activation quantization not applied/);
-    assert.match(text, /Naming\s+hf/);
-    await shot('model-overview-quantized');
-    await runCommand(page, 'View: Close All Editors');
-  });
-
   let panelMeans: number[] = [];
   await t.test('the explorer context menu analyses a model with progress and opens the panel beside it', async () => {
     await clickExplorerContextMenu(page, 'vit.onnx', 'Analyze Model');
@@ -452,5 +438,19 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     assert.equal(await frame.locator('#heatmap tbody td').count(), 3 * 5);
     assert.match(await frame.locator('h1').innerText(), /^Plasticity of hf\.onnx$/);
     assert.equal(await reportTabCount('hf.onnx'), 1);
+  });
+
+  await t.test('float16 and 8-bit models from a hub open in the overview, which says what will be measured', async () => {
+    // One overview at a time: frames are found by content, and every ViT overview says the same heading.
+    await runCommand(page, 'View: Close All Editors');
+    const fp16 = await openInOverview('hub-fp16.onnx', 'h2', 'Vision Transformer found');
+    assert.match(await fp16.locator('body').innerText(), /Graph\s+float16 weights, measured in float32 on the upcast weights/);
+    await runCommand(page, 'View: Close All Editors');
+    const quantized = await openInOverview('hub-quantized.onnx', 'h2', 'Vision Transformer found');
+    const text = await quantized.locator('body').innerText();
+    assert.match(text, /uint8 weights, measured in float32 on the dequantized weights; activation quantization not applied/);
+    assert.match(text, /Naming\s+hf/);
+    await shot('model-overview-quantized');
+    await runCommand(page, 'View: Close All Editors');
   });
 });

@@ -126,11 +126,21 @@ describe('usage errors exit 2 with one line', () => {
   for (const { name, args, mentions } of cases) {
     test(name, async () => assertOneLineError(await runCli(args), EXIT.usage, mentions));
   }
+});
 
-  test('--ep webgpu on a machine without a GPU names webgpu', async (context) => {
-    // Only meaningful where WebGPU has no adapter; a GPU machine may run it.
-    if (fs.existsSync('/dev/dri') || fs.existsSync('/dev/nvidia0')) return context.skip('this machine has a GPU device');
-    assertOneLineError(await runCli(['analyze', FIXTURE_MODEL, '--ep', 'webgpu', '--pairs', '2']), EXIT.usage, /webgpu/);
+describe('an execution provider that cannot run exits 3 with one line saying what to do', () => {
+  test('--ep webgpu with no Vulkan driver names webgpu and the way out', async (context) => {
+    if (process.platform !== 'linux') return context.skip('the Vulkan driver is chosen through the environment on Linux only');
+    // A driver manifest that does not exist: WebGPU finds no adapter, whatever the machine has.
+    const result = await runCli(['analyze', FIXTURE_MODEL, '--ep', 'webgpu', '--pairs', '2'], { env: { VK_ICD_FILENAMES: path.join(scratch, 'no-driver.json'), VK_DRIVER_FILES: path.join(scratch, 'no-driver.json') } });
+    assertOneLineError(result, EXIT.model, /'webgpu' cannot run here: no usable GPU adapter.*--ep auto.*--ep cpu/);
+  });
+
+  test('--ep cuda without its provider libraries says how to install them', async (context) => {
+    if (process.platform !== 'linux' || process.arch !== 'x64') return context.skip('CUDA is a Linux x64 provider of onnxruntime-node');
+    const result = await runCli(['analyze', FIXTURE_MODEL, '--ep', 'cuda', '--pairs', '2']);
+    if (result.code === EXIT.done) return context.skip('CUDA runs on this machine');
+    assertOneLineError(result, EXIT.model, /'cuda' cannot run here: .*(ONNXRUNTIME_NODE_INSTALL=cuda12|CUDA 12|NVIDIA driver)/);
   });
 });
 

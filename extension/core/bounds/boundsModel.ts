@@ -58,7 +58,7 @@ export function buildBoundsModel(model: OnnxModel, structure: VitStructure, opti
     ] as const) {
       const joined = `${name}_${part}`;
       if (values.length === 1) b.op('Identity', values, {}, joined);
-      else b.op('Concat', values, { axis: 0 }, joined);
+      else b.concat(values, 0, joined);
       b.output(joined, TensorDataType.FLOAT, [values.length === 1 ? 'batch' : values.length, coefficients[0].steps]);
     }
   };
@@ -71,7 +71,7 @@ export function buildBoundsModel(model: OnnxModel, structure: VitStructure, opti
   );
 
   // Value and output heads: one symmetric stack [2H, dh, dh].
-  const headStack = (grams: string[]) => b.op('Concat', grams, { axis: 0 });
+  const headStack = (grams: string[]) => b.concat(grams, 0);
   const valueGrams = headStack(structure.blocks.map((block) => projectionHeadGrams(b, model, block.attention.value, block.attention.heads, headDim)));
   const outputGrams = headStack(structure.blocks.map((block) => headGrams(b, model, block.attention.outProjection, 'in', 0, block.attention.heads, headDim)));
   output(BOUNDS_STACKS.valueOutput, [lanczosCoefficients(b, stackOperator(b.op('Concat', [valueGrams, outputGrams], { axis: 0 }), 2 * totalHeads, headDim), steps)]);

@@ -1,7 +1,7 @@
 // Builds the small ONNX models the engine runs (embedding extractors, probe graphs).
 // Weights of the user's model are referenced in place as external data, never copied; nodes of
 // the user's model can be copied byte for byte, so no field they carry is lost.
-import { Writer } from 'protobufjs/minimal';
+import { Reader, Writer } from 'protobufjs/minimal';
 import { NodeInfo, OnnxModel, readFileRange, TensorDataType, TensorInfo } from './onnxModel';
 
 export type AttributeValue = number | string | number[] | { floats: number[] } | { float: number } | { tensor: InlineTensor } | { graph: OnnxGraphBuilder };
@@ -22,7 +22,10 @@ interface NodeSpec {
   attributes: [string, AttributeValue][];
 }
 
-type GraphEntry = { kind: 'spec'; spec: NodeSpec } | { kind: 'verbatim'; node: NodeInfo; model: OnnxModel };
+type GraphEntry =
+  | { kind: 'spec'; spec: NodeSpec }
+  | { kind: 'verbatim'; node: NodeInfo; model: OnnxModel }
+  | { kind: 'renamed'; node: NodeInfo; model: OnnxModel; rename: (tensor: string) => string };
 
 type InitializerEntry =
   | { kind: 'inline'; name: string; tensor: InlineTensor }
@@ -46,6 +49,17 @@ const ATTR_FLOATS = 6;
 const ATTR_INTS = 7;
 
 const tag = (field: number, wireType: number) => (field << 3) | wireType;
+
+/**
+ * The most tensors (inputs and outputs together) one node built here may touch. WebGPU
+ * guarantees only 8 storage buffers per shader stage and onnxruntime's WebGPU kernels bind one
+ * buffer per tensor plus one for their uniforms, so a node within this limit runs on every
+ * adapter; a wider Concat or Split fails only at run time, on adapters at the minimum.
+ */
+export const MAX_NODE_TENSORS = 7;
+
+/** WebGPU's guaranteed maxStorageBufferBindingSize (128 MiB): the largest tensor a portable graph holds. */
+export const MAX_TENSOR_BYTES = 128 * 2 ** 20;
 
 export class OnnxGraphBuilder {
   private readonly entries: GraphEntry[] = [];
@@ -103,10 +117,37 @@ export class OnnxGraphBuilder {
     return outputs;
   }
 
+  /**
+   * Concat of any number of tensors along `axis`, as a tree of Concats each within
+   * MAX_NODE_TENSORS (see there); one tensor passes through Identity.
+   */
+  concat(inputs: string[], axis: number, outputName?: string): string {
+    if (inputs.length === 0) throw new Error('concat needs at least one input');
+    const width = MAX_NODE_TENSORS - 1;
+    let level = inputs;
+    while (level.length > width) {
+      const next: string[] = [];
+      for (let start = 0; start < level.length; start += width) {
+        const group = level.slice(start, start + width);
+        next.push(group.length === 1 ? group[0] : this.op('Concat', group, { axis }));
+      }
+      level = next;
+    }
+    return level.length === 1 ? this.op('Identity', level, {}, outputName) : this.op('Concat', level, { axis }, outputName);
+  }
+
   /** Copies a node of the source model unchanged (same tensor names). */
   copyNode(model: OnnxModel, node: NodeInfo): void {
     for (const output of node.outputs) this.nodeOutputs.add(output);
     this.entries.push({ kind: 'verbatim', node, model });
+  }
+
+  /**
+   * Copies a node of the source model with its tensor names (and its own name) mapped through
+   * `rename`; every other field (attributes, domain) is kept byte for byte.
+   */
+  copyNodeRenamed(model: OnnxModel, node: NodeInfo, rename: (tensor: string) => string): void {
+    this.entries.push({ kind: 'renamed', node, model, rename });
   }
 
   floatConstant(values: ArrayLike<number>, dims: number[], prefix = 'const'): string {
@@ -202,6 +243,9 @@ export class OnnxGraphBuilder {
       if (entry.kind === 'verbatim') {
         const { offset, length } = entry.node.message;
         writer.uint32(tag(1, 2)).bytes(readFileRange(entry.model, offset, length));
+      } else if (entry.kind === 'renamed') {
+        const { offset, length } = entry.node.message;
+        writer.uint32(tag(1, 2)).bytes(renamedNodeBytes(entry.node, readFileRange(entry.model, offset, length), entry.rename));
       } else {
         writer.uint32(tag(1, 2)).fork();
         writeNode(writer, entry.spec);
@@ -279,6 +323,23 @@ function writeNode(writer: Writer, spec: NodeSpec): void {
     writer.ldelim();
   }
   if (spec.domain) writer.uint32(tag(7, 2)).string(spec.domain);
+}
+
+/** The NodeProto `message` with new input (1), output (2) and name (3) fields; its other fields are kept as they are. */
+function renamedNodeBytes(node: NodeInfo, message: Uint8Array, rename: (tensor: string) => string): Uint8Array {
+  const names = Writer.create();
+  for (const input of node.inputs) names.uint32(tag(1, 2)).string(input ? rename(input) : '');
+  for (const output of node.outputs) names.uint32(tag(2, 2)).string(output ? rename(output) : '');
+  names.uint32(tag(3, 2)).string(rename(node.name || node.outputs[0] || node.opType));
+  const kept: Uint8Array[] = [names.finish()];
+  const reader = new Reader(message);
+  while (reader.pos < reader.len) {
+    const start = reader.pos;
+    const key = reader.uint32();
+    reader.skipType(key & 7);
+    if (key >>> 3 > 3) kept.push(message.subarray(start, reader.pos));
+  }
+  return Buffer.concat(kept);
 }
 
 function writeValueInfo(writer: Writer, value: GraphValue): Writer {

@@ -8,7 +8,7 @@
 // Probes take X and Y as [pairs, tokens, d] and return `ratios` [pairs, blocks * 5] in
 // block-major, COMPONENTS order.
 import { OnnxModel, TensorDataType } from '../onnx/onnxModel';
-import { AttributeValue, OnnxGraphBuilder } from '../onnx/onnxWriter';
+import { AttributeValue, MAX_TENSOR_BYTES, OnnxGraphBuilder } from '../onnx/onnxWriter';
 import { GraphNode } from '../graph/canonicalGraph';
 import { emitConstant } from '../graph/constantTensor';
 import { COMPONENTS, ComponentName, LinearLayer, VitStructure } from '../vit/vitStructure';
@@ -83,7 +83,25 @@ export interface ProbeModel {
   precompute?: Uint8Array;
 }
 
-export const PROBE_WEIGHT_GRAMS = 'weight_grams';
+/** One probe input of weight Gram columns: linears start .. start + count - 1, named `name`. */
+interface WeightGramChunk {
+  name: string;
+  start: number;
+  count: number;
+}
+
+/**
+ * The weight Gram columns [d*d, 2L] in inputs of at most MAX_TENSOR_BYTES each (WebGPU's
+ * guaranteed binding size): one input up to ViT-B (56 MB), several from ViT-L (201 MB).
+ */
+function weightGramChunks(d: number, linears: number): WeightGramChunk[] {
+  const perChunk = Math.max(1, Math.floor(MAX_TENSOR_BYTES / (d * d * 4)));
+  const chunks: WeightGramChunk[] = [];
+  for (let start = 0; start < linears; start += perChunk) {
+    chunks.push({ name: `weight_grams_${chunks.length}`, start, count: Math.min(perChunk, linears - start) });
+  }
+  return chunks;
+}
 
 function probeBuilder(structure: VitStructure): { builder: OnnxGraphBuilder; x: string; y: string } {
   const builder = new OnnxGraphBuilder(PROBE_OPSET);
@@ -107,11 +125,8 @@ export function buildIsolatedProbe(model: OnnxModel, structure: VitStructure): P
   const { builder: b, x, y } = probeBuilder(structure);
   const ops = new ProbeOps(b, model);
   const d = structure.hiddenSize;
-  const squaredNumerators = new Map<string, string>(); // "block:component" -> [pairs, 1]
-  const column = (tensor: string, count: number, keys: string[]) => {
-    const split = count === 1 ? [tensor] : b.node('Split', [tensor], keys.map((key) => b.fresh(key.replace(':', '_'))), { axis: 1 });
-    keys.forEach((key, index) => squaredNumerators.set(key, split[index]));
-  };
+  // Squared numerators as [pairs, n] tensors, with the "block:component" key of each column.
+  const numerators: { tensor: string; keys: string[] }[] = [];
 
   const difference = b.op('Sub', [x, y]);
   const squaredDenominator = b.op('ReduceSumSquare', [difference], { axes: [1, 2], keepdims: 1 }); // [pairs, 1, 1]
@@ -127,8 +142,7 @@ export function buildIsolatedProbe(model: OnnxModel, structure: VitStructure): P
     const perFeature = b.op('ReduceSumSquare', [normalizedDifference], { axes: [1], keepdims: 0 }); // [pairs, d]
     const gammaSquared = new Float32Array(d * group.length);
     group.forEach((entry, j) => ops.gammaValues(entry.layer).forEach((gamma, f) => (gammaSquared[f * group.length + j] = gamma * gamma)));
-    const numerators = b.op('MatMul', [perFeature, b.floatConstant(gammaSquared, [d, group.length], 'gamma_squared')]);
-    column(numerators, group.length, group.map((entry) => entry.key));
+    numerators.push({ tensor: b.op('MatMul', [perFeature, b.floatConstant(gammaSquared, [d, group.length], 'gamma_squared')]), keys: group.map((entry) => entry.key) });
   }
 
   // FC1 and FC2 (its first d input rows): ||D W||² = Σ (DᵀD) ⊙ (W Wᵀ). The Gram matrices come
@@ -137,37 +151,42 @@ export function buildIsolatedProbe(model: OnnxModel, structure: VitStructure): P
     { key: `${block.index}:FC1`, linear: block.fc1, firstRows: false },
     { key: `${block.index}:FC2`, linear: block.fc2, firstRows: true },
   ]);
-  const weightGrams = b.input(PROBE_WEIGHT_GRAMS, TensorDataType.FLOAT, [d * d, linears.length]);
   const differenceGram = b.op('MatMul', [b.op('Transpose', [difference], { perm: [0, 2, 1] }), difference]); // [pairs, d, d]
   const flatGram = b.op('Reshape', [differenceGram, b.intConstant([-1, d * d])]);
-  column(b.op('MatMul', [flatGram, weightGrams]), linears.length, linears.map((entry) => entry.key));
+  const gramChunks = weightGramChunks(d, linears.length);
+  for (const chunk of gramChunks) {
+    const weightGrams = b.input(chunk.name, TensorDataType.FLOAT, [d * d, chunk.count]);
+    numerators.push({ tensor: b.op('MatMul', [flatGram, weightGrams]), keys: linears.slice(chunk.start, chunk.start + chunk.count).map((entry) => entry.key) });
+  }
 
   // Attention: non-linear up to the heads, linear after.
   const stacked = b.op('Concat', [x, y], { axis: 0 });
   for (const block of structure.blocks) {
     const heads = ops.attentionHeads(stacked, block.attention);
     const projected = ops.outProjection(ops.pairDifference(heads), block.attention, false);
-    squaredNumerators.set(`${block.index}:MHA`, b.op('ReduceSumSquare', [projected], { axes: [1, 2], keepdims: 0 }));
+    const squared = b.op('Unsqueeze', [b.op('ReduceSumSquare', [projected], { axes: [1, 2], keepdims: 0 }), b.intConstant([1])]); // [pairs, 1]
+    numerators.push({ tensor: squared, keys: [`${block.index}:MHA`] });
   }
 
+  // One Gather puts the columns in block-major order (no Split: its width grows with depth).
   const columns = blockMajorColumns(structure);
-  const ordered = columns.map(({ block, component }) => {
-    const tensor = squaredNumerators.get(`${block}:${component}`)!;
-    return component === 'MHA' ? b.op('Unsqueeze', [tensor, b.intConstant([1])]) : tensor;
-  });
-  const squaredRatios = b.op('Div', [b.op('Concat', ordered, { axis: 1 }), b.op('Reshape', [squaredDenominator, b.intConstant([-1, 1])])]);
+  const keys = numerators.flatMap((entry) => entry.keys);
+  const order = columns.map(({ block, component }) => keys.indexOf(`${block}:${component}`));
+  const allNumerators = b.concat(numerators.map((entry) => entry.tensor), 1);
+  const ordered = b.op('Gather', [allNumerators, b.intConstant(order, [order.length], 'column_order')], { axis: 1 });
+  const squaredRatios = b.op('Div', [ordered, b.op('Reshape', [squaredDenominator, b.intConstant([-1, 1])])]);
   b.op('Sqrt', [squaredRatios], {}, PROBE_OUTPUT);
   b.output(PROBE_OUTPUT, TensorDataType.FLOAT, ['pairs', columns.length]);
   b.op('Sqrt', [b.op('Reshape', [squaredDenominator, b.intConstant([-1])])], {}, PROBE_DENOMINATOR);
   b.output(PROBE_DENOMINATOR, TensorDataType.FLOAT, ['pairs']);
-  return { bytes: b.encode(), columns, precompute: buildWeightGrams(model, structure, linears) };
+  return { bytes: b.encode(), columns, precompute: buildWeightGrams(model, structure, linears, gramChunks) };
 }
 
 /**
- * The model computing [d*d, layers]: column l is W_l W_lᵀ flattened, W_l the [in, out] weight
- * of FC1, or of FC2's first d input rows. Gemm's transpose flags avoid copying the weights.
+ * The model computing the weight Gram inputs: column l is W_l W_lᵀ flattened, W_l the [in, out]
+ * weight of FC1, or of FC2's first d input rows. Gemm's transpose flags avoid copying the weights.
  */
-function buildWeightGrams(model: OnnxModel, structure: VitStructure, linears: { linear: LinearLayer; firstRows: boolean }[]): Uint8Array {
+function buildWeightGrams(model: OnnxModel, structure: VitStructure, linears: { linear: LinearLayer; firstRows: boolean }[], chunks: WeightGramChunk[]): Uint8Array {
   const b = new OnnxGraphBuilder(PROBE_OPSET);
   const d = structure.hiddenSize;
   const columns = linears.map(({ linear, firstRows }) => {
@@ -178,8 +197,10 @@ function buildWeightGrams(model: OnnxModel, structure: VitStructure, linears: { 
     const gram = b.op('Gemm', [weight, weight], linear.weightLayout === 'inOut' ? { transB: 1 } : { transA: 1 });
     return b.op('Reshape', [gram, b.intConstant([d * d, 1])]);
   });
-  b.op('Concat', columns, { axis: 1 }, PROBE_WEIGHT_GRAMS);
-  b.output(PROBE_WEIGHT_GRAMS, TensorDataType.FLOAT, [d * d, linears.length]);
+  for (const chunk of chunks) {
+    b.concat(columns.slice(chunk.start, chunk.start + chunk.count), 1, chunk.name);
+    b.output(chunk.name, TensorDataType.FLOAT, [d * d, chunk.count]);
+  }
   return b.encode();
 }
 
@@ -227,7 +248,7 @@ export function buildInContextProbe(model: OnnxModel, structure: VitStructure): 
     }
     for (const component of COMPONENTS) ratios.push(measured.get(component)!);
   }
-  b.op('Concat', ratios, { axis: 1 }, PROBE_OUTPUT);
+  b.concat(ratios, 1, PROBE_OUTPUT);
   b.output(PROBE_OUTPUT, TensorDataType.FLOAT, ['pairs', ratios.length]);
   b.op('Identity', [b.node('Split', [hidden], [b.fresh('ref'), b.fresh('tgt')], { axis: 0 })[0]], {}, PROBE_FINAL_OUTPUT);
   b.output(PROBE_FINAL_OUTPUT, TensorDataType.FLOAT, ['pairs', 'tokens', structure.hiddenSize]);

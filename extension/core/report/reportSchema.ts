@@ -47,8 +47,12 @@ export type PairRange = [number, number];
 export interface ProviderAttempt {
   name: ExecutionProviderName;
   ok: boolean;
-  /** Why it was not used (unavailable, failed, disagreed with cpu), or that it ran. */
+  /** Why it was not used (unavailable, failed, disagreed with cpu, slower than cpu), or that it ran. */
   reason: string;
+  /** The GPU adapter this provider found, in words, where known (WebGPU on Linux: its Vulkan drivers). */
+  adapter?: string;
+  /** Seconds per pair measured on the same batch as cpu, when the choice was made by timing. */
+  secondsPerPair?: number;
 }
 
 export interface PlasticityReport {
@@ -148,6 +152,8 @@ export interface PlasticityBounds {
   /** Why there are no token statistics (no MHA bound) when inputs were asked for but could not be read. */
   tokensUnavailable?: string;
   blocks: { index: number; LN1: ComponentBound; MHA: ComponentBound | null; LN2: ComponentBound; FC1: ComponentBound; FC2: ComponentBound }[];
+  /** Where the bounds model ran (always cpu), and why. */
+  executionProvider?: { used: 'cpu'; reason: string };
 }
 
 export type ModelFacts = Omit<PlasticityReport['model'], 'architecture'>;
