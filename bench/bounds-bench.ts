@@ -63,7 +63,7 @@ async function main(): Promise<void> {
   let peak: number | undefined;
   try {
     for (let run = 0; run < runs; run++) {
-      await supervisor.describe(modelFile, { hash: false });
+      await supervisor.describe(modelFile);
       const started = performance.now();
       const result = await supervisor.bounds(request);
       overview.push(performance.now() - started);

@@ -57,7 +57,7 @@ export class AnalysisService implements vscode.Disposable {
 
   /** The model's overview, without its hash (fast). */
   describe(model: vscode.Uri): Promise<ModelOverview> {
-    return this.worker().describe(model.fsPath, { hash: false });
+    return this.worker().describe(model.fsPath);
   }
 
   /**

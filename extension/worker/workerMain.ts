@@ -6,7 +6,7 @@ import { readOnnxModel } from '../core/onnx/onnxModel';
 import { measuredModuleParameters } from '../core/recommend/measuredModel';
 import { describeModel, sha256OfFile } from '../core/report/modelDescription';
 import { ModelReadCache } from './modelReadCache';
-import { HostToWorker, WorkerErrorPayload, WorkerToHost } from './workerProtocol';
+import { HostToWorker, WorkerErrorPayload, WorkerMethod, WorkerRequest, WorkerResult, WorkerToHost } from './workerProtocol';
 
 const cancelled = new Set<number>();
 // The model overview asks to describe a file, then for its bounds: the second reads it from here.
@@ -22,56 +22,47 @@ function errorPayload(error: unknown): WorkerErrorPayload {
   return { kind: 'InternalError', message: internal.message, stack: internal.stack };
 }
 
-process.on('message', (message: HostToWorker) => {
-  // The cached model holds the file's bytes: only the request right after a describe may use it.
-  const cachedFor = message.type === 'bounds' ? lastRead.take(message.request.modelPath) : lastRead.clear();
-  switch (message.type) {
-    case 'cancel':
-      cancelled.add(message.id);
-      break;
-    case 'describe':
-      // Synchronous, but off the host's thread; a ViT-B file takes a few hundred milliseconds.
-      try {
-        const { model, readMs } = lastRead.read(message.modelPath);
-        send({ type: 'description', id: message.id, overview: describeModel(model, readMs, { hash: message.hash }) });
-      } catch (error) {
-        send({ type: 'error', id: message.id, error: errorPayload(error) });
-      }
-      break;
-    case 'moduleParameters':
-      // Reads the .onnx file (weights stay where they are) and never loads onnxruntime.
-      try {
-        send({ type: 'moduleParametersFound', id: message.id, parameters: measuredModuleParameters(readOnnxModel(message.modelPath), message.modules) });
-      } catch (error) {
-        send({ type: 'error', id: message.id, error: errorPayload(error) });
-      }
-      break;
-    case 'hash':
-      sha256OfFile(message.modelPath).then(
-        (sha256) => send({ type: 'hashed', id: message.id, sha256 }),
-        (error: unknown) => send({ type: 'error', id: message.id, error: errorPayload(error) }),
-      );
-      break;
-    case 'bounds':
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      (require('./analysisRunner') as typeof import('./analysisRunner')).dataFreeBoundsBeforeMeasuring(message.request, cachedFor).then(
-        (bounds) => send({ type: 'boundsComputed', id: message.id, bounds }),
-        (error: unknown) => send({ type: 'error', id: message.id, error: errorPayload(error) }),
-      );
-      break;
+/** onnxruntime's native library takes a moment to load: loaded on the first request that needs it. */
+function analysisRunner(): Promise<typeof import('./analysisRunner')> {
+  return import('./analysisRunner');
+}
+
+/** The result of one request, by method. */
+async function answer(message: WorkerRequest, cachedFor: ReturnType<ModelReadCache['take']>): Promise<WorkerResult<WorkerMethod>> {
+  switch (message.method) {
     case 'analyze':
-      // Loaded on first use: onnxruntime's native library takes a moment to load, and describing
-      // a model (the overview editor) does not need it.
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      (require('./analysisRunner') as typeof import('./analysisRunner')).runAnalysis(message.request, {
+      return (await analysisRunner()).runAnalysis(message.params.request, {
         onProgress: (progress) => send({ type: 'progress', id: message.id, progress }),
         isCancelled: () => cancelled.has(message.id),
-      })
-        .then((report) => send({ type: 'result', id: message.id, report }))
-        .catch((error: unknown) => send({ type: 'error', id: message.id, error: errorPayload(error) }))
-        .finally(() => cancelled.delete(message.id));
-      break;
+      });
+    case 'describe': {
+      // Synchronous, but off the host's thread; a ViT-B file takes a few hundred milliseconds.
+      const { model, readMs } = lastRead.read(message.params.modelPath);
+      return describeModel(model, readMs);
+    }
+    case 'hash':
+      return sha256OfFile(message.params.modelPath);
+    case 'bounds':
+      return (await analysisRunner()).dataFreeBoundsBeforeMeasuring(message.params.request, cachedFor);
+    case 'moduleParameters':
+      // Reads the .onnx file (weights stay where they are) and never loads onnxruntime.
+      return measuredModuleParameters(readOnnxModel(message.params.modelPath), message.params.modules);
   }
+}
+
+process.on('message', (message: HostToWorker) => {
+  if (message.type === 'cancel') {
+    cancelled.add(message.id);
+    return;
+  }
+  // The cached model holds the file's bytes: only the request right after a describe may use it.
+  const cachedFor = message.method === 'bounds' ? lastRead.take(message.params.request.modelPath) : lastRead.clear();
+  answer(message, cachedFor)
+    .then(
+      (value) => send({ type: 'result', id: message.id, value }),
+      (error: unknown) => send({ type: 'error', id: message.id, error: errorPayload(error) }),
+    )
+    .finally(() => cancelled.delete(message.id));
 });
 
 // The host going away (closed editor, Ctrl-C) must not leave this process behind.

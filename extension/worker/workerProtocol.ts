@@ -42,14 +42,27 @@ export interface AnalysisProgress {
   executionProvider?: string;
 }
 
-export type HostToWorker =
-  | { type: 'analyze'; id: number; request: AnalysisRequest }
-  | { type: 'describe'; id: number; modelPath: string; hash: boolean }
-  | { type: 'hash'; id: number; modelPath: string }
-  | { type: 'bounds'; id: number; request: BoundsRequest }
+/** What the worker can be asked, each method with its parameters and its result. */
+export interface WorkerMethods {
+  analyze: { params: { request: AnalysisRequest }; result: PlasticityReport };
+  /** The model and what discovery finds in it (a non-ViT resolves with the reason); no sha256. */
+  describe: { params: { modelPath: string }; result: ModelOverview };
+  /** sha256 of a file. */
+  hash: { params: { modelPath: string }; result: string };
+  /** The data-free upper bounds before any measurement. */
+  bounds: { params: { request: BoundsRequest }; result: PlasticityBounds };
   /** The parameters of these modules (e.g. the head and final norm) and the .onnx file's sha256; no onnxruntime. */
-  | { type: 'moduleParameters'; id: number; modelPath: string; modules: string[] }
-  | { type: 'cancel'; id: number };
+  moduleParameters: { params: { modelPath: string; modules: string[] }; result: MeasuredModuleParameters };
+}
+
+export type WorkerMethod = keyof WorkerMethods;
+export type WorkerParams<M extends WorkerMethod> = WorkerMethods[M]['params'];
+export type WorkerResult<M extends WorkerMethod> = WorkerMethods[M]['result'];
+
+/** A request for one method; `id` pairs it with its reply. */
+export type WorkerRequest = { [M in WorkerMethod]: { type: 'request'; id: number; method: M; params: WorkerParams<M> } }[WorkerMethod];
+
+export type HostToWorker = WorkerRequest | { type: 'cancel'; id: number };
 
 export interface WorkerErrorPayload {
   kind: UserErrorKind | 'InternalError';
@@ -57,12 +70,9 @@ export interface WorkerErrorPayload {
   stack?: string;
 }
 
+/** Replies: progress while a request runs, then exactly one `result` (of the request's method) or `error`. */
 export type WorkerToHost =
   | { type: 'ready' }
   | { type: 'progress'; id: number; progress: AnalysisProgress }
-  | { type: 'result'; id: number; report: PlasticityReport }
-  | { type: 'description'; id: number; overview: ModelOverview }
-  | { type: 'hashed'; id: number; sha256: string }
-  | { type: 'boundsComputed'; id: number; bounds: PlasticityBounds }
-  | { type: 'moduleParametersFound'; id: number; parameters: MeasuredModuleParameters }
+  | { type: 'result'; id: number; value: WorkerResult<WorkerMethod> }
   | { type: 'error'; id: number; error: WorkerErrorPayload };

@@ -6,7 +6,17 @@ import { CancelledError, userErrorFromKind } from '../core/errors';
 import { MeasuredModuleParameters } from '../core/recommend/measuredModel';
 import { ModelOverview, PlasticityBounds } from '../core/report/reportSchema';
 import { PlasticityReport } from '../core/report/reportSchema';
-import { AnalysisProgress, AnalysisRequest, BoundsRequest, HostToWorker, WorkerToHost } from './workerProtocol';
+import {
+  AnalysisProgress,
+  AnalysisRequest,
+  BoundsRequest,
+  HostToWorker,
+  WorkerMethod,
+  WorkerParams,
+  WorkerRequest,
+  WorkerResult,
+  WorkerToHost,
+} from './workerProtocol';
 
 export interface WorkerSupervisorOptions {
   /** Path of the built workerMain.js; defaults to the one beside this file. */
@@ -26,10 +36,29 @@ export class WorkerCrashError extends Error {
   override readonly name = 'WorkerCrashError';
 }
 
-type WorkerAnswer = PlasticityReport | ModelOverview | PlasticityBounds | MeasuredModuleParameters | string;
+/**
+ * Checks, where values cross the process boundary (an untyped channel), that a result is the one
+ * its method promises; the type guard is what lets each request resolve with its own type.
+ */
+const IS_RESULT_OF: { [M in WorkerMethod]: (value: WorkerResult<WorkerMethod>) => value is WorkerResult<M> } = {
+  analyze: (value): value is PlasticityReport => typeof value === 'object' && 'schemaVersion' in value,
+  describe: (value): value is ModelOverview => typeof value === 'object' && 'timing' in value && 'architecture' in value && !('schemaVersion' in value),
+  hash: (value): value is string => typeof value === 'string',
+  bounds: (value): value is PlasticityBounds => typeof value === 'object' && 'method' in value && 'blocks' in value,
+  moduleParameters: (value): value is MeasuredModuleParameters => typeof value === 'object' && 'modules' in value && 'sha256' in value,
+};
+
+/** Builds the request message of one method (a function per method keeps method and params paired). */
+const REQUEST_OF: { [M in WorkerMethod]: (id: number, params: WorkerParams<M>) => WorkerRequest } = {
+  analyze: (id, params) => ({ type: 'request', id, method: 'analyze', params }),
+  describe: (id, params) => ({ type: 'request', id, method: 'describe', params }),
+  hash: (id, params) => ({ type: 'request', id, method: 'hash', params }),
+  bounds: (id, params) => ({ type: 'request', id, method: 'bounds', params }),
+  moduleParameters: (id, params) => ({ type: 'request', id, method: 'moduleParameters', params }),
+};
 
 interface Pending {
-  resolve(value: WorkerAnswer): void;
+  accept(value: WorkerResult<WorkerMethod>): void;
   reject(error: Error): void;
   onProgress?: (progress: AnalysisProgress) => void;
 }
@@ -44,17 +73,17 @@ export class WorkerSupervisor {
 
   /** Runs one analysis; rejects with the engine's user errors, CancelledError or WorkerCrashError. */
   analyze(request: AnalysisRequest, onProgress?: (progress: AnalysisProgress) => void, signal?: AbortSignal): Promise<PlasticityReport> {
-    return this.request<PlasticityReport>((id) => ({ type: 'analyze', id, request }), onProgress, signal);
+    return this.request('analyze', { request }, onProgress, signal);
   }
 
-  /** Reads a model and what discovery finds in it (a non-ViT resolves with the reason). */
-  describe(modelPath: string, options: { hash: boolean } = { hash: true }): Promise<ModelOverview> {
-    return this.request<ModelOverview>((id) => ({ type: 'describe', id, modelPath, hash: options.hash }));
+  /** Reads a model and what discovery finds in it (a non-ViT resolves with the reason); its sha256 comes from hashFile. */
+  describe(modelPath: string): Promise<ModelOverview> {
+    return this.request('describe', { modelPath });
   }
 
   /** sha256 of a file, computed in the worker. */
   hashFile(modelPath: string): Promise<string> {
-    return this.request<string>((id) => ({ type: 'hash', id, modelPath }));
+    return this.request('hash', { modelPath });
   }
 
   /**
@@ -62,7 +91,7 @@ export class WorkerSupervisor {
    * weights, and for attention with token statistics of the first pairs of the request's inputs.
    */
   bounds(request: BoundsRequest): Promise<PlasticityBounds> {
-    return this.request<PlasticityBounds>((id) => ({ type: 'bounds', id, request }));
+    return this.request('bounds', { request });
   }
 
   /**
@@ -71,23 +100,21 @@ export class WorkerSupervisor {
    * a ModelFileError.
    */
   moduleParameters(modelPath: string, modules: string[]): Promise<MeasuredModuleParameters> {
-    return this.request<MeasuredModuleParameters>((id) => ({ type: 'moduleParameters', id, modelPath, modules }));
+    return this.request('moduleParameters', { modelPath, modules });
   }
 
-  private request<T extends WorkerAnswer>(
-    message: (id: number) => HostToWorker,
-    onProgress?: (progress: AnalysisProgress) => void,
-    signal?: AbortSignal,
-  ): Promise<T> {
+  private request<M extends WorkerMethod>(method: M, params: WorkerParams<M>, onProgress?: (progress: AnalysisProgress) => void, signal?: AbortSignal): Promise<WorkerResult<M>> {
     const id = this.nextId++;
     const child = this.ensureWorker();
-    return new Promise<T>((resolve, reject) => {
+    const isResult: (value: WorkerResult<WorkerMethod>) => value is WorkerResult<M> = IS_RESULT_OF[method];
+    return new Promise<WorkerResult<M>>((resolve, reject) => {
       const abort = () => this.cancel(id);
       const cleanup = () => signal?.removeEventListener('abort', abort);
       this.pending.set(id, {
-        resolve: (value) => {
+        accept: (value) => {
           cleanup();
-          resolve(value as T);
+          if (isResult(value)) resolve(value);
+          else reject(new Error(`the analysis process answered '${method}' request ${id} with another kind of result`));
         },
         reject: (error) => {
           cleanup();
@@ -96,7 +123,8 @@ export class WorkerSupervisor {
         onProgress,
       });
       signal?.addEventListener('abort', abort, { once: true });
-      this.post(child, message(id));
+      const build: (id: number, params: WorkerParams<M>) => WorkerRequest = REQUEST_OF[method];
+      this.post(child, build(id, params));
       if (signal?.aborted) abort();
     });
   }
@@ -168,19 +196,7 @@ export class WorkerSupervisor {
         this.pending.get(message.id)?.onProgress?.(message.progress);
         break;
       case 'result':
-        this.settle(message.id, (entry) => entry.resolve(message.report));
-        break;
-      case 'description':
-        this.settle(message.id, (entry) => entry.resolve(message.overview));
-        break;
-      case 'boundsComputed':
-        this.settle(message.id, (entry) => entry.resolve(message.bounds));
-        break;
-      case 'moduleParametersFound':
-        this.settle(message.id, (entry) => entry.resolve(message.parameters));
-        break;
-      case 'hashed':
-        this.settle(message.id, (entry) => entry.resolve(message.sha256));
+        this.settle(message.id, (entry) => entry.accept(message.value));
         break;
       case 'error': {
         const { kind, message: text, stack } = message.error;

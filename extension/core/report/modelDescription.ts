@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ModelFileError } from '../errors';
-import { defaultOpset, elementCount, OnnxModel, onnxFileSha256, readOnnxModel, TensorDataType, TensorInfo, ValueInfo } from '../onnx/onnxModel';
+import { defaultOpset, elementCount, OnnxModel, onnxFileSha256, TensorDataType, TensorInfo, ValueInfo } from '../onnx/onnxModel';
 import { graphKindSummary } from '../graph/canonicalGraph';
 import { discoverVit } from '../vit/discoverVit';
 import { VitStructure } from '../vit/vitStructure';
@@ -80,18 +80,11 @@ export function sha256OfFile(filePath: string): Promise<string> {
 }
 
 /**
- * Reads and describes a model; a non-ViT is described with the reason, an unreadable file
- * throws. Without `hash`, sha256 is left null: hashing a ViT-B file alone takes about a second.
+ * Describes a model already read (in `readMs`); a non-ViT is described with the reason. Its
+ * sha256 is left null: hashing a ViT-B file alone takes about a second, so it is asked apart.
  */
-export function describeModelFile(filePath: string, options: { hash?: boolean } = {}): ModelOverview {
-  const started = performance.now();
-  const model = readOnnxModel(filePath);
-  return describeModel(model, performance.now() - started, options);
-}
-
-/** Describes a model already read (in `readMs`). */
-export function describeModel(model: OnnxModel, readMs: number, options: { hash?: boolean } = {}): ModelOverview {
-  const facts: ModelOverview['model'] = options.hash === false ? { ...modelFacts(model, ''), sha256: null } : modelFacts(model);
+export function describeModel(model: OnnxModel, readMs: number): ModelOverview {
+  const facts: ModelOverview['model'] = { ...modelFacts(model, ''), sha256: null };
   const discoverStarted = performance.now();
   try {
     const structure = discoverVit(model);
