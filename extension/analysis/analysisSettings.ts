@@ -45,7 +45,3 @@ export function measurementSettings(request: AnalysisRequest): MeasurementSettin
   const { modelPath: _model, executionProvider: _provider, batchPairs: _batch, ...settings } = request;
   return settings;
 }
-
-export function affectsAnalysis(event: vscode.ConfigurationChangeEvent): boolean {
-  return event.affectsConfiguration(SECTION);
-}

@@ -131,68 +131,82 @@ function readPackedOrSingleInts(reader: Reader, wireType: number, into: number[]
   }
 }
 
+/** Field numbers of the onnx.proto messages this reader reads; every other field is skipped. */
+const MODEL_FIELD = { irVersion: 1, producerName: 2, producerVersion: 3, graph: 7, opsetImport: 8 } as const;
+const OPSET_FIELD = { domain: 1, version: 2 } as const;
+const GRAPH_FIELD = { node: 1, initializer: 5, input: 11, output: 12, valueInfo: 13 } as const;
+const NODE_FIELD = { input: 1, output: 2, name: 3, opType: 4, attribute: 5, domain: 7 } as const;
+const ATTRIBUTE_FIELD = { name: 1, f: 2, i: 3, s: 4, t: 5, floats: 7, ints: 8, type: 20 } as const;
+const TENSOR_FIELD = { dims: 1, dataType: 2, floatData: 4, int32Data: 5, int64Data: 7, name: 8, rawData: 9, doubleData: 10, externalData: 13, dataLocation: 14 } as const;
+const STRING_ENTRY_FIELD = { key: 1, value: 2 } as const;
+const VALUE_INFO_FIELD = { name: 1, type: 2 } as const;
+const TYPE_FIELD = { tensorType: 1 } as const;
+const TENSOR_TYPE_FIELD = { elemType: 1, shape: 2 } as const;
+const SHAPE_FIELD = { dim: 1 } as const;
+const DIMENSION_FIELD = { value: 1, param: 2 } as const;
+const DATA_LOCATION_EXTERNAL = 1;
+
+/**
+ * Reads the fields of the message that ends at `end`: `read` consumes the fields it knows and
+ * returns false for the others, which are skipped.
+ */
+function readFields(reader: Reader, end: number, read: (field: number, wireType: number) => boolean): void {
+  while (reader.pos < end) {
+    const tag = reader.uint32();
+    const wireType = tag & 7;
+    if (!read(tag >>> 3, wireType)) reader.skipType(wireType);
+  }
+}
+
+/** Reads an embedded message field with `readMessage` (given a reader positioned on it and its range). */
+function readMessageField<T>(reader: Reader, readMessage: (sub: Reader, range: ByteRange) => T): T {
+  const { sub, range } = enterMessage(reader);
+  return readMessage(sub, range);
+}
+
 function readTensor(reader: Reader, range: ByteRange, filePath: string): TensorInfo {
   const tensor: TensorInfo = { name: '', dims: [], dataType: 0, data: { kind: 'empty' }, message: range, external: false };
   const externalEntries = new Map<string, string>();
-  const end = range.offset + range.length;
-  while (reader.pos < end) {
-    const tag = reader.uint32();
-    const field = tag >>> 3;
-    const wireType = tag & 7;
+  readFields(reader, range.offset + range.length, (field, wireType) => {
     switch (field) {
-      case 1:
+      case TENSOR_FIELD.dims:
         readPackedOrSingleInts(reader, wireType, tensor.dims);
-        break;
-      case 2:
+        return true;
+      case TENSOR_FIELD.dataType:
         tensor.dataType = reader.int32();
-        break;
-      case 8:
+        return true;
+      case TENSOR_FIELD.name:
         tensor.name = readString(reader);
-        break;
-      case 9: // raw_data
-      case 4: // float_data, packed fixed32: the same little-endian bytes as raw_data
-      case 10: { // double_data, packed fixed64
-        if (wireType !== WIRE_BYTES) {
-          reader.skipType(wireType);
-          break;
-        }
+        return true;
+      case TENSOR_FIELD.rawData:
+      case TENSOR_FIELD.floatData: // packed fixed32: the same little-endian bytes as raw_data
+      case TENSOR_FIELD.doubleData: { // packed fixed64
+        if (wireType !== WIRE_BYTES) return false;
         const length = reader.uint32();
         tensor.data = { kind: 'raw', file: filePath, location: path.basename(filePath), offset: reader.pos, length };
         reader.skip(length);
-        break;
+        return true;
       }
-      case 5: // int32_data
-      case 7: { // int64_data
-        if (wireType !== WIRE_BYTES) {
-          reader.skipType(wireType);
-          break;
-        }
+      case TENSOR_FIELD.int32Data:
+      case TENSOR_FIELD.int64Data: {
+        if (wireType !== WIRE_BYTES) return false;
         const length = reader.uint32();
         tensor.data = { kind: 'varint', field, range: { offset: reader.pos, length } };
         reader.skip(length);
-        break;
+        return true;
       }
-      case 13: {
-        const { sub, range: entryRange } = enterMessage(reader);
-        let key = '';
-        let value = '';
-        const entryEnd = entryRange.offset + entryRange.length;
-        while (sub.pos < entryEnd) {
-          const entryTag = sub.uint32();
-          if (entryTag >>> 3 === 1) key = sub.string();
-          else if (entryTag >>> 3 === 2) value = sub.string();
-          else sub.skipType(entryTag & 7);
-        }
+      case TENSOR_FIELD.externalData: {
+        const [key, value] = readMessageField(reader, readStringEntry);
         externalEntries.set(key, value);
-        break;
+        return true;
       }
-      case 14:
-        tensor.external = reader.int32() === 1;
-        break;
+      case TENSOR_FIELD.dataLocation:
+        tensor.external = reader.int32() === DATA_LOCATION_EXTERNAL;
+        return true;
       default:
-        reader.skipType(wireType);
+        return false;
     }
-  }
+  });
   if (tensor.external) {
     const location = externalEntries.get('location');
     if (!location) {
@@ -209,32 +223,39 @@ function readTensor(reader: Reader, range: ByteRange, filePath: string): TensorI
   return tensor;
 }
 
+/** A StringStringEntryProto: [key, value]. */
+function readStringEntry(reader: Reader, range: ByteRange): [string, string] {
+  let key = '';
+  let value = '';
+  readFields(reader, range.offset + range.length, (field) => {
+    if (field === STRING_ENTRY_FIELD.key) key = reader.string();
+    else if (field === STRING_ENTRY_FIELD.value) value = reader.string();
+    else return false;
+    return true;
+  });
+  return [key, value];
+}
+
 function readAttribute(reader: Reader, range: ByteRange, filePath: string): AttributeInfo {
   const attribute: AttributeInfo = { name: '', type: 0 };
-  const end = range.offset + range.length;
-  while (reader.pos < end) {
-    const tag = reader.uint32();
-    const field = tag >>> 3;
-    const wireType = tag & 7;
+  readFields(reader, range.offset + range.length, (field, wireType) => {
     switch (field) {
-      case 1:
+      case ATTRIBUTE_FIELD.name:
         attribute.name = readString(reader);
-        break;
-      case 2:
+        return true;
+      case ATTRIBUTE_FIELD.f:
         attribute.f = reader.float();
-        break;
-      case 3:
+        return true;
+      case ATTRIBUTE_FIELD.i:
         attribute.i = readInt64(reader);
-        break;
-      case 4:
+        return true;
+      case ATTRIBUTE_FIELD.s:
         attribute.s = readString(reader);
-        break;
-      case 5: {
-        const { sub, range: tensorRange } = enterMessage(reader);
-        attribute.t = readTensor(sub, tensorRange, filePath);
-        break;
-      }
-      case 7: {
+        return true;
+      case ATTRIBUTE_FIELD.t:
+        attribute.t = readMessageField(reader, (sub, tensorRange) => readTensor(sub, tensorRange, filePath));
+        return true;
+      case ATTRIBUTE_FIELD.floats: {
         attribute.floats ??= [];
         if (wireType === WIRE_BYTES) {
           const stop = reader.uint32() + reader.pos;
@@ -242,141 +263,138 @@ function readAttribute(reader: Reader, range: ByteRange, filePath: string): Attr
         } else {
           attribute.floats.push(reader.float());
         }
-        break;
+        return true;
       }
-      case 8:
+      case ATTRIBUTE_FIELD.ints:
         attribute.ints ??= [];
         readPackedOrSingleInts(reader, wireType, attribute.ints);
-        break;
-      case 20:
+        return true;
+      case ATTRIBUTE_FIELD.type:
         attribute.type = reader.int32();
-        break;
+        return true;
       default:
-        reader.skipType(wireType);
+        return false;
     }
-  }
+  });
   return attribute;
 }
 
 function readNode(reader: Reader, range: ByteRange, index: number, filePath: string): NodeInfo {
   const node: NodeInfo = { index, name: '', opType: '', domain: '', inputs: [], outputs: [], attributes: new Map(), message: range };
-  const end = range.offset + range.length;
-  while (reader.pos < end) {
-    const tag = reader.uint32();
-    const field = tag >>> 3;
+  readFields(reader, range.offset + range.length, (field) => {
     switch (field) {
-      case 1:
+      case NODE_FIELD.input:
         node.inputs.push(readString(reader));
-        break;
-      case 2:
+        return true;
+      case NODE_FIELD.output:
         node.outputs.push(readString(reader));
-        break;
-      case 3:
+        return true;
+      case NODE_FIELD.name:
         node.name = readString(reader);
-        break;
-      case 4:
+        return true;
+      case NODE_FIELD.opType:
         node.opType = readString(reader);
-        break;
-      case 5: {
-        const { sub, range: attributeRange } = enterMessage(reader);
-        const attribute = readAttribute(sub, attributeRange, filePath);
+        return true;
+      case NODE_FIELD.attribute: {
+        const attribute = readMessageField(reader, (sub, attributeRange) => readAttribute(sub, attributeRange, filePath));
         node.attributes.set(attribute.name, attribute);
-        break;
+        return true;
       }
-      case 7:
+      case NODE_FIELD.domain:
         node.domain = readString(reader);
-        break;
+        return true;
       default:
-        reader.skipType(tag & 7);
+        return false;
     }
-  }
+  });
   return node;
 }
 
+/** ValueInfoProto -> TypeProto -> tensor_type -> elem_type, shape -> dim -> dim_value | dim_param. */
 function readValueInfo(reader: Reader, range: ByteRange): ValueInfo {
   const info: ValueInfo = { name: '', elemType: 0, shape: undefined, message: range };
-  const end = range.offset + range.length;
-  while (reader.pos < end) {
-    const tag = reader.uint32();
-    if (tag >>> 3 === 1) {
-      info.name = readString(reader);
-    } else if (tag >>> 3 === 2) {
-      // TypeProto -> tensor_type(1) -> elem_type(1), shape(2) -> dim(1) -> dim_value(1) | dim_param(2)
-      const { sub: typeReader, range: typeRange } = enterMessage(reader);
-      while (typeReader.pos < typeRange.offset + typeRange.length) {
-        const typeTag = typeReader.uint32();
-        if (typeTag >>> 3 !== 1) {
-          typeReader.skipType(typeTag & 7);
-          continue;
-        }
-        const { sub: tensorReader, range: tensorRange } = enterMessage(typeReader);
-        while (tensorReader.pos < tensorRange.offset + tensorRange.length) {
-          const tensorTag = tensorReader.uint32();
-          if (tensorTag >>> 3 === 1) {
-            info.elemType = tensorReader.int32();
-          } else if (tensorTag >>> 3 === 2) {
-            info.shape = [];
-            const { sub: shapeReader, range: shapeRange } = enterMessage(tensorReader);
-            while (shapeReader.pos < shapeRange.offset + shapeRange.length) {
-              const shapeTag = shapeReader.uint32();
-              if (shapeTag >>> 3 !== 1) {
-                shapeReader.skipType(shapeTag & 7);
-                continue;
-              }
-              const { sub: dimReader, range: dimRange } = enterMessage(shapeReader);
-              const dim: TensorShapeDim = {};
-              while (dimReader.pos < dimRange.offset + dimRange.length) {
-                const dimTag = dimReader.uint32();
-                if (dimTag >>> 3 === 1) dim.value = readInt64(dimReader);
-                else if (dimTag >>> 3 === 2) dim.param = dimReader.string();
-                else dimReader.skipType(dimTag & 7);
-              }
-              info.shape.push(dim);
-            }
-          } else {
-            tensorReader.skipType(tensorTag & 7);
-          }
-        }
-      }
-    } else {
-      reader.skipType(tag & 7);
-    }
-  }
+  const readDimension = (dimReader: Reader, dimRange: ByteRange): TensorShapeDim => {
+    const dim: TensorShapeDim = {};
+    readFields(dimReader, dimRange.offset + dimRange.length, (field) => {
+      if (field === DIMENSION_FIELD.value) dim.value = readInt64(dimReader);
+      else if (field === DIMENSION_FIELD.param) dim.param = dimReader.string();
+      else return false;
+      return true;
+    });
+    return dim;
+  };
+  const readShape = (shapeReader: Reader, shapeRange: ByteRange): TensorShapeDim[] => {
+    const dims: TensorShapeDim[] = [];
+    readFields(shapeReader, shapeRange.offset + shapeRange.length, (field) => {
+      if (field !== SHAPE_FIELD.dim) return false;
+      dims.push(readMessageField(shapeReader, readDimension));
+      return true;
+    });
+    return dims;
+  };
+  const readTensorType = (tensorReader: Reader, tensorRange: ByteRange): void => {
+    readFields(tensorReader, tensorRange.offset + tensorRange.length, (field) => {
+      if (field === TENSOR_TYPE_FIELD.elemType) info.elemType = tensorReader.int32();
+      else if (field === TENSOR_TYPE_FIELD.shape) info.shape = readMessageField(tensorReader, readShape);
+      else return false;
+      return true;
+    });
+  };
+  const readType = (typeReader: Reader, typeRange: ByteRange): void => {
+    readFields(typeReader, typeRange.offset + typeRange.length, (field) => {
+      if (field !== TYPE_FIELD.tensorType) return false;
+      readMessageField(typeReader, readTensorType);
+      return true;
+    });
+  };
+  readFields(reader, range.offset + range.length, (field) => {
+    if (field === VALUE_INFO_FIELD.name) info.name = readString(reader);
+    else if (field === VALUE_INFO_FIELD.type) readMessageField(reader, readType);
+    else return false;
+    return true;
+  });
   return info;
 }
 
 function readGraph(reader: Reader, range: ByteRange, model: OnnxModel): void {
-  const end = range.offset + range.length;
-  while (reader.pos < end) {
-    const tag = reader.uint32();
-    const field = tag >>> 3;
-    if ((tag & 7) !== WIRE_BYTES || ![1, 5, 11, 12, 13].includes(field)) {
-      reader.skipType(tag & 7);
-      continue;
-    }
-    const { sub, range: childRange } = enterMessage(reader);
+  readFields(reader, range.offset + range.length, (field, wireType) => {
+    if (wireType !== WIRE_BYTES) return false;
     switch (field) {
-      case 1:
-        model.nodes.push(readNode(sub, childRange, model.nodes.length, model.filePath));
-        break;
-      case 5: {
-        const tensor = readTensor(sub, childRange, model.filePath);
+      case GRAPH_FIELD.node:
+        model.nodes.push(readMessageField(reader, (sub, nodeRange) => readNode(sub, nodeRange, model.nodes.length, model.filePath)));
+        return true;
+      case GRAPH_FIELD.initializer: {
+        const tensor = readMessageField(reader, (sub, tensorRange) => readTensor(sub, tensorRange, model.filePath));
         model.initializers.set(tensor.name, tensor);
-        break;
+        return true;
       }
-      case 11:
-        model.inputs.push(readValueInfo(sub, childRange));
-        break;
-      case 12:
-        model.outputs.push(readValueInfo(sub, childRange));
-        break;
-      case 13: {
-        const info = readValueInfo(sub, childRange);
+      case GRAPH_FIELD.input:
+        model.inputs.push(readMessageField(reader, readValueInfo));
+        return true;
+      case GRAPH_FIELD.output:
+        model.outputs.push(readMessageField(reader, readValueInfo));
+        return true;
+      case GRAPH_FIELD.valueInfo: {
+        const info = readMessageField(reader, readValueInfo);
         model.valueInfo.set(info.name, info);
-        break;
+        return true;
       }
+      default:
+        return false;
     }
-  }
+  });
+}
+
+function readOpsetImport(reader: Reader, range: ByteRange): { domain: string; version: number } {
+  let domain = '';
+  let version = 0;
+  readFields(reader, range.offset + range.length, (field) => {
+    if (field === OPSET_FIELD.domain) domain = reader.string();
+    else if (field === OPSET_FIELD.version) version = readInt64(reader);
+    else return false;
+    return true;
+  });
+  return { domain, version };
 }
 
 /** Parses ONNX bytes already in memory. `filePath` names where they came from (for external data and messages). */
@@ -400,46 +418,31 @@ export function parseOnnxModel(bytes: Uint8Array, filePath: string): OnnxModel {
   let sawGraph = false;
   try {
     const reader = new Reader(bytes);
-    while (reader.pos < reader.len) {
-      const tag = reader.uint32();
-      const field = tag >>> 3;
-      const wireType = tag & 7;
+    readFields(reader, reader.len, (field, wireType) => {
       if (field === 0 || wireType > 5 || wireType === 3 || wireType === 4) {
         throw new ModelFileError(`${name} is not an ONNX model (unexpected bytes at offset ${reader.pos}); check that the file is a complete .onnx export.`);
       }
       switch (field) {
-        case 1:
+        case MODEL_FIELD.irVersion:
           model.irVersion = readInt64(reader);
-          break;
-        case 2:
+          return true;
+        case MODEL_FIELD.producerName:
           model.producerName = reader.string();
-          break;
-        case 3:
+          return true;
+        case MODEL_FIELD.producerVersion:
           model.producerVersion = reader.string();
-          break;
-        case 7: {
-          const { sub, range } = enterMessage(reader);
-          readGraph(sub, range, model);
+          return true;
+        case MODEL_FIELD.graph:
+          readMessageField(reader, (sub, range) => readGraph(sub, range, model));
           sawGraph = true;
-          break;
-        }
-        case 8: {
-          const { sub, range } = enterMessage(reader);
-          let domain = '';
-          let version = 0;
-          while (sub.pos < range.offset + range.length) {
-            const opsetTag = sub.uint32();
-            if (opsetTag >>> 3 === 1) domain = sub.string();
-            else if (opsetTag >>> 3 === 2) version = readInt64(sub);
-            else sub.skipType(opsetTag & 7);
-          }
-          model.opsetImports.push({ domain, version });
-          break;
-        }
+          return true;
+        case MODEL_FIELD.opsetImport:
+          model.opsetImports.push(readMessageField(reader, readOpsetImport));
+          return true;
         default:
-          reader.skipType(wireType);
+          return false;
       }
-    }
+    });
   } catch (error) {
     if (error instanceof ModelFileError) throw error;
     // protobufjs throws RangeError ("index out of range") on a message cut short.
