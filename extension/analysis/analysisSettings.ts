@@ -1,7 +1,7 @@
 // The user's Plasticity Lens settings, turned into an engine request for one model file.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { ExecutionProviderRequest, MeasureMode } from '../core/report/reportSchema';
+import { EXECUTION_PROVIDER_REQUESTS, isOneOf, MEASURE_MODES } from '../core/vocabulary';
 import { AnalysisRequest } from '../worker/workerProtocol';
 
 const SECTION = 'plasticityLens';
@@ -22,10 +22,13 @@ function triple(value: unknown): [number, number, number] | undefined {
 
 export function analysisRequestFor(model: vscode.Uri): AnalysisRequest {
   const config = vscode.workspace.getConfiguration(SECTION, model);
+  // Settings files can hold anything: a value outside the manifest's enum falls back to the default.
+  const mode = config.get<string>('mode');
+  const executionProvider = config.get<string>('executionProvider');
   const request: AnalysisRequest = {
     modelPath: model.fsPath,
-    mode: config.get<MeasureMode>('mode', 'isolated'),
-    executionProvider: config.get<ExecutionProviderRequest>('executionProvider', 'auto'),
+    mode: isOneOf(MEASURE_MODES, mode) ? mode : 'isolated',
+    executionProvider: isOneOf(EXECUTION_PROVIDER_REQUESTS, executionProvider) ? executionProvider : 'auto',
     seed: config.get<number>('seed', 0),
   };
   const reference = folderSetting(config.get<string>('referenceFolder'), model);

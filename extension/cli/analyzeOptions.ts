@@ -2,12 +2,10 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError } from '../core/errors';
-import { ExecutionProviderRequest, MeasureMode } from '../core/report/reportSchema';
+import { EXECUTION_PROVIDER_REQUESTS, isOneOf, MEASURE_MODES } from '../core/vocabulary';
 import { AnalysisRequest } from '../worker/workerProtocol';
 import { parseOptions } from './commandLineOptions';
 
-export const EXECUTION_PROVIDERS: readonly ExecutionProviderRequest[] = ['auto', 'cpu', 'webgpu', 'cuda', 'dml', 'coreml'];
-export const MODES: readonly MeasureMode[] = ['isolated', 'in-context'];
 
 /** The sample ViT and images shipped in the repository: what runs when no model is given. */
 export const SAMPLE = {
@@ -87,10 +85,10 @@ export function parseAnalyzeArguments(args: string[]): AnalyzeCommand {
     }),
   );
   if (positionals.length > 1) throw new UsageError(`analyze takes one model file, got ${positionals.length}: ${positionals.join(' ')}.`);
-  const mode = (values.mode ?? 'isolated') as MeasureMode;
-  if (!MODES.includes(mode)) throw new UsageError(`--mode takes ${MODES.join(' or ')} (got '${values.mode}').`);
-  const executionProvider = (values.ep ?? 'auto') as ExecutionProviderRequest;
-  if (!EXECUTION_PROVIDERS.includes(executionProvider)) throw new UsageError(`--ep takes one of ${EXECUTION_PROVIDERS.join(', ')} (got '${values.ep}').`);
+  const mode = values.mode ?? 'isolated';
+  if (!isOneOf(MEASURE_MODES, mode)) throw new UsageError(`--mode takes ${MEASURE_MODES.join(' or ')} (got '${values.mode}').`);
+  const executionProvider = values.ep ?? 'auto';
+  if (!isOneOf(EXECUTION_PROVIDER_REQUESTS, executionProvider)) throw new UsageError(`--ep takes one of ${EXECUTION_PROVIDER_REQUESTS.join(', ')} (got '${values.ep}').`);
 
   const usingSample = positionals.length === 0;
   const request: AnalysisRequest = {

@@ -1,6 +1,7 @@
 // `plasticity-lens recommend` (what to finetune under a budget, as a freeze configuration) and
 // `plasticity-lens overlay` (per-block plasticity for Netron or Model Explorer), both read a
 // saved report. Exit codes are the engine's: 2 usage, 3 model file, 4 report file.
+import { isOneOf } from '../core/vocabulary';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -175,10 +176,11 @@ export function runRecommendCommand(args: string[]): number {
       process.stdout.write(`${RECOMMEND_USAGE}\n`);
       return EXIT.done;
     }
-    const format = (values.format ?? 'json') as PlanFormat;
-    if (!PLAN_FORMATS.includes(format)) throw new UsageError(`--format takes one of ${PLAN_FORMATS.join(', ')} (got '${values.format}').`);
-    if (values.naming !== undefined && !isFrameworkNaming(values.naming)) {
-      throw new UsageError(`--naming takes one of ${FRAMEWORK_NAMINGS.join(', ')} (got '${values.naming}').`);
+    const format = values.format ?? 'json';
+    if (!isOneOf(PLAN_FORMATS, format)) throw new UsageError(`--format takes one of ${PLAN_FORMATS.join(', ')} (got '${values.format}').`);
+    const naming = values.naming;
+    if (naming !== undefined && !isFrameworkNaming(naming)) {
+      throw new UsageError(`--naming takes one of ${FRAMEWORK_NAMINGS.join(', ')} (got '${naming}').`);
     }
     const budget = budgetFrom(values);
     const reportFile = onePositional('recommend', positionals);
@@ -196,7 +198,7 @@ export function runRecommendCommand(args: string[]): number {
     const plan = buildFreezePlan({
       report,
       recommendation,
-      naming: resolveNaming(report, values.naming as FrameworkNaming | undefined),
+      naming: resolveNaming(report, naming),
       source,
       modelParameters: fromModel.modelParameters,
     });

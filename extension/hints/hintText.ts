@@ -1,7 +1,7 @@
 // What an inline hint and its hover say, from the report alone. Pure (no vscode) so the exact
 // wording is unit-tested and end-to-end tests can look for it on screen.
 import { PlasticityReport } from '../core/report/reportSchema';
-import { COMPONENTS, ComponentName } from '../core/vit/componentNames';
+import { COMPONENTS, ComponentName } from '../core/vocabulary';
 import { ModuleMatch } from './moduleMatcher';
 
 /** Three significant digits: plasticity runs from about 0.01 (LayerNorms) to tens (linears). */

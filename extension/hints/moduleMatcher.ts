@@ -20,7 +20,7 @@
 //   prose words stay unmatched by the generic-word rule.
 import { NAMING_TEMPLATES, resolveNaming } from '../core/recommend/frameworkNaming';
 import { PlasticityReport } from '../core/report/reportSchema';
-import { COMPONENTS, ComponentName } from '../core/vit/componentNames';
+import { COMPONENTS, ComponentName } from '../core/vocabulary';
 
 export interface ModuleMatch {
   /** Offsets in the line: from the block container (cells) or the component path (types) to the end of the dotted name. */

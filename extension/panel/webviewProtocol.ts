@@ -1,7 +1,9 @@
 // Messages between the extension host and its webviews (report panel, comparison panel, model
-// overview editor). Type definitions only: the webview bundles import this file and nothing else from extension/.
+// overview editor). Type definitions only: the webview bundles import this file and nothing else
+// from extension/ but the dependency-free vocabulary.
 import type { PlasticityComparison } from '../core/compare/reportComparison';
 import type { ModelOverview, PlasticityBounds, PlasticityReport } from '../core/report/reportSchema';
+import type { FrameworkNaming, PlanFormat } from '../core/vocabulary';
 
 /** What the report panel persists through VS Code's webview state (restored after a reload). */
 export interface ReportPanelState {
@@ -55,8 +57,8 @@ export type ReportPanelToHost =
 // webview bundle type-checks without Node: the host turns them into a Budget (budgetForm.ts).
 export type BudgetFormKind = 'types' | 'share' | 'parameters';
 export type BudgetFormUnit = 'types' | 'cells';
-export type BudgetFormNaming = 'detected' | 'timm' | 'hf' | 'torchvision' | 'clip' | 'hf-clip' | 'onnx';
-export type PlanExportFormat = 'json' | 'pytorch' | 'peft' | 'yaml';
+export type BudgetFormNaming = 'detected' | FrameworkNaming;
+export type PlanExportFormat = PlanFormat;
 
 export interface BudgetForm {
   kind: BudgetFormKind;

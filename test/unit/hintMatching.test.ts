@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { PlasticityReport } from '../../extension/core/report/reportSchema';
-import { ComponentName } from '../../extension/core/vit/componentNames';
+import { ComponentName } from '../../extension/core/vocabulary';
 import { escapeMarkdown, formatPlasticity, hintText, hoverMarkdown, openReportCommandLink } from '../../extension/hints/hintText';
 import { buildModuleIndex, matchLine, matchLines, ModuleIndex, ModuleMatch, moduleListLines, strongestMatch } from '../../extension/hints/moduleMatcher';
 import { goldenByStyle, reportFromGolden } from '../support/goldenReports';

@@ -5,7 +5,7 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import type { PointStyle } from 'chart.js';
 import type { ComparisonSeries, PlasticityComparison } from '../../extension/core/compare/reportComparison';
-import type { ComponentName } from '../../extension/core/vit/componentNames';
+import type { ComponentName } from '../../extension/core/vocabulary';
 import type { ComparisonPanelState, ComparisonPanelToHost, HostToComparisonPanel } from '../../extension/panel/webviewProtocol';
 import { axisOptions, bandDatasets, canvasPng, Chart, legendWithoutBands, scaleSwitch, toolbarButton, ValueScale } from '../shared/charts';
 import { onThemeChange, ThemeColors, themeColors } from '../shared/theme';

@@ -2,6 +2,7 @@
 // host for a recommendation (computed there with the core, never here) and shows it live, plus
 // the freeze-plan exports. The section is built once per render; answers only replace the preview,
 // so typing keeps the focus.
+import { FRAMEWORK_NAMINGS } from '../../extension/core/vocabulary';
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
@@ -36,7 +37,7 @@ const UNIT_LABELS: Record<BudgetFormUnit, string> = {
   types: "Component types across all blocks (the paper's protocol)",
   cells: 'Single (block, component) cells',
 };
-const NAMINGS: BudgetFormNaming[] = ['detected', 'timm', 'hf', 'torchvision', 'clip', 'hf-clip', 'onnx'];
+const NAMINGS: BudgetFormNaming[] = ['detected', ...FRAMEWORK_NAMINGS];
 const NAMING_LABELS: Record<Exclude<BudgetFormNaming, 'detected'>, string> = {
   timm: 'timm',
   hf: 'Hugging Face ViT (hf)',

@@ -4,7 +4,7 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import { ChartDataset } from 'chart.js';
 import type { PlasticityReport } from '../../extension/core/report/reportSchema';
-import type { ComponentName } from '../../extension/core/vit/componentNames';
+import type { ComponentName } from '../../extension/core/vocabulary';
 import type { AnalysisStateMessage, BoundsMessage, HostToReportPanel, ReportPanelState, ReportPanelToHost } from '../../extension/panel/webviewProtocol';
 import { boundsBeforeMeasuringSection, boundsSection } from '../shared/boundsSection';
 import { customElement, element, vscodeApi } from '../shared/vscodeApi';

@@ -2,6 +2,7 @@
 // panel alike): labelled as bounds, never as plasticity.
 import type { PlasticityBounds } from '../../extension/core/report/reportSchema';
 import type { BoundsMessage } from '../../extension/panel/webviewProtocol';
+import { COMPONENTS } from '../../extension/core/vocabulary';
 import { element } from './vscodeApi';
 
 const TITLE = 'Data-free upper bounds (not plasticity)';
@@ -9,7 +10,6 @@ const TITLE = 'Data-free upper bounds (not plasticity)';
 /** What the bounds are where no measurement has been made (model overview, report panel before its first report). */
 export const BEFORE_MEASURING_INTRO = "Upper bounds on plasticity before any measurement (the paper's theory), from the weights and the first inputs an analysis would use.";
 
-const COMPONENTS = ['LN1', 'MHA', 'LN2', 'FC1', 'FC2'] as const;
 
 const fixed = (value: number, digits: number) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
 

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { UsageError } from '../errors';
 import { ARCHITECTURE_FIELDS, firstDifference } from '../report/reportFields';
 import { PlasticityReport } from '../report/reportSchema';
-import { ComponentName } from '../vit/componentNames';
+import { ComponentName } from '../vocabulary';
 import { CellStatistics, compareSeries, ComparisonSeries, PlasticityComparison, uniqueLabels } from './reportComparison';
 
 export interface NamedReport {

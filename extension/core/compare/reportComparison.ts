@@ -3,7 +3,7 @@
 // series is compared with the first (the baseline): per (block, component) difference of means
 // with Welch's test, and the ranking of component types.
 import { MeasureMode } from '../report/reportSchema';
-import { ComponentName } from '../vit/componentNames';
+import { ComponentName } from '../vocabulary';
 import { SampleSummary, welchTest, WelchResult } from './welchTest';
 
 export const COMPARISON_KIND = 'plasticity-lens-comparison';

@@ -5,14 +5,14 @@
 import { UsageError } from '../errors';
 import { BlockReport, PlasticityReport } from '../report/reportSchema';
 import { NamingTemplate, NAMING_TEMPLATES } from '../vit/namingTemplates';
+import { FRAMEWORK_NAMINGS, FrameworkNaming, isOneOf } from '../vocabulary';
 import { COMPONENTS, ComponentName, Naming } from '../vit/vitStructure';
 
 export { NAMING_TEMPLATES } from '../vit/namingTemplates';
 export type { NamingTemplate } from '../vit/namingTemplates';
 
-/** Namings a freeze configuration can be written in: the frameworks', or the ONNX file's own names. */
-export type FrameworkNaming = 'timm' | 'hf' | 'torchvision' | 'clip' | 'hf-clip' | 'onnx';
-export const FRAMEWORK_NAMINGS: readonly FrameworkNaming[] = ['timm', 'hf', 'torchvision', 'clip', 'hf-clip', 'onnx'];
+export { FRAMEWORK_NAMINGS } from '../vocabulary';
+export type { FrameworkNaming } from '../vocabulary';
 
 /** Names of one (block, component) cell in a naming. */
 export interface CellNames {
@@ -104,8 +104,8 @@ function headCandidates(template: NamingTemplate, root: string): string[] {
   return template.head.map((name) => (template.headInsideRoot ? `${root}${name}` : name));
 }
 
-export function isFrameworkNaming(value: string): value is FrameworkNaming {
-  return (FRAMEWORK_NAMINGS as readonly string[]).includes(value);
+export function isFrameworkNaming(value: string | undefined): value is FrameworkNaming {
+  return isOneOf(FRAMEWORK_NAMINGS, value);
 }
 
 /**

@@ -4,8 +4,10 @@ import { freezePlanToPeft } from './peftExport';
 import { freezePlanToPytorch } from './pytorchExport';
 import { freezePlanToYaml } from './yamlExport';
 
-export type PlanFormat = 'json' | 'pytorch' | 'peft' | 'yaml';
-export const PLAN_FORMATS: readonly PlanFormat[] = ['json', 'pytorch', 'peft', 'yaml'];
+import { PlanFormat } from '../vocabulary';
+
+export { PLAN_FORMATS } from '../vocabulary';
+export type { PlanFormat } from '../vocabulary';
 
 export function exportFreezePlan(plan: FreezePlan, format: PlanFormat): string {
   switch (format) {

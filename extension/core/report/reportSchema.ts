@@ -1,12 +1,11 @@
 // The JSON report (schemaVersion 1): the one contract every consumer reads (command line, panel,
 // hints, exports). Add fields freely; change or remove one only with a new schemaVersion.
-import { Activation, ComponentName, Naming, NormPlacement } from '../vit/componentNames';
+import { Activation, ComponentName, Naming, NormPlacement } from '../vocabulary';
 
 export const REPORT_SCHEMA_VERSION = 1;
 
-export type MeasureMode = 'isolated' | 'in-context';
-export type ExecutionProviderName = 'cpu' | 'webgpu' | 'cuda' | 'dml' | 'coreml';
-export type ExecutionProviderRequest = ExecutionProviderName | 'auto';
+export type { ExecutionProviderName, ExecutionProviderRequest, MeasureMode } from '../vocabulary';
+import type { ExecutionProviderName, ExecutionProviderRequest, MeasureMode } from '../vocabulary';
 
 export interface ComponentStatistics {
   /** Mean over pairs of ||f(X) - f(Y)||_F / ||X - Y||_F. */

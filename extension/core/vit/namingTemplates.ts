@@ -1,7 +1,7 @@
 // How each training framework names a ViT's modules and parameters. Discovery uses these names
 // where the file's own are missing or shared (fused q/k/v weights, deduplicated parameters);
 // freeze configurations use them for a naming the user asks for.
-import { ComponentName, Naming } from './componentNames';
+import { ComponentName, Naming } from '../vocabulary';
 
 /** Namings that have a framework template (all but 'generic'). */
 export type FrameworkTemplateNaming = Exclude<Naming, 'generic'>;

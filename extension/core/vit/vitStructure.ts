@@ -3,10 +3,10 @@ import { ConstantTensor } from '../graph/constantTensor';
 import { GraphKind } from '../graph/canonicalGraph';
 import { GraphIndex } from '../graph/graphIndex';
 
-import { Activation, ComponentName, Naming, NormPlacement } from './componentNames';
+import { Activation, ComponentName, Naming, NormPlacement } from '../vocabulary';
 
-export { COMPONENTS } from './componentNames';
-export type { Activation, ComponentName, Naming, NormPlacement } from './componentNames';
+export { COMPONENTS } from '../vocabulary';
+export type { Activation, ComponentName, Naming, NormPlacement } from '../vocabulary';
 
 export interface LayerNormLayer {
   input: string;

@@ -1,0 +1,37 @@
+// The fixed lists of the product, each an `as const` array with its type derived from it: the one
+// place the engine, the command line, the webviews and the manifest's setting enums take them
+// from. Free of imports, so that webviews can share it.
+
+/** The five components of a transformer block, in report order. */
+export const COMPONENTS = ['LN1', 'MHA', 'LN2', 'FC1', 'FC2'] as const;
+export type ComponentName = (typeof COMPONENTS)[number];
+
+/** What each component is fed: 'isolated' is the paper's measure. */
+export const MEASURE_MODES = ['isolated', 'in-context'] as const;
+export type MeasureMode = (typeof MEASURE_MODES)[number];
+
+/** Execution providers of onnxruntime-node the engine can run on. */
+export const EXECUTION_PROVIDERS = ['cpu', 'webgpu', 'cuda', 'dml', 'coreml'] as const;
+export type ExecutionProviderName = (typeof EXECUTION_PROVIDERS)[number];
+/** What a user may ask for: a provider, or 'auto' (the fastest that agrees with cpu). */
+export const EXECUTION_PROVIDER_REQUESTS = ['auto', ...EXECUTION_PROVIDERS] as const;
+export type ExecutionProviderRequest = (typeof EXECUTION_PROVIDER_REQUESTS)[number];
+
+/** Module namings discovery recognises in a model ('generic' when none). */
+export const NAMINGS = ['timm', 'hf', 'torchvision', 'clip', 'hf-clip', 'generic'] as const;
+export type Naming = (typeof NAMINGS)[number];
+/** Namings a freeze configuration can be written in: the frameworks', or the ONNX file's own names. */
+export const FRAMEWORK_NAMINGS = ['timm', 'hf', 'torchvision', 'clip', 'hf-clip', 'onnx'] as const;
+export type FrameworkNaming = (typeof FRAMEWORK_NAMINGS)[number];
+
+/** Formats a freeze plan is exported in. */
+export const PLAN_FORMATS = ['json', 'pytorch', 'peft', 'yaml'] as const;
+export type PlanFormat = (typeof PLAN_FORMATS)[number];
+
+export type Activation = 'gelu' | 'gelu_tanh' | 'quick_gelu' | 'relu' | 'silu';
+export type NormPlacement = 'pre' | 'post';
+
+/** True when `value` is one of `list`: narrows a string read from outside (options, settings, files). */
+export function isOneOf<T extends string>(list: readonly T[], value: string | undefined): value is T {
+  return value !== undefined && (list as readonly string[]).includes(value);
+}
