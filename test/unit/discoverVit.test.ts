@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import { ModelFileError } from '../../extension/core/errors';
 import { readOnnxModel } from '../../extension/core/onnx/onnxModel';
 import { OnnxGraphBuilder } from '../../extension/core/onnx/onnxWriter';
@@ -11,8 +11,9 @@ import { goldenFixtures, modelPath, tempDir } from '../support/fixtures';
 
 const EXPECTED_NAMING: Record<string, string> = { timm: 'timm', deit_distilled: 'timm', hf_vit: 'hf', torchvision: 'torchvision', openai_clip: 'clip', hf_clip: 'hf-clip' };
 
-test('finds the architecture of every exported ViT as PyTorch describes it', () => {
-  for (const golden of goldenFixtures()) {
+// One test per fixture, so one failure does not hide the others.
+describe('finds the architecture of every exported ViT as PyTorch describes it', () => {
+  for (const golden of goldenFixtures()) test(golden.model, () => {
     const structure = discoverVit(readOnnxModel(modelPath(golden.model)));
     const expected = golden.architecture;
     assert.equal(structure.blocks.length, expected.blocks, golden.model);
@@ -27,11 +28,11 @@ test('finds the architecture of every exported ViT as PyTorch describes it', () 
     assert.equal(structure.naming, EXPECTED_NAMING[golden.style], golden.model);
     assert.equal(structure.dynamicBatch, golden.dynamicBatch, golden.model);
     assert.equal(structure.inputName, golden.inputName, golden.model);
-  }
+  });
 });
 
-test('names each component with its framework module and parameter names', () => {
-  for (const golden of goldenFixtures()) {
+describe('names each component with its framework module and parameter names', () => {
+  for (const golden of goldenFixtures()) test(golden.model, () => {
     const structure = discoverVit(readOnnxModel(modelPath(golden.model)));
     structure.blocks.forEach((block, b) => {
       for (const component of COMPONENTS) {
@@ -40,7 +41,7 @@ test('names each component with its framework module and parameter names', () =>
         assert.equal(block.parameterCounts[component], golden.parameters[b][component].count, `${golden.model} block ${b} ${component}`);
       }
     });
-  }
+  });
 });
 
 test('a CNN is reported as not a ViT, with what was found', () => {
