@@ -27,15 +27,23 @@ async function exists(file: string): Promise<boolean> {
   );
 }
 
+/**
+ * What a report panel shows. Every change goes through `enter`, which posts it; `replay` posts it
+ * again when the webview (re)loads, so a restored or reloaded webview always shows the state.
+ * - loading: adopted, the stored report not read yet;
+ * - pending: no report: nothing measured yet, with the data-free bounds once they come;
+ * - report: a report, possibly out of date (the model changed since).
+ */
+type PanelContent =
+  | { kind: 'loading' }
+  | { kind: 'pending'; bounds?: BoundsMessage }
+  | { kind: 'report'; report: PlasticityReport; staleReason?: string };
+
 class ReportPanel implements vscode.Disposable {
-  private report: PlasticityReport | undefined;
-  private stale = false;
+  private content: PanelContent = { kind: 'loading' };
   private disposed = false;
-  /** No report yet: the panel says nothing is measured and shows the data-free bounds. */
-  private pending = false;
-  /** The bounds of the pending state: asked once per panel, the answer kept for the webview's reloads. */
+  /** The pending state's bounds are asked once per panel; the answer is kept in the state. */
   private boundsAsked = false;
-  private boundsAnswer: BoundsMessage | undefined;
   /** The model's last analysis state (progress, or why the last run ended without a report). */
   private analysisState: AnalysisStateMessage | undefined;
   /** Counts what the panel was told to show, so a slow read of the store never replaces something newer. */
@@ -60,14 +68,37 @@ class ReportPanel implements vscode.Disposable {
     this.disposables.push(watcher, watcher.onDidChange(() => this.modelChanged()), watcher.onDidDelete(() => this.modelChanged('The model file was deleted.')));
   }
 
+  /** The report shown, if any. */
+  private get report(): PlasticityReport | undefined {
+    return this.content.kind === 'report' ? this.content.report : undefined;
+  }
+
+  private enter(content: PanelContent): void {
+    this.content = content;
+    this.replay();
+  }
+
+  /**
+   * Posts the state. Done on every change and again on 'ready': VS Code queues messages for a
+   * loading webview, and a 'ready' sent while a restored panel was still being handed to us
+   * would otherwise be lost.
+   */
+  private replay(): void {
+    const content = this.content;
+    if (content.kind === 'report') {
+      this.post({ type: 'showReport', report: content.report, stale: content.staleReason !== undefined });
+      if (content.staleReason !== undefined) this.post({ type: 'markStale', reason: content.staleReason });
+    } else if (content.kind === 'pending') {
+      this.post({ type: 'showPending', modelPath: this.model.fsPath });
+      if (content.bounds) this.post(content.bounds);
+    }
+    if (this.analysisState) this.post(this.analysisState);
+    else if (this.owner.service.isRunning(this.model)) this.post({ type: 'analysisState', running: true });
+  }
+
   show(report: PlasticityReport): void {
     this.shown++;
-    this.report = report;
-    this.pending = false;
-    this.stale = false;
-    // Posted now and again on 'ready': VS Code queues messages for a loading webview, and a
-    // 'ready' sent while a restored panel was still being handed to us would otherwise be lost.
-    this.post({ type: 'showReport', report, stale: false });
+    this.enter({ kind: 'report', report });
     this.askModelFile(report);
   }
 
@@ -76,16 +107,16 @@ class ReportPanel implements vscode.Disposable {
    * data-free bounds, asked of the worker once; the panel renders at once and the bounds follow.
    */
   showPending(): void {
-    if (this.disposed || this.report) return;
+    if (this.disposed || this.content.kind === 'report') return;
     this.shown++;
-    this.pending = true;
-    this.post({ type: 'showPending', modelPath: this.model.fsPath });
-    if (this.boundsAnswer) this.post(this.boundsAnswer);
+    if (this.content.kind !== 'pending') this.enter({ kind: 'pending' });
     if (this.boundsAsked) return;
     this.boundsAsked = true;
-    void boundsMessage(() => this.owner.service.bounds(this.model)).then((message) => {
-      this.boundsAnswer = message;
-      if (this.pending) this.post(message);
+    void boundsMessage(() => this.owner.service.bounds(this.model)).then((bounds) => {
+      if (this.content.kind !== 'pending') return;
+      // Only the new part is posted: the pending view is already shown.
+      this.content = { kind: 'pending', bounds };
+      this.post(bounds);
     });
   }
 
@@ -121,8 +152,9 @@ class ReportPanel implements vscode.Disposable {
 
   /** Marks the shown report out of date and offers to re-run it. */
   modelChanged(reason = 'The model file changed after this report was made.'): void {
-    if (!this.report || this.stale) return;
-    this.stale = true;
+    if (this.content.kind !== 'report' || this.content.staleReason !== undefined) return;
+    // Only the mark is posted: the report is already shown (and its budget form keeps its input).
+    this.content = { ...this.content, staleReason: reason };
     this.post({ type: 'markStale', reason });
     const rerun = 'Re-run Analysis';
     void vscode.window.showInformationMessage(`Plasticity Lens: ${path.basename(this.model.fsPath)} changed; its report is out of date.`, rerun).then((choice) => {
@@ -134,13 +166,7 @@ class ReportPanel implements vscode.Disposable {
     switch (message.type) {
       case 'ready':
         this.loader.markReady();
-        if (this.report) this.post({ type: 'showReport', report: this.report, stale: this.stale });
-        else if (this.pending) {
-          this.post({ type: 'showPending', modelPath: this.model.fsPath });
-          if (this.boundsAnswer) this.post(this.boundsAnswer);
-        }
-        if (this.analysisState) this.post(this.analysisState);
-        else if (this.owner.service.isRunning(this.model)) this.post({ type: 'analysisState', running: true });
+        this.replay();
         break;
       case 'analyze':
       case 'rerun':
