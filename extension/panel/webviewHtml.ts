@@ -46,7 +46,8 @@ function escapeHtml(text: string): string {
 /**
  * Sets a webview's HTML and sets it again if the page never says 'ready': in VS Code for the
  * web, a webview restored at start-up can ask for its script before the resource service worker
- * is up and get a 404, which leaves it blank for good.
+ * is up and get a 404, which leaves it blank for good. On a loaded machine the worker can take
+ * tens of seconds, so the waits grow (2 s, 4 s, ... up to 20 s) for about two and a half minutes.
  */
 export class WebviewLoader implements vscode.Disposable {
   private ready = false;
@@ -56,8 +57,8 @@ export class WebviewLoader implements vscode.Disposable {
   constructor(
     private readonly webview: vscode.Webview,
     private readonly html: () => string,
-    private readonly retryMs = 3000,
-    private readonly maxAttempts = 4,
+    private readonly firstRetryMs = 2000,
+    private readonly maxAttempts = 10,
   ) {
     this.load();
   }
@@ -65,9 +66,10 @@ export class WebviewLoader implements vscode.Disposable {
   private load(): void {
     this.attempts++;
     this.webview.html = this.html();
+    const wait = Math.min(this.firstRetryMs * 2 ** (this.attempts - 1), 20_000);
     this.timer = setTimeout(() => {
       if (!this.ready && this.attempts < this.maxAttempts) this.load();
-    }, this.retryMs);
+    }, wait);
   }
 
   /** Call when the page posts 'ready'. */

@@ -53,6 +53,9 @@ function makeWorkspace(): string {
   const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'plasticity-lens-e2e-extension-'));
   fs.copyFileSync(path.join(FIXTURES, 'models', 'timm_op17_dyn.onnx'), path.join(folder, 'vit.onnx'));
   fs.copyFileSync(path.join(FIXTURES, 'models', 'cnn_op13.onnx'), path.join(folder, 'cnn.onnx'));
+  // Models as hubs ship them: a float16 conversion and a dynamic 8-bit quantization.
+  fs.copyFileSync(path.join(FIXTURES, 'models', 'variants', 'timm_op17_fp16.onnx'), path.join(folder, 'hub-fp16.onnx'));
+  fs.copyFileSync(path.join(FIXTURES, 'models', 'variants', 'hf_vit_op14_quantized.onnx'), path.join(folder, 'hub-quantized.onnx'));
   // Not analysed until the last tests: its panel shows it not measured yet.
   fs.copyFileSync(path.join(FIXTURES, 'models', 'hf_vit_op17.onnx'), path.join(folder, 'hf.onnx'));
   const bytes = fs.readFileSync(path.join(FIXTURES, 'models', 'hf_vit_op17.onnx'));
@@ -437,4 +440,16 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     assert.equal(await reportTabCount('hf.onnx'), 1);
   });
 
+  await t.test('float16 and 8-bit models from a hub open in the overview, which says what will be measured', async () => {
+    // One overview at a time: frames are found by content, and every ViT overview says the same heading.
+    await runCommand(page, 'View: Close All Editors');
+    const fp16 = await openInOverview('hub-fp16.onnx', 'h2', 'Vision Transformer found');
+    assert.match(await fp16.locator('body').innerText(), /Graph\s+float16 weights, measured in float32 on the upcast weights/);
+    await runCommand(page, 'View: Close All Editors');
+    const quantized = await openInOverview('hub-quantized.onnx', 'h2', 'Vision Transformer found');
+    const text = await quantized.locator('body').innerText();
+    assert.match(text, /uint8 weights, measured in float32 on the dequantized weights; activation quantization not applied/);
+    assert.match(text, /Naming\s+hf/);
+    await shot('model-overview-quantized');
+  });
 });
