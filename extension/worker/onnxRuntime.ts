@@ -143,7 +143,7 @@ export function providerFailureReason(name: ExecutionProviderName, error: unknow
   const detail = describeOrtError(error);
   if (name === 'cuda') {
     if (!cudaProviderInstalled()) {
-      return "its provider libraries are not installed (run 'ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node' with network access; needs CUDA 12 and cuDNN 9)";
+      return "its provider libraries are not installed (run 'ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node --ignore-scripts=false' with network access; needs CUDA 12 and cuDNN 9)";
     }
     const library = /lib(cudart|cublas|cublasLt|cudnn|cufft|curand|nvrtc)[^ :]*\.so[.0-9]*/.exec(detail)?.[0];
     if (library || /Failed to load shared library/i.test(detail)) {
