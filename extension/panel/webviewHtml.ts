@@ -47,7 +47,7 @@ function escapeHtml(text: string): string {
  * Sets a webview's HTML and sets it again if the page never says 'ready': in VS Code for the
  * web, a webview restored at start-up can ask for its script before the resource service worker
  * is up and get a 404, which leaves it blank for good. On a loaded machine the worker can take
- * tens of seconds, so the waits grow (2 s, 4 s, ... up to 20 s) for about two and a half minutes.
+ * tens of seconds, so the waits grow (3 s, 6 s, ... up to 20 s) for about two and a half minutes.
  */
 export class WebviewLoader implements vscode.Disposable {
   private ready = false;
@@ -57,7 +57,7 @@ export class WebviewLoader implements vscode.Disposable {
   constructor(
     private readonly webview: vscode.Webview,
     private readonly html: () => string,
-    private readonly firstRetryMs = 2000,
+    private readonly firstRetryMs = 3000,
     private readonly maxAttempts = 10,
   ) {
     this.load();
