@@ -88,7 +88,7 @@ async function main(): Promise<void> {
     console.log(`Float64 reference skipped (needs python3 with numpy and onnx): ${python.stderr.trim().split('\n').pop()}`);
     return;
   }
-  const sigma: number[] = JSON.parse(python.stdout).sigma;
+  const { sigma } = JSON.parse(python.stdout) as { sigma: number[] };
   const engine = [...bounds!.blocks.map((block) => block.FC1.bound), ...bounds!.blocks.map((block) => block.FC2.bound)];
   const errors = engine.map((value, i) => (sigma[i] - value) / sigma[i]);
   console.log(

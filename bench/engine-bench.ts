@@ -70,7 +70,7 @@ async function main(): Promise<void> {
   let pytorch: { secondsPerPair: number; mean: number[][]; threads: number; blasThreads: number | null; torch: string } | undefined;
   if (!values['skip-pytorch']) {
     const result = spawnSync('/usr/bin/python3', [path.join(REPO_ROOT, 'bench', 'reference_plasticity.py'), folder, '--pairs', String(pairs)], { encoding: 'utf8' });
-    if (result.status === 0) pytorch = JSON.parse(fs.readFileSync(path.join(folder, 'reference_result.json'), 'utf8'));
+    if (result.status === 0) pytorch = JSON.parse(fs.readFileSync(path.join(folder, 'reference_result.json'), 'utf8')) as typeof pytorch;
     else console.log(`PyTorch baseline did not run (${(result.stderr || result.error?.message || '').trim().split('\n').pop()}); needs Debian's python3-torch.`);
   }
 

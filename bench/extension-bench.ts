@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   const located = benchmarkModel(positionals[0]);
   if (!located) return;
   const { folder } = located;
-  const vsix = path.join(root, 'build', 'vsix', `plasticity-lens-${process.platform}-${process.arch}-${JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version}.vsix`);
+  const vsix = path.join(root, 'build', 'vsix', `plasticity-lens-${process.platform}-${process.arch}-${(JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version}.vsix`);
   if (!fs.existsSync(vsix)) throw new Error(`no .vsix at ${vsix}: run node scripts/package-vsix.mjs --current`);
 
   const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'plasticity-lens-bench-'));

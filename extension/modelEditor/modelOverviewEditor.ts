@@ -73,7 +73,9 @@ export class ModelOverviewEditor implements vscode.CustomReadonlyEditorProvider 
       this.service.onDidFinish((event) => event.model.fsPath === model.fsPath && void refresh()),
       this.service.onDidChangeState((event) => event.model.fsPath === model.fsPath && post({ type: 'analysisState', running: event.running, message: event.message })),
     ];
-    webviewPanel.onDidDispose(() => subscriptions.forEach((subscription) => subscription.dispose()));
+    webviewPanel.onDidDispose(() => {
+      for (const subscription of subscriptions) subscription.dispose();
+    });
     // Also without waiting for 'ready' (messages to a loading webview are queued).
     void refresh();
   }

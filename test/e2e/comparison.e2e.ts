@@ -15,7 +15,7 @@ import { artifactsDir, clickExplorerContextMenu, e2eUnavailableReason, openWorkb
 
 const ROOT = repoRoot();
 const FIXTURES = path.join(ROOT, 'test', 'fixtures');
-const VSIX = path.join(ROOT, 'build', 'vsix', `plasticity-lens-${process.platform}-${process.arch}-${JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version}.vsix`);
+const VSIX = path.join(ROOT, 'build', 'vsix', `plasticity-lens-${process.platform}-${process.arch}-${(JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}.vsix`);
 const unavailable = e2eUnavailableReason() ?? (fs.existsSync(VSIX) ? undefined : `no .vsix at ${VSIX}; run npm run package first`);
 
 const SETTINGS = {

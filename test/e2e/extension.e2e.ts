@@ -27,10 +27,11 @@ import {
   type CodeServerHandle,
   type Workbench,
 } from './codeServer';
+import type { PlasticityReport } from '../../extension/core/report/reportSchema';
 
 const ROOT = repoRoot();
 const FIXTURES = path.join(ROOT, 'test', 'fixtures');
-const VSIX = path.join(ROOT, 'build', 'vsix', `plasticity-lens-${process.platform}-${process.arch}-${JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version}.vsix`);
+const VSIX = path.join(ROOT, 'build', 'vsix', `plasticity-lens-${process.platform}-${process.arch}-${(JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}.vsix`);
 const unavailable = e2eUnavailableReason() ?? (fs.existsSync(VSIX) ? undefined : `no .vsix at ${VSIX}; run npm run package first`);
 
 let server: CodeServerHandle | undefined;
@@ -207,7 +208,7 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     await shot('report-panel-dark');
     // Beside: the panel opens in a second editor group.
     assert.ok((await page.locator('.editor-group-container').count()) >= 2);
-    panelMeans = await frame.locator('#heatmap tbody td').evaluateAll((cells) => cells.map((cell) => Number(cell.getAttribute('data-mean'))));
+    panelMeans = await frame.locator('#heatmap tbody td').evaluateAll((cells: { getAttribute(name: string): string | null }[]) => cells.map((cell) => Number(cell.getAttribute('data-mean'))));
     assert.equal(panelMeans.length, 3 * 5);
     assert.match(await frame.locator('body').innerText(), /isolated \(the paper's measure\)/);
     assert.ok((await frame.locator('canvas#depth-chart').count()) === 1);
@@ -218,8 +219,8 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
 
   await t.test("the panel's table equals the command line's JSON for the same model and settings", async () => {
     const json = execFileSync(process.execPath, [path.join(ROOT, 'bin', 'plasticity-lens.js'), 'analyze', path.join(workspace, 'vit.onnx'), '--reference', path.join(workspace, 'images', 'reference'), '--target', path.join(workspace, 'images', 'target'), '--ep', 'cpu', '--json', '-'], { encoding: 'utf8' });
-    const report = JSON.parse(json);
-    const cliMeans: number[] = report.blocks.flatMap((block: { components: Record<string, { mean: number }> }) => report.components.map((component: string) => block.components[component].mean));
+    const report = JSON.parse(json) as PlasticityReport;
+    const cliMeans = report.blocks.flatMap((block) => report.components.map((component) => block.components[component].mean));
     assert.deepEqual(panelMeans, cliMeans);
   });
 
@@ -241,8 +242,8 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     const choices = frame.locator('#recommendation-choices li[data-rank]');
     await choices.first().waitFor({ timeout: 30_000 });
     const before = await choices.count();
-    await frame.locator('#budget-value').evaluate((field) => {
-      (field as unknown as { value: string }).value = '2';
+    await frame.locator('#budget-value').evaluate((field: { value: string; dispatchEvent(event: Event): boolean }) => {
+      field.value = '2';
       field.dispatchEvent(new Event('input', { bubbles: true }));
     });
     await frame.waitForFunction(
@@ -357,7 +358,7 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     await tab.waitFor({ timeout: 60_000 });
     await tab.click();
     const frame = await reportFrame('vit.onnx');
-    const restored = await frame.locator('#heatmap tbody td').evaluateAll((cells) => cells.map((cell) => Number(cell.getAttribute('data-mean'))));
+    const restored = await frame.locator('#heatmap tbody td').evaluateAll((cells: { getAttribute(name: string): string | null }[]) => cells.map((cell) => Number(cell.getAttribute('data-mean'))));
     assert.deepEqual(restored, panelMeans);
   });
 

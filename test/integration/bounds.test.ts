@@ -197,6 +197,16 @@ function handBuiltModel(t: TestContext, shape: { d: number; heads: number; mlp: 
   return { model, structure };
 }
 
+/** What the ViT-B bounds script prints as its last line. */
+interface BoundsBenchFigures {
+  seconds: { total: number; readAndDiscover: number; build: number; session: number; run: number; combine: number };
+  peakRssMiB: number;
+  bytes: number;
+  lastStepChange: number;
+  fc1: number[];
+  fc2: number[];
+}
+
 /** Bounds of a hand-built model against the float64 reference; returns the worst relative error. */
 async function checkHandBuilt(model: OnnxModel, structure: VitStructure): Promise<number> {
   const d = structure.hiddenSize;
@@ -284,7 +294,7 @@ test('bounds on the benchmark ViT-B/16: time and peak memory', { skip: fs.exists
   child.stderr.on('data', (chunk) => (stderr += chunk));
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   assert.equal(code, 0, stderr);
-  const figures = JSON.parse(stdout.trim().split('\n').pop()!);
+  const figures = JSON.parse(stdout.trim().split('\n').pop()!) as BoundsBenchFigures;
   const { seconds } = figures;
   console.log(
     `ViT-B/16 bounds: ${seconds.total.toFixed(2)} s total (read+discover ${seconds.readAndDiscover.toFixed(2)}, build ${seconds.build.toFixed(2)}, ` +

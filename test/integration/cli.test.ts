@@ -9,7 +9,6 @@ import { PlasticityReport } from '../../extension/core/report/reportSchema';
 import {
   childProcessesMatching,
   CLI,
-  CliResult,
   GOLDEN_COMPONENTS,
   goldenBlockStatistics,
   goldenFixtures,

@@ -2,7 +2,6 @@
 // the attention's linear output projection applied to a difference). Here they are held against
 // the plain float64 definition on fresh random inputs, for every exported style.
 import assert from 'node:assert/strict';
-import * as path from 'node:path';
 import { test } from 'node:test';
 import { readOnnxModel } from '../../extension/core/onnx/onnxModel';
 import { buildInContextProbe, buildIsolatedProbe, PROBE_INPUTS, PROBE_OUTPUT } from '../../extension/core/probe/probeModels';

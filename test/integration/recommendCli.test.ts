@@ -5,8 +5,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { FreezePlan } from '../../extension/core/recommend/freezePlan';
-import { assertOneLineError, CliResult, fileFingerprint, modelPath, runCli, tempDir } from '../support/fixtures';
+import { assertOneLineError, fileFingerprint, modelPath, runCli, tempDir } from '../support/fixtures';
 import { goldenByStyle, reportFromGolden } from '../support/goldenReports';
+import type { ModelExplorerNodeData } from '../../extension/core/recommend/graphOverlays';
 
 const EXIT = { done: 0, usage: 2, model: 3, report: 4 };
 const goldens = goldenByStyle();
@@ -126,10 +127,10 @@ describe('overlay', () => {
     const written = await runCli(['overlay', timmReport, '--format', 'netron', '--out', netron]);
     assert.equal(written.code, EXIT.done, written.stderr);
     assert.match(written.stdout, /netron overlay written to/);
-    assert.equal(JSON.parse(fs.readFileSync(netron, 'utf8')).signature, 'netron:attachment');
+    assert.equal((JSON.parse(fs.readFileSync(netron, 'utf8')) as { signature: string }).signature, 'netron:attachment');
     const explorer = await runCli(['overlay', timmReport, '--format', 'model-explorer']);
     assert.equal(explorer.code, EXIT.done, explorer.stderr);
-    const data = JSON.parse(explorer.stdout);
+    const data = JSON.parse(explorer.stdout) as ModelExplorerNodeData;
     assert.ok(Object.keys(data.results).length > 50);
   });
 

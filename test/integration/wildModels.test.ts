@@ -34,7 +34,7 @@ interface Variant {
 }
 
 const VARIANTS_DIR = path.join(MODELS, 'variants');
-const variants: Variant[] = JSON.parse(fs.readFileSync(path.join(VARIANTS_DIR, 'manifest.json'), 'utf8')).variants;
+const variants = (JSON.parse(fs.readFileSync(path.join(VARIANTS_DIR, 'manifest.json'), 'utf8')) as { variants: Variant[] }).variants;
 const goldens = new Map(goldenFixtures().map((golden) => [golden.model, golden]));
 
 const supervisor = new WorkerSupervisor();

@@ -1,8 +1,10 @@
-import assert from 'node:assert/strict';
 // Paths of the committed fixtures (made by test/fixtures/generate.py with PyTorch's exporter)
 // and their golden values computed in PyTorch.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 /** Repository root, from out/test/support. */
@@ -52,7 +54,7 @@ export function modelPath(name: string): string {
 }
 
 export function tempDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(require('node:os').tmpdir(), `plasticity-lens-${prefix}-`));
+  return fs.mkdtempSync(path.join(os.tmpdir(), `plasticity-lens-${prefix}-`));
 }
 
 export interface CliResult {
@@ -109,7 +111,7 @@ export function expectedNaming(golden: Golden): string {
 }
 
 export function sha256OfFile(file: string): string {
-  return require('node:crypto').createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+  return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
 /** Content hash and modification time: what "the file was not touched" means. */

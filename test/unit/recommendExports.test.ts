@@ -152,7 +152,7 @@ describe('PyTorch configuration', { skip: python ? false : 'no python3 on this m
     const names = writeTemp('hf_names.json', JSON.stringify(modelParameterNames('hf_vit', ['classifier.weight'])));
     const result = runPythonHelper<{ error: string; trainable: string[] }>(python!, 'exercise_exports.py', ['apply', file, names]);
     assert.match(result.error, /no parameter of the model lies under 'blocks\.0\.attn' nor under 2 more of its modules \(MHA in blocks 0-2\); the plan's names do not fit this model/);
-    assert.equal(result.trainable.length, JSON.parse(fs.readFileSync(names, 'utf8')).length, 'nothing was changed');
+    assert.equal(result.trainable.length, (JSON.parse(fs.readFileSync(names, 'utf8')) as string[]).length, 'nothing was changed');
   });
 
   test("'any' groups need one alternative; prefix= reaches a wrapped model", () => {
@@ -202,7 +202,7 @@ describe('YAML configuration', () => {
     const plan = planFor('openai_clip', { budget: { kind: 'share', percent: 30 } });
     const text = exportFreezePlan(plan, 'yaml');
     assert.match(text, /^# Freeze configuration for config-driven trainers\.\n/);
-    assert.match(text, /^freeze:\n  default: "frozen"\n/m);
+    assert.match(text, /^freeze:\n {2}default: "frozen"\n/m);
     assert.match(text, /^lora:$/m);
     assert.match(text, /^plasticity_lens:$/m);
   });
@@ -210,11 +210,11 @@ describe('YAML configuration', () => {
   test('PyYAML reads back exactly the plan', { skip: pyyaml ? false : 'PyYAML is not installed' }, () => {
     const plan = planFor('openai_clip', { budget: { kind: 'share', percent: 30 } });
     const file = writeTemp('plan.yaml', exportFreezePlan(plan, 'yaml'));
-    const document = runPythonHelper<Record<string, any>>(pyyaml!, 'exercise_exports.py', ['yaml', file]);
+    const document = runPythonHelper<{ freeze: { trainable_parameters: unknown; frozen_modules: unknown }; lora: { modules_to_save: unknown }; plasticity_lens: Record<string, unknown> }>(pyyaml!, 'exercise_exports.py', ['yaml', file]);
     assert.deepEqual(document.freeze.trainable_parameters, plan.trainableParameters);
     assert.deepEqual(document.freeze.frozen_modules, plan.frozen.modules);
     assert.deepEqual(document.lora.modules_to_save, plan.lora.modulesToSave);
-    const plain = JSON.parse(JSON.stringify(plan));
+    const plain = JSON.parse(JSON.stringify(plan)) as Record<string, unknown>;
     for (const key of ['source', 'naming', 'budget', 'choices', 'counts', 'notes', 'warnings']) assert.deepEqual(document.plasticity_lens[key], plain[key], key);
   });
 

@@ -9,6 +9,7 @@ import { isUnder, moduleOfScopedNodeName } from '../../extension/core/recommend/
 import { COMPONENTS } from '../../extension/core/vit/vitStructure';
 import { modelPath } from '../support/fixtures';
 import { goldenByStyle, reportFromGolden } from '../support/goldenReports';
+import type { ModelExplorerNodeData } from '../../extension/core/recommend/graphOverlays';
 
 const goldens = goldenByStyle();
 
@@ -96,7 +97,7 @@ describe('Model Explorer node data', () => {
     const golden = goldens.get('hf_vit')!;
     const report = reportFromGolden(golden);
     const nodes = readOnnxModel(modelPath(golden.model)).nodes;
-    const data = JSON.parse(exportOverlay(report, nodes, 'model-explorer'));
+    const data = JSON.parse(exportOverlay(report, nodes, 'model-explorer')) as ModelExplorerNodeData & { results: { results?: unknown } };
     assert.deepEqual(Object.keys(data).sort(), ['gradient', 'name', 'results']);
     // Without graph ids the UI applies the file to the graph on screen (its 'results' has no 'results').
     assert.equal(data.results.results, undefined);
@@ -105,8 +106,8 @@ describe('Model Explorer node data', () => {
     assert.deepEqual(data.results['/encoder/layer.2/layernorm_after/ReduceMean'], { value: report.blocks[2].components.LN2.mean });
     const names = new Set(nodes.map((node) => node.name));
     assert.ok(Object.keys(data.results).every((node) => names.has(node)));
-    assert.deepEqual(data.gradient.map((item: { stop: number }) => item.stop), [0, 0.5, 1]);
-    assert.ok(data.gradient.every((item: { bgColor: string }) => /^#[0-9a-f]{6}$/.test(item.bgColor)));
+    assert.deepEqual(data.gradient.map((item) => item.stop), [0, 0.5, 1]);
+    assert.ok(data.gradient.every((item) => /^#[0-9a-f]{6}$/.test(item.bgColor)));
   });
 
   test('synthetic inputs are named in the node data', () => {

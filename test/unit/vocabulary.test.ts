@@ -10,7 +10,8 @@ interface SettingSchema {
   enum?: string[];
 }
 
-const settings: Record<string, SettingSchema> = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')).contributes.configuration.properties;
+const manifest = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { contributes: { configuration: { properties: Record<string, SettingSchema> } } };
+const settings = manifest.contributes.configuration.properties;
 
 test("package.json's setting enums equal the vocabulary's lists", () => {
   assert.deepEqual(settings['plasticityLens.executionProvider'].enum, [...EXECUTION_PROVIDER_REQUESTS]);

@@ -163,7 +163,7 @@ const packedAttention: Expansion = (context, node) => {
   if (node.inputs[4] || node.inputs[6]) fail(context, node, 'reads a past key/value cache, which a ViT does not');
   const weight = context.model.initializers.get(weights);
   if (!weight || weight.dims.length !== 2) fail(context, node, 'has no constant [d, 3d] weight');
-  const sizes = node.attributes.get('qkv_hidden_sizes')?.ints ?? Array(3).fill(weight.dims[1] / 3);
+  const sizes: number[] = node.attributes.get('qkv_hidden_sizes')?.ints ?? Array.from({ length: 3 }, () => weight.dims[1] / 3);
   if (sizes.length !== 3 || sizes[0] !== sizes[1] || sizes[0] !== sizes[2]) {
     fail(context, node, `has unequal query, key and value widths (qkv_hidden_sizes ${sizes.join(', ')}), which Plasticity Lens does not read`);
   }
