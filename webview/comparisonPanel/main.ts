@@ -127,7 +127,7 @@ function rankingTable(comparison: PlasticityComparison): HTMLElement {
   const table = element(
     'table',
     { id: 'ranking', class: 'heatmap' },
-    element('caption', {}, 'Rank (1 = most plastic) and mean plasticity over blocks of each component type, per series; rows in the baseline’s order, changed ranks marked ≠.'),
+    element('caption', {}, `Rank (1 = most plastic) and mean plasticity over blocks of each component type, per ${comparison.seriesKind === 'targets' ? 'target' : 'series'}; rows in the baseline’s order, changed ranks marked ≠.`),
     element('thead', {}, element('tr', {}, element('th', { scope: 'col' }, 'Type'), ...series.map((one) => element('th', { scope: 'col' }, one.label)))),
   );
   const body = element('tbody');
@@ -158,7 +158,7 @@ function typeHeatmap(comparison: PlasticityComparison): HTMLElement {
   const table = element(
     'table',
     { id: 'type-heatmap', class: 'heatmap' },
-    element('caption', {}, 'Mean plasticity over blocks per component type (rows) and series (columns); darker cells are more plastic. Below each value: its difference from the baseline.'),
+    element('caption', {}, `Mean plasticity over blocks per component type (rows) and ${comparison.seriesKind === 'targets' ? 'target' : 'series'} (columns); darker cells are more plastic. Below each value: its difference from the baseline.`),
     element('thead', {}, element('tr', {}, element('th', { scope: 'col' }, 'Type'), ...series.map((one) => element('th', { scope: 'col' }, one.label)))),
   );
   const body = element('tbody');
