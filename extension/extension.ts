@@ -45,6 +45,8 @@ export function activate(context: vscode.ExtensionContext): void {
     comparisons,
     // A report panel's "Compare with..." passes its model; from the palette the baseline is picked first.
     vscode.commands.registerCommand('plasticityLens.compareWith', (uri?: vscode.Uri) => comparisons.compareWith(uri instanceof vscode.Uri ? uri : activeModel())),
+    // A multi-target report's targets side by side (its report panel's "Compare targets").
+    vscode.commands.registerCommand('plasticityLens.compareTargets', (uri?: vscode.Uri) => comparisons.compareTargetsOf(uri instanceof vscode.Uri ? uri : activeModel())),
     // End-of-line plasticity hints where Python or config files name a module of the analysed model.
     new InlineSensitivityHints(context.workspaceState, store, service),
     // The explorer's "Plasticity" view of analysed models.

@@ -32,9 +32,13 @@ export function analysisRequestFor(model: vscode.Uri): AnalysisRequest {
     seed: config.get<number>('seed', 0),
   };
   const reference = folderSetting(config.get<string>('referenceFolder'), model);
-  const target = folderSetting(config.get<string>('targetFolder'), model);
+  // A list of target folders (a multi-target run) takes the place of the single targetFolder.
+  const targets = (config.get<unknown>('targetFolders') ?? []) as unknown[];
+  const targetFolders = Array.isArray(targets) ? targets.flatMap((value) => (typeof value === 'string' ? [folderSetting(value, model)].filter((folder): folder is string => folder !== undefined) : [])) : [];
+  const target = targetFolders[0] ?? folderSetting(config.get<string>('targetFolder'), model);
   if (reference) request.reference = reference;
   if (target) request.target = target;
+  if (targetFolders.length > 1) request.targets = targetFolders;
   const pairs = config.get<number | null>('pairs', null);
   if (typeof pairs === 'number') request.pairs = pairs;
   const mean = triple(config.get('normalization.mean'));

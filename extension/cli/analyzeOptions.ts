@@ -1,4 +1,5 @@
 // Parsing and checking of `plasticity-lens analyze` options into an AnalysisRequest.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError } from '../core/errors';
@@ -22,7 +23,10 @@ Without MODEL, analyses the sample ViT shipped with Plasticity Lens on its sampl
 Options:
   --reference DIR     reference images (pretraining-like data); pair i = i-th file of each folder
   --target DIR        target images (your downstream data); one folder alone is split in halves
-                      (neither: seeded synthetic images, flagged as such in every output)
+                      (neither: seeded synthetic images, flagged as such in every output);
+                      repeat it (--target A --target B ...) to measure several targets against
+                      the same reference pairs in one run (a multi-target report)
+  --targets DIR       a folder of target folders, one target each (its subfolders, by name)
   --pairs N           use at most N pairs (default: all pairs found; 32 synthetic pairs)
   --pairs-from N      skip the first N pairs: one shard of a longer run (with --pairs M);
                       shards' reports combine with 'plasticity-lens merge'
@@ -60,6 +64,30 @@ function integer(option: string, text: string, minimum: number): number {
   return value;
 }
 
+/** The target folders inside `--targets DIR`: its subfolders, sorted by name (hidden ones skipped). */
+function subfolders(folder: string): string[] {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(folder, { withFileTypes: true });
+  } catch (error) {
+    throw new UsageError(`--targets ${folder} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); give a folder holding one folder per target.`);
+  }
+  const names = entries
+    .filter((entry) => !entry.name.startsWith('.') && (entry.isDirectory() || (entry.isSymbolicLink() && isFolder(path.join(folder, entry.name)))))
+    .map((entry) => entry.name)
+    .sort();
+  if (names.length === 0) throw new UsageError(`--targets ${folder} holds no folders; it takes a folder holding one folder of images per target.`);
+  return names.map((name) => path.join(folder, name));
+}
+
+function isFolder(file: string): boolean {
+  try {
+    return fs.statSync(file).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 export function parseAnalyzeArguments(args: string[]): AnalyzeCommand {
   const { values, positionals } = parseOptions('analyze', () =>
     parseArgs({
@@ -68,7 +96,8 @@ export function parseAnalyzeArguments(args: string[]): AnalyzeCommand {
       strict: true,
       options: {
         reference: { type: 'string' },
-        target: { type: 'string' },
+        target: { type: 'string', multiple: true },
+        targets: { type: 'string' },
         pairs: { type: 'string' },
         'pairs-from': { type: 'string' },
         seed: { type: 'string' },
@@ -97,10 +126,15 @@ export function parseAnalyzeArguments(args: string[]): AnalyzeCommand {
     executionProvider,
     seed: values.seed === undefined ? 0 : integer('seed', values.seed, 0),
   };
-  const reference = values.reference ?? (usingSample && values.target === undefined ? SAMPLE.reference : undefined);
-  const target = values.target ?? (usingSample && values.reference === undefined ? SAMPLE.target : undefined);
+  const targetFolders = [...(values.target ?? []), ...(values.targets !== undefined ? subfolders(values.targets) : [])];
+  const reference = values.reference ?? (usingSample && targetFolders.length === 0 ? SAMPLE.reference : undefined);
+  const target = targetFolders[0] ?? (usingSample && values.reference === undefined ? SAMPLE.target : undefined);
   if (reference) request.reference = path.resolve(reference);
   if (target) request.target = path.resolve(target);
+  if (targetFolders.length > 1) {
+    if (!reference) throw new UsageError('Several targets are measured against one reference folder: give --reference DIR too.');
+    request.targets = targetFolders.map((folder) => path.resolve(folder));
+  }
   if (values.pairs !== undefined) request.pairs = integer('pairs', values.pairs, 1);
   if (values['pairs-from'] !== undefined) request.pairsFrom = integer('pairs-from', values['pairs-from'], 0);
   if (values['batch-pairs'] !== undefined) request.batchPairs = integer('batch-pairs', values['batch-pairs'], 1);

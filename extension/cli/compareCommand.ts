@@ -3,16 +3,20 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError } from '../core/errors';
-import { compareReports } from '../core/compare/compareReports';
+import { compareReports, compareTargets } from '../core/compare/compareReports';
 import { parseOptions } from './commandLineOptions';
 import { formatComparisonTable } from './comparisonTable';
 import { protectOutput, readReportFile, REPORT_COMMAND_EXIT as EXIT, reportError, writeOutput } from './reportFiles';
 
 export const COMPARE_USAGE = `Usage: plasticity-lens compare A.json B.json [C.json ...] [--json FILE|-]
+       plasticity-lens compare MULTI-TARGET.json [--json FILE|-]
 
 Compares reports of the same architecture (two checkpoints, two models, two runs), each against
 the first: per (block, component) the difference of means with its 95% interval and a two-sided
 Welch t-test from each report's mean, std and n; and the ranking of component types side by side.
+
+One multi-target report (analyze --target A --target B ...) compares its targets instead, each
+against the first, and says which recommendations of k component types they agree on.
 
 Options:
   --json FILE|-       write the comparison as JSON to FILE, or to standard output with - (the
@@ -40,9 +44,10 @@ export function runCompareCommand(args: string[]): number {
       process.stdout.write(`${COMPARE_USAGE}\n`);
       return EXIT.done;
     }
-    const files = reportFiles('compare', positionals);
+    const single = positionals.length === 1 ? readReportFile(path.resolve(positionals[0])).report : undefined;
+    const files = single?.targets && single.targets.length > 1 ? [path.resolve(positionals[0])] : reportFiles('compare', positionals);
     const out = values.json === undefined || values.json === '-' ? values.json : protectOutput(values.json, files);
-    const comparison = compareReports(files.map((file) => ({ report: readReportFile(file).report, file })));
+    const comparison = single && files.length === 1 ? compareTargets(single, files[0]) : compareReports(files.map((file) => ({ report: readReportFile(file).report, file })));
     const table = formatComparisonTable(comparison);
     const json = `${JSON.stringify(comparison, null, 2)}\n`;
     if (out === '-') {

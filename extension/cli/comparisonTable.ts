@@ -23,9 +23,21 @@ export function formatComparisonTable(comparison: PlasticityComparison): string 
   series.forEach((one, index) => {
     const source = one.source;
     const role = index === 0 ? 'baseline' : `vs ${series[0].label}`;
+    if (source.kind === 'target') {
+      lines.push(`${index === 0 ? 'Targets' : ''}`.padEnd(10) + `${pad(one.label, labelWidth)}  ${source.pairs} pairs, mean ||X-Y|| ${source.meanInputDistance.toFixed(3)}, ${source.folder}  (${role})`);
+      return;
+    }
     lines.push(`${index === 0 ? 'Reports' : ''}`.padEnd(10) + `${pad(one.label, labelWidth)}  ${source.pairs} pairs, model sha256 ${source.sha256.slice(0, 12)}…, ${source.createdAt}${source.synthetic ? ', SYNTHETIC inputs' : ''}  (${role})`);
   });
   lines.push('');
+  if (comparison.recommendations) {
+    lines.push('Recommendations of k component types: what each target alone would choose, and across targets');
+    for (const agreement of comparison.recommendations) {
+      const perSeries = agreement.perSeries.map((types, index) => `${series[index].label} ${types.join('+')}`).join('; ');
+      lines.push(`  k=${agreement.types}  ${agreement.agree ? 'agree' : 'differ'}: ${perSeries}; mean rank ${agreement.meanRank.join('+')}, worst case ${agreement.worstCase.join('+')}`);
+    }
+    lines.push('');
+  }
 
   const column = Math.max(14, labelWidth + 2);
   lines.push('Ranking of component types (rank, mean over blocks; 1 = most plastic)');

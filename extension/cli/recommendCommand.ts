@@ -13,6 +13,7 @@ import { buildFreezePlan, FreezePlan } from '../core/recommend/freezePlan';
 import { exportOverlay, OVERLAY_FORMATS, OverlayFormat } from '../core/recommend/graphOverlays';
 import { headAndFinalNormModules, measuredModelMismatch, measuredModelMissing, measuredModuleParameters, planModelParameters, withoutModelFile } from '../core/recommend/measuredModel';
 import { paperAccuracyLine } from '../core/recommend/paperResults';
+import { ACROSS_RULES, AcrossRule, isAcrossRule } from '../core/recommend/acrossTargets';
 import { exportFreezePlan, PLAN_FORMATS } from '../core/recommend/planExports';
 import { optionLabel, Recommendation, recommend } from '../core/recommend/recommend';
 import { PlasticityReport } from '../core/report/reportSchema';
@@ -36,6 +37,9 @@ Options:
   --naming N          timm, hf, torchvision, clip, hf-clip or onnx (default: the naming found in
                       the model; the report's own names are then used as they are)
   --no-head           freeze the classification head and final norm too (default: trainable)
+  --across R          a multi-target report: choose by mean-rank (default: the mean of each
+                      option's ranks over the targets) or worst-case (its worst rank in any
+                      target); the output states the rule and where the targets disagree
   --model FILE        the ONNX model the report measured (default: the report's model.path); read
                       to name the head and final norm exactly; skipped when absent or different
   --out FILE          write to FILE instead of standard output (never the report or the model)
@@ -119,13 +123,24 @@ export function formatRecommendation(recommendation: Recommendation, plan: Freez
   const unit = recommendation.unit === 'types' ? 'component type in all blocks' : '(block, component) cell';
   lines.push(`Budget    ${recommendation.budgetDescription}, by ${unit}`);
   lines.push(`Naming    ${plan.naming.label}${plan.naming.names === 'template' ? ' (built from the framework\'s pattern)' : ''}`);
+  const across = recommendation.across;
+  if (across) lines.push(`Across    ${across.statement}`);
   lines.push('');
-  lines.push(`${pad('rank', 6)}${pad('choice', 24)}${pad('plasticity', 12, true)}${pad('parameters', 12, true)}`);
+  // Across targets: plasticity is the mean over targets, followed by the option's rank in each.
+  const targetWidth = across ? Math.max(...across.targets.map((name) => name.length)) + 2 : 0;
+  const targetHeader = across ? across.targets.map((name) => pad(name, Math.max(6, targetWidth), true)).join('') : '';
+  lines.push(`${pad('rank', 6)}${pad('choice', 24)}${pad(across ? 'mean plast.' : 'plasticity', 12, true)}${pad('parameters', 12, true)}${targetHeader}`);
   const options = recommendation.options;
   const shown = options.length <= 15 ? options : options.filter((option, index) => option.selected || option.skipped || index < 5);
   for (const option of shown) {
     const status = option.selected ? '  chosen' : option.skipped ? `  skipped: ${option.skipped}` : '';
-    lines.push(`${pad(`${option.rank}.`, 6)}${pad(optionLabel(option), 24)}${pad(option.plasticity.toFixed(3), 12, true)}${pad(formatParameterCount(option.parameterCount), 12, true)}${status}`);
+    const ranks = option.targetRanks ? option.targetRanks.map((rank) => pad(`#${rank}`, Math.max(6, targetWidth), true)).join('') : '';
+    lines.push(`${pad(`${option.rank}.`, 6)}${pad(optionLabel(option), 24)}${pad(option.plasticity.toFixed(3), 12, true)}${pad(formatParameterCount(option.parameterCount), 12, true)}${ranks}${status}`);
+  }
+  if (across) {
+    lines.push('');
+    lines.push(across.allAgree ? `Targets   agree: each alone would choose ${across.perTarget[0].selected.join(', ')}` : 'Targets   disagree:');
+    for (const sentence of across.disagreements) lines.push(`  - ${sentence}`);
   }
   if (shown.length < options.length) lines.push(`      ... ${options.length - shown.length} more options, not chosen`);
   lines.push('');
@@ -134,7 +149,7 @@ export function formatRecommendation(recommendation: Recommendation, plan: Freez
   lines.push(`Trainable ${formatParameterCount(recommendation.selectedParameterCount)} block parameters; ${extra}`);
   const paperTypes = plan.choices.filter((choice) => choice.paperNote !== null).map((choice) => choice.component);
   if (paperTypes.length > 0) lines.push(`Paper     ${paperAccuracyLine(paperTypes)}`);
-  for (const note of plan.notes) lines.push(`Note      ${note}`);
+  for (const note of plan.notes) if (note !== across?.statement) lines.push(`Note      ${note}`);
   for (const warning of plan.warnings) lines.push(`! ${warning}`);
   return lines.join('\n');
 }
@@ -166,6 +181,7 @@ export function runRecommendCommand(args: string[]): number {
           format: { type: 'string' },
           naming: { type: 'string' },
           'no-head': { type: 'boolean', default: false },
+          across: { type: 'string' },
           model: { type: 'string' },
           out: { type: 'string' },
           help: { type: 'boolean', short: 'h', default: false },
@@ -182,13 +198,14 @@ export function runRecommendCommand(args: string[]): number {
     if (naming !== undefined && !isFrameworkNaming(naming)) {
       throw new UsageError(`--naming takes one of ${FRAMEWORK_NAMINGS.join(', ')} (got '${naming}').`);
     }
+    if (values.across !== undefined && !isAcrossRule(values.across)) throw new UsageError(`--across takes ${ACROSS_RULES.join(' or ')} (got '${values.across}').`);
     const budget = budgetFrom(values);
     const reportFile = onePositional('recommend', positionals);
     const out = values.out === undefined ? undefined : protectOutput(values.out, [reportFile]);
     const { report, source } = readReportFile(reportFile);
     if (out) protectOutput(out, [report.model.path, ...(values.model ? [values.model] : [])]);
 
-    const recommendation = recommend(report, { budget, unit: values.cells ? 'cells' : 'types', includeHead: !values['no-head'] });
+    const recommendation = recommend(report, { budget, unit: values.cells ? 'cells' : 'types', includeHead: !values['no-head'], across: values.across as AcrossRule | undefined });
     const measured = loadMeasuredModel(report, values.model, false);
     // The same path as the report panel's: the head and final-norm modules' parameters, checked
     // against the report's sha256, or the note why the plan goes without them.

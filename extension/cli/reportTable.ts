@@ -20,8 +20,9 @@ export function formatReportTable(report: PlasticityReport): string {
   const modeLabel = settings.mode === 'isolated' ? 'isolated (the paper\'s measure)' : 'in-context (not the paper\'s measure)';
   lines.push(`Model     ${path.basename(report.model.path)}  (${architecture.blocks} blocks, d=${architecture.hiddenSize}, ${architecture.heads} heads, MLP ${architecture.mlpSize}, ${architecture.tokens} tokens, ${architecture.naming} naming)`);
   lines.push(`Mode      ${modeLabel}`);
+  const multi = report.targets && report.targets.length > 1 ? ` (the first of ${report.targets.length} targets; all below)` : '';
   const inputs = settings.inputs.synthetic ? 'SYNTHETIC images (not your data)' : settings.inputs.kind === 'split-folder' ? `${settings.inputs.reference ?? settings.inputs.target} split in halves` : `${settings.inputs.reference} vs ${settings.inputs.target}`;
-  lines.push(`Inputs    ${settings.pairs} pairs, ${inputs}`);
+  lines.push(`Inputs    ${settings.pairs} pairs, ${inputs}${multi}`);
   lines.push(`Provider  ${settings.executionProvider.used}${settings.executionProvider.tried.filter((attempt) => !attempt.ok).map((attempt) => `; ${attempt.name}: ${attempt.reason}`).join('')}`);
   lines.push(`Time      ${(report.timing.totalMs / 1000).toFixed(1)} s total, ${report.timing.pairsPerSecond.toFixed(2)} pairs/s`);
   lines.push('');
@@ -44,6 +45,7 @@ export function formatReportTable(report: PlasticityReport): string {
     const summary = report.summary[component];
     lines.push(`  ${summary.rank}. ${pad(component, 4)} ${pad(summary.mean.toFixed(3), 9, true)}   ${pad(formatCount(summary.parameterCount), 7, true)} parameters`);
   }
+  if (report.targets && report.targets.length > 1) lines.push('', ...targetsTable(report));
   if (report.bounds) {
     const bounds = report.bounds;
     const largest = (component: 'LN1' | 'MHA' | 'LN2' | 'FC1' | 'FC2') => {
@@ -58,4 +60,23 @@ export function formatReportTable(report: PlasticityReport): string {
   }
   for (const warning of [...settings.inputs.notes, ...report.warnings]) lines.push(`! ${warning}`);
   return lines.join('\n');
+}
+
+/** A multi-target report's targets: shift from the reference, and each type's mean and rank. */
+function targetsTable(report: PlasticityReport): string[] {
+  const targets = report.targets!;
+  const width = Math.max(8, ...targets.map((target) => target.name.length + 2));
+  const lines = [`Targets against the same reference pairs: mean plasticity over blocks (rank); ||X-Y|| = mean input distance`];
+  lines.push(pad('target', width) + pad('pairs', 7, true) + pad('||X-Y||', 10, true) + COMPONENTS.map((component) => pad(component, 13, true)).join(''));
+  for (const target of targets) {
+    const cells = COMPONENTS.map((component) => pad(`${target.summary[component].mean.toFixed(3)} (${target.summary[component].rank})`, 13, true));
+    lines.push(pad(target.name, width) + pad(String(target.pairs), 7, true) + pad(target.meanInputDistance.toFixed(2), 10, true) + cells.join(''));
+  }
+  const tops = new Set(targets.map((target) => target.ranking[0]));
+  lines.push(
+    tops.size === 1
+      ? `  Every target ranks ${targets[0].ranking[0]} most plastic.`
+      : `  The most plastic type differs: ${targets.map((target) => `${target.name} ${target.ranking[0]}`).join(', ')}; see 'plasticity-lens recommend REPORT --across mean-rank|worst-case'.`,
+  );
+  return lines;
 }

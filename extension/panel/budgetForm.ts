@@ -38,7 +38,9 @@ export function namingFromForm(form: Pick<BudgetForm, 'naming'>): FrameworkNamin
  * or the note why the plan goes without them (named by the framework's alternatives, count unknown).
  */
 export function planFromForm(report: PlasticityReport, form: BudgetForm, fromModel: PlanModelParameters = {}, createdAt?: string): FreezePlan {
-  const recommendation = recommend(report, { budget: budgetFromForm(form), unit: form.unit, includeHead: form.includeHead });
+  // The across rule applies to multi-target reports only; a form kept from one is ignored on another report.
+  const across = report.targets && report.targets.length > 1 ? (form.across ?? 'mean-rank') : undefined;
+  const recommendation = recommend(report, { budget: budgetFromForm(form), unit: form.unit, includeHead: form.includeHead, across });
   const plan = buildFreezePlan({ report, recommendation, naming: resolveNaming(report, namingFromForm(form)), modelParameters: fromModel.modelParameters, createdAt });
   if (fromModel.note) plan.notes.push(fromModel.note);
   return plan;
@@ -63,8 +65,9 @@ export function previewOfPlan(plan: FreezePlan): RecommendationPreview {
       trainableShare: plan.counts.trainableShare,
     },
     paperNotes: plan.choices.flatMap((choice) => (choice.paperNote ? [choice.paperNote] : [])),
-    notes: plan.notes,
+    notes: plan.across ? plan.notes.filter((note) => note !== plan.across!.statement) : plan.notes,
     warnings: plan.warnings,
+    ...(plan.across ? { across: { statement: plan.across.statement, allAgree: plan.across.allAgree, disagreements: plan.across.disagreements, targets: plan.across.targets } } : {}),
   };
 }
 

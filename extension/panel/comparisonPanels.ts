@@ -4,7 +4,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { comparisonToCsv } from '../core/compare/comparisonCsv';
-import { compareReports, NamedReport } from '../core/compare/compareReports';
+import { compareReports, compareTargets, NamedReport } from '../core/compare/compareReports';
 import { PlasticityComparison } from '../core/compare/reportComparison';
 import { InputDataError, UsageError } from '../core/errors';
 import { parseReport } from '../core/recommend/reportInput';
@@ -104,17 +104,35 @@ export class ComparisonPanels implements vscode.Disposable {
     await this.open([baseline, ...others]);
   }
 
+  /** The "Compare targets" command: the latest report of `model`, when it measured several targets, with its targets as the series. */
+  async compareTargetsOf(model?: vscode.Uri): Promise<PlasticityComparison | undefined> {
+    if (!model) {
+      void vscode.window.showInformationMessage('Plasticity Lens: open a model, or its report, to compare the targets of its report.');
+      return undefined;
+    }
+    const report = await this.store.latest(model.fsPath);
+    if (!report) {
+      void vscode.window.showInformationMessage(`Plasticity Lens has no report of ${path.basename(model.fsPath)} yet: analyse it first.`);
+      return undefined;
+    }
+    return this.show(() => compareTargets(report, null), [{ report, file: null }], (comparison) => `Targets: ${path.basename(report.model.path)} · ${comparison.series.map((series) => series.label).join(' · ')}`);
+  }
+
   /** Compares the reports (the first is the baseline) and opens the panel, or says in one sentence why they cannot be compared. */
   async open(reports: NamedReport[]): Promise<PlasticityComparison | undefined> {
+    return this.show(() => compareReports(reports), reports, (comparison) => `Compare: ${comparison.series.map((series) => series.label).join(' · ')}`);
+  }
+
+  private async show(compare: () => PlasticityComparison, reports: NamedReport[], titleOf: (comparison: PlasticityComparison) => string): Promise<PlasticityComparison | undefined> {
     let comparison: PlasticityComparison;
     try {
-      comparison = compareReports(reports);
+      comparison = compare();
     } catch (error) {
       if (!(error instanceof UsageError)) this.log.appendLine(`Comparison failed: ${(error as Error).stack ?? String(error)}`);
       void vscode.window.showErrorMessage(`Plasticity Lens: ${(error as Error).message.split('\n')[0]}`);
       return undefined;
     }
-    const title = `Compare: ${comparison.series.map((series) => series.label).join(' · ')}`;
+    const title = titleOf(comparison);
     const webviewPanel = vscode.window.createWebviewPanel(COMPARISON_PANEL_VIEW_TYPE, title, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, { retainContextWhenHidden: false });
     const panel = new ComparisonPanel(webviewPanel, comparison, reports, this.extensionUri);
     this.panels.add(panel);

@@ -190,6 +190,9 @@ class ReportPanel implements vscode.Disposable {
       case 'compare':
         await vscode.commands.executeCommand('plasticityLens.compareWith', this.model);
         break;
+      case 'compareTargets':
+        await vscode.commands.executeCommand('plasticityLens.compareTargets', this.model);
+        break;
     }
   }
 

@@ -49,6 +49,8 @@ export type ReportPanelToHost =
   | { type: 'exportJson' }
   /** Compare this report with other reports (opens the comparison panel). */
   | { type: 'compare' }
+  /** A multi-target report: open the comparison panel with its targets as the series. */
+  | { type: 'compareTargets' }
   /** Asks for a preview of the recommendation; the answer carries the same requestId. */
   | { type: 'recommend'; requestId: number; form: BudgetForm }
   | { type: 'exportPlan'; form: BudgetForm; format: PlanExportFormat };
@@ -67,7 +69,11 @@ export interface BudgetForm {
   unit: BudgetFormUnit;
   naming: BudgetFormNaming;
   includeHead: boolean;
+  /** A multi-target report: choose by the mean rank across targets (default) or the worst case. */
+  across?: BudgetFormAcross;
 }
+
+export type BudgetFormAcross = 'mean-rank' | 'worst-case';
 
 /** What the host computed for a budget form, shown live under the control. */
 export interface RecommendationPreview {
@@ -86,6 +92,8 @@ export interface RecommendationPreview {
   paperNotes: string[];
   notes: string[];
   warnings: string[];
+  /** A multi-target report: the rule stated, whether every target alone would choose the same, and where they disagree. */
+  across?: { statement: string; allAgree: boolean; disagreements: string[]; targets: string[] };
 }
 
 /** What the comparison panel persists through VS Code's webview state. */

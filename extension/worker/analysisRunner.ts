@@ -29,6 +29,7 @@ import { describeGpuAdapter } from './gpuAdapter';
 import { chooseExecutionProvider, createSession, describeOrtError, ONNXRUNTIME_VERSION, ort, PROVIDER_AGREEMENT, providerFailure, SessionOptions, worstRelativeDifference } from './onnxRuntime';
 import { concatFloats, ImageEmbedder } from './imageEmbedder';
 import { AnalysisProgress, AnalysisRequest, BoundsRequest } from './workerProtocol';
+import { isMultiTarget, runMultiTargetAnalysis } from './multiTargetRunner';
 
 export interface AnalysisHooks {
   onProgress(progress: AnalysisProgress): void;
@@ -40,6 +41,7 @@ export interface AnalysisHooks {
 const yieldToEvents = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks): Promise<PlasticityReport> {
+  if (isMultiTarget(request)) return runMultiTargetAnalysis(request, hooks);
   const started = performance.now();
   const checkCancelled = async () => {
     await yieldToEvents();
@@ -166,9 +168,9 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
   };
 }
 
-const round = (value: number, digits = 1) => Number(value.toFixed(digits));
+export const round = (value: number, digits = 1) => Number(value.toFixed(digits));
 
-function preprocessOptions(request: Pick<AnalysisRequest, 'size' | 'mean' | 'std'>, structure: VitStructure, model: OnnxModel): PreprocessOptions {
+export function preprocessOptions(request: Pick<AnalysisRequest, 'size' | 'mean' | 'std'>, structure: VitStructure, model: OnnxModel): PreprocessOptions {
   const size = structure.imageSize ?? request.size;
   if (!size) {
     throw new UsageError(`${path.basename(model.filePath)} has a symbolic image size (${structure.inputShape.join('x')}); give it with --size H,W.`);
@@ -183,7 +185,7 @@ function preprocessOptions(request: Pick<AnalysisRequest, 'size' | 'mean' | 'std
  * Pairs per probe run. About 36 MB of per-pair activations (attention scores and projections)
  * per run: measured on ViT-B/16 that is 4 pairs, as fast per pair as 7 and 150 MB lighter.
  */
-function defaultBatchPairs(structure: VitStructure): number {
+export function defaultBatchPairs(structure: VitStructure): number {
   const tokens = structure.tokens ?? 197;
   const perPair = 2 * (structure.heads * tokens * tokens + 4 * tokens * structure.hiddenSize) * 4;
   return Math.max(1, Math.min(16, Math.floor((36 * 2 ** 20) / perPair)));
@@ -232,7 +234,7 @@ type BatchOutcome = { kind: 'measured'; measurement: Measurement } | { kind: 're
  * GPU provider moves the run to cpu, keeping only pairs that were checked against cpu; under an
  * explicit provider it is a one-line error.
  */
-class PairMeasurer {
+export class PairMeasurer {
   /** Embeddings of the first pairs, per batch, until there are enough for token statistics. */
   private statisticsBatches: { start: number; count: number; reference: Float32Array; target: Float32Array }[] = [];
   /** Pairs 0 .. checkedPairs - 1 were measured on cpu or checked against it. */
@@ -268,7 +270,8 @@ class PairMeasurer {
   static async create(model: OnnxModel, structure: VitStructure, request: AnalysisRequest, imageSize: [number, number], provider: ExecutionProviderName, tried: ProviderAttempt[]): Promise<PairMeasurer> {
     const folder = model.dataFolder;
     const inContext = request.mode === 'in-context';
-    const probeModel = inContext ? buildInContextProbe(model, structure) : buildIsolatedProbe(model, structure);
+    const targets = isMultiTarget(request) ? request.targets!.length : 1;
+    const probeModel = inContext ? buildInContextProbe(model, structure, targets) : buildIsolatedProbe(model, structure, targets);
     // In-context mode rebuilds the blocks' forward pass, so it checks it against the model's own.
     const embedderBytes = buildEmbedderModel(model, structure, inContext ? [structure.blocks[structure.blocks.length - 1].output] : []);
     const name = path.basename(model.filePath);
@@ -305,7 +308,9 @@ class PairMeasurer {
 
   /**
    * Ratios [count, blocks * 5] and input distances [count] for pairs start .. start + count - 1
-   * (`more`: pairs follow this batch), or where to start again after moving to cpu.
+   * (`more`: pairs follow this batch), or where to start again after moving to cpu. A
+   * multi-target measurer takes K * count target images (each target's count in turn) and
+   * returns K * count rows in the same order.
    */
   async measure(reference: Float32Array[], target: Float32Array[], start: number, count: number, more: boolean): Promise<BatchOutcome> {
     const provider = this.sessions.provider;
@@ -408,10 +413,12 @@ class PairMeasurer {
     const x = await this.embedder.embed(sessions.embedder, reference, checkBlocks);
     const y = await this.embedder.embed(sessions.embedder, target, false);
     const shape = [count, this.tokens, this.structure.hiddenSize];
+    // Several targets: `target` holds each target's `count` images in turn, all against `reference`.
+    const targetShape = [target.length, this.tokens, this.structure.hiddenSize];
     const outputs = await sessions.probe.run({
       ...sessions.constants,
       [PROBE_INPUTS.reference]: new ort.Tensor('float32', x.embedding, shape),
-      [PROBE_INPUTS.target]: new ort.Tensor('float32', y.embedding, shape),
+      [PROBE_INPUTS.target]: new ort.Tensor('float32', y.embedding, targetShape),
     });
     if (x.final) this.checkRebuiltBlocks(x.final, outputs[PROBE_FINAL_OUTPUT].data as Float32Array);
     return { ratios: outputs[PROBE_OUTPUT].data as Float32Array, distances: outputs[PROBE_DENOMINATOR].data as Float32Array, embeddings: { reference: x.embedding, target: y.embedding } };
@@ -501,7 +508,7 @@ const BOUNDS_ON_CPU =
  * probe's, and not prepacked (a copy of every weight at session creation, for matrix-vector
  * products that gain nothing from it).
  */
-async function dataFreeBounds(model: OnnxModel, structure: VitStructure, tokens: TokenStatistics | null): Promise<PlasticityBounds> {
+export async function dataFreeBounds(model: OnnxModel, structure: VitStructure, tokens: TokenStatistics | null): Promise<PlasticityBounds> {
   const steps = DEFAULT_BOUNDS_STEPS;
   const bytes = buildBoundsModel(model, structure, { steps });
   const outputs = await runOnce(bytes, { provider: 'cpu', externalDataFolder: model.dataFolder, prepackWeights: false });

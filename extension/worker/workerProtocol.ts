@@ -13,6 +13,11 @@ export interface AnalysisRequest {
   reference?: string;
   /** Folder of target images (the downstream data). */
   target?: string;
+  /**
+   * Two or more target folders measured against the same reference pairs in one run (a
+   * multi-target report; needs `reference`, and `target` is then not read).
+   */
+  targets?: string[];
   /** Limit on pairs; default: all pairs found, or 32 synthetic pairs. */
   pairs?: number;
   /** Pairs to skip before measuring (one shard of a run spread over machines); default 0. */

@@ -1,8 +1,10 @@
 // The comparison panel in a real VS Code (code-server): a model analysed twice with different
 // settings, then "Compare with..." on its report panel picks the other stored report and opens
 // the comparison beside the model: rankings side by side, the types x reports heatmap with its
-// values, the per-block curves of a chosen component, and the Welch table. Screenshots go to the
-// artifacts folder.
+// values, the per-block curves of a chosen component, and the Welch table. Then a multi-target
+// analysis (plasticityLens.targetFolders) and "Compare targets": the same panel with one series
+// per target and which recommendations the targets agree on, and the budget control choosing
+// across targets. Screenshots go to the artifacts folder.
 //
 // Run: npm run test:e2e (builds the .vsix first). Skips when code-server is not set up.
 import assert from 'node:assert/strict';
@@ -67,6 +69,12 @@ before(async () => {
   workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'plasticity-lens-e2e-comparison-'));
   fs.copyFileSync(path.join(FIXTURES, 'models', 'timm_op17_dyn.onnx'), path.join(workspace, 'vit.onnx'));
   for (const side of ['reference', 'target']) fs.cpSync(path.join(FIXTURES, 'pairs', side), path.join(workspace, 'images', side), { recursive: true });
+  // Two more targets for the multi-target run: the target images, and the reference images, each in reverse order.
+  for (const side of ['reference', 'target']) {
+    const names = fs.readdirSync(path.join(FIXTURES, 'pairs', side)).sort();
+    fs.mkdirSync(path.join(workspace, 'images', `${side}-reversed`));
+    names.forEach((name, index) => fs.copyFileSync(path.join(FIXTURES, 'pairs', side, names[names.length - 1 - index]), path.join(workspace, 'images', `${side}-reversed`, name)));
+  }
   writeSettings(SETTINGS);
   server = await startCodeServer({ vsix: VSIX, workspace, userSettings: { 'workbench.colorTheme': 'Default Dark Modern' } });
   workbench = await openWorkbench(server.url, workspace, { expectFile: 'vit.onnx' });
@@ -132,5 +140,38 @@ test('the comparison panel in a real VS Code', { skip: unavailable, timeout: 600
     await frame.locator('body.vscode-light').waitFor({ timeout: 30_000 });
     await page.waitForTimeout(500);
     await shot('panel-light');
+  });
+
+  await t.test('a multi-target analysis opens its targets in the comparison panel: rankings, heatmap, curves and agreement', async () => {
+    writeSettings({ ...SETTINGS, 'plasticityLens.pairs': 4, 'plasticityLens.targetFolders': ['images/target', 'images/target-reversed', 'images/reference-reversed'], 'workbench.colorTheme': 'Default Dark Modern' });
+    await page.waitForTimeout(1000);
+    const before = await reportWithPairs(4);
+    await before.locator('#rerun').click();
+    const report = await frameShowing('.facts dt', 'Targets', 120_000);
+    assert.match(await report.locator('.facts').innerText(), /3 against the same reference pairs: target, target-reversed, reference-reversed/);
+    // What to finetune chooses across the targets, by mean rank unless told otherwise, and says whether they agree.
+    await report.locator('#budget-across').waitFor({ timeout: 30_000 });
+    await report.locator('#recommendation-across').waitFor({ timeout: 30_000 });
+    assert.match(await report.locator('#recommendation-across').innerText(), /Chosen across 3 targets \(target, target-reversed, reference-reversed\) by mean rank/);
+
+    await report.locator('#compare-targets').click();
+    const frame = await frameShowing('h1', /^Targets of vit\.onnx: target, target-reversed, reference-reversed$/, 60_000);
+    assert.equal(await frame.locator('#series tr').count(), 3);
+    assert.match(await frame.locator('#series').innerText(), /mean input distance \|\|X−Y\|\| \d+\.\d{3}/);
+    assert.equal(await frame.locator('#ranking thead th').count(), 1 + 3);
+    const heat = await frame.locator('#type-heatmap tbody td').allInnerTexts();
+    assert.equal(heat.length, 5 * 3);
+    assert.ok(heat.every((text) => /\d\.\d{3}/.test(text)), heat.join(' | '));
+    assert.equal(await frame.locator('canvas#curves-chart').count(), 1);
+    assert.match((await frame.locator('canvas#curves-chart').getAttribute('aria-label')) ?? '', /one line per target/);
+    // Agreement in words for k = 1..4 types, and the choices across targets by both rules.
+    const agreement = await frame.locator('#recommendation-agreement tbody tr').allInnerTexts();
+    assert.equal(agreement.length, 4);
+    assert.ok(agreement.every((row) => /\b(agree|differ)\b/.test(row)), agreement.join(' | '));
+    assert.equal(await frame.locator('#differences-2 tbody tr').count(), 3 * 5);
+    await shot('targets-dark');
+    await frame.locator('#recommendation-agreement').scrollIntoViewIfNeeded();
+    await page.waitForTimeout(300);
+    await shot('targets-agreement-dark');
   });
 });

@@ -1,10 +1,11 @@
-// The comparison panel: series of per-block plasticity (reports now, the targets of one report
-// later) side by side: the ranking of component types per series, a types × series heatmap, the
+// The comparison panel: series of per-block plasticity (reports, or the targets of one
+// multi-target report) side by side: the ranking of component types per series, a types × series heatmap, the
 // per-block curves of one component with one line per series, and every cell's difference from
-// the first series with its interval and Welch p-value. Exports PNG, CSV and JSON.
+// the first series with its interval and Welch p-value; for targets, also which recommendations
+// of k component types they agree on. Exports PNG, CSV and JSON.
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import type { PointStyle } from 'chart.js';
-import type { ComparisonSeries, PlasticityComparison } from '../../extension/core/compare/reportComparison';
+import type { ComparisonSeries, PlasticityComparison, RecommendationAgreement } from '../../extension/core/compare/reportComparison';
 import type { ComponentName } from '../../extension/core/vocabulary';
 import type { ComparisonPanelState, ComparisonPanelToHost, HostToComparisonPanel } from '../../extension/panel/webviewProtocol';
 import { axisOptions, bandDatasets, canvasPng, Chart, legendWithoutBands, scaleSwitch, toolbarButton, ValueScale } from '../shared/charts';
@@ -55,16 +56,27 @@ function render(): void {
   if (!comparison) return;
   const colors = themeColors();
   const series = comparison.series;
-  root.append(element('h1', {}, `Comparison: ${series[0].label} vs ${series.slice(1).map((one) => one.label).join(', ')}`));
+  const targets = comparison.seriesKind === 'targets';
+  const what = targets ? 'target' : 'series';
+  root.append(
+    element(
+      'h1',
+      {},
+      targets
+        ? `Targets of ${series[0].source.modelPath.split(/[\\/]/).pop()}: ${series.map((one) => one.label).join(', ')}`
+        : `Comparison: ${series[0].label} vs ${series.slice(1).map((one) => one.label).join(', ')}`,
+    ),
+  );
   if (comparison.mode === 'in-context') {
     root.append(element('div', { class: 'banner info' }, "In-context mode: each component fed what it receives in the forward pass. This is not the paper's measure."));
   }
   root.append(seriesList(comparison, colors));
   root.append(toolbar());
   root.append(element('section', {}, element('h2', {}, 'Ranking of component types'), rankingTable(comparison)));
-  root.append(element('section', {}, element('h2', {}, 'Plasticity by type and series'), typeHeatmap(comparison)));
+  root.append(element('section', {}, element('h2', {}, `Plasticity by type and ${what}`), typeHeatmap(comparison)));
+  if (comparison.recommendations) root.append(element('section', {}, element('h2', {}, 'Do the recommendations agree across targets?'), agreementTable(comparison, comparison.recommendations)));
 
-  const canvas = element('canvas', { id: 'curves-chart', role: 'img', 'aria-label': `Plasticity of ${component} across block depth, one line per series, with 95% confidence bands` });
+  const canvas = element('canvas', { id: 'curves-chart', role: 'img', 'aria-label': `Plasticity of ${component} across block depth, one line per ${what}, with 95% confidence bands` });
   root.append(element('section', {}, element('h2', {}, 'Across depth'), componentSwitch(comparison), element('div', { class: 'chart' }, canvas)));
   charts.push(curvesChart(canvas, comparison, component as ComponentName, colors));
 
@@ -79,6 +91,11 @@ function seriesList(comparison: PlasticityComparison, colors: ThemeColors): HTML
     const swatch = element('span', { class: 'swatch', 'aria-hidden': 'true' }, style.marker);
     swatch.style.color = style.color;
     const source = one.source;
+    if (source.kind === 'target') {
+      const facts = `${source.pairs} pairs · mean input distance ||X−Y|| ${fixed(source.meanInputDistance, 3)} · ${source.folder}`;
+      table.append(element('tr', { 'data-series': String(index) }, element('th', { scope: 'row' }, swatch, ` ${one.label}${index === 0 ? ' (baseline)' : ''}`), element('td', { title: source.folder }, facts)));
+      return;
+    }
     const facts = `${source.pairs} pairs · model ${source.modelPath.split(/[\\/]/).pop()} (sha256 ${source.sha256.slice(0, 12)}…) · ${new Date(source.createdAt).toLocaleString()}${source.synthetic ? ' · SYNTHETIC inputs' : ''}`;
     table.append(element('tr', {}, element('th', { scope: 'row' }, swatch, ` ${one.label}${index === 0 ? ' (baseline)' : ''}`), element('td', { title: source.file ?? source.modelPath }, facts)));
   });
@@ -110,7 +127,7 @@ function rankingTable(comparison: PlasticityComparison): HTMLElement {
   const table = element(
     'table',
     { id: 'ranking', class: 'heatmap' },
-    element('caption', {}, 'Rank (1 = most plastic) and mean plasticity over blocks of each component type, per series; rows in the baseline’s order, changed ranks marked ≠.'),
+    element('caption', {}, `Rank (1 = most plastic) and mean plasticity over blocks of each component type, per ${comparison.seriesKind === 'targets' ? 'target' : 'series'}; rows in the baseline’s order, changed ranks marked ≠.`),
     element('thead', {}, element('tr', {}, element('th', { scope: 'col' }, 'Type'), ...series.map((one) => element('th', { scope: 'col' }, one.label)))),
   );
   const body = element('tbody');
@@ -141,7 +158,7 @@ function typeHeatmap(comparison: PlasticityComparison): HTMLElement {
   const table = element(
     'table',
     { id: 'type-heatmap', class: 'heatmap' },
-    element('caption', {}, 'Mean plasticity over blocks per component type (rows) and series (columns); darker cells are more plastic. Below each value: its difference from the baseline.'),
+    element('caption', {}, `Mean plasticity over blocks per component type (rows) and ${comparison.seriesKind === 'targets' ? 'target' : 'series'} (columns); darker cells are more plastic. Below each value: its difference from the baseline.`),
     element('thead', {}, element('tr', {}, element('th', { scope: 'col' }, 'Type'), ...series.map((one) => element('th', { scope: 'col' }, one.label)))),
   );
   const body = element('tbody');
@@ -238,4 +255,35 @@ function differenceSection(comparison: PlasticityComparison, seriesIndex: number
   }
   table.append(body);
   return element('section', {}, element('h2', {}, `Differences: ${other.label} − ${baseline.label}`), table);
+}
+
+/** Per budget of k types: each target's own choice, whether they all agree (in words), and the choices across targets by both rules. */
+function agreementTable(comparison: PlasticityComparison, agreements: RecommendationAgreement[]): HTMLElement {
+  const series = comparison.series;
+  const table = element(
+    'table',
+    { id: 'recommendation-agreement', class: 'heatmap' },
+    element(
+      'caption',
+      {},
+      'The k most plastic component types each target alone would finetune, whether all targets agree, and the choice across targets by mean rank and by the worst case (recommend --across, and the report panel’s What to finetune).',
+    ),
+    element('thead', {}, element('tr', {}, element('th', { scope: 'col' }, 'Types'), ...series.map((one) => element('th', { scope: 'col' }, one.label)), element('th', { scope: 'col' }, 'Targets'), element('th', { scope: 'col' }, 'Mean rank'), element('th', { scope: 'col' }, 'Worst case'))),
+  );
+  const body = element('tbody');
+  for (const agreement of agreements) {
+    body.append(
+      element(
+        'tr',
+        { 'data-types': String(agreement.types), class: agreement.agree ? '' : 'moved' },
+        element('th', { scope: 'row' }, `k = ${agreement.types}`),
+        ...agreement.perSeries.map((types) => element('td', {}, types.join(' + '))),
+        element('td', { class: 'agreement' }, agreement.agree ? 'agree' : 'differ ≠'),
+        element('td', {}, agreement.meanRank.join(' + ')),
+        element('td', {}, agreement.worstCase.join(' + ')),
+      ),
+    );
+  }
+  table.append(body);
+  return table;
 }

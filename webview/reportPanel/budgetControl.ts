@@ -9,6 +9,7 @@ import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import type {
   BudgetForm,
+  BudgetFormAcross,
   BudgetFormKind,
   BudgetFormNaming,
   BudgetFormUnit,
@@ -55,6 +56,11 @@ const EXPORTS: { format: PlanExportFormat; label: string }[] = [
 
 const count = (value: number) => value.toLocaleString('en-US');
 
+const ACROSS_LABELS: Record<BudgetFormAcross, string> = {
+  'mean-rank': 'Mean rank across targets',
+  'worst-case': 'Worst case (worst rank in any target)',
+};
+
 export class BudgetControl {
   private form: BudgetForm;
   private requestId = 0;
@@ -74,8 +80,8 @@ export class BudgetControl {
     return this.form;
   }
 
-  /** The whole section, for a fresh render; asks the host for the preview. */
-  render(detectedNaming: string): HTMLElement {
+  /** The whole section, for a fresh render; asks the host for the preview. `targets`: a multi-target report's target names. */
+  render(detectedNaming: string, targets?: string[]): HTMLElement {
     const kind = this.select('budget-kind', 'Budget kind', (Object.keys(KIND_LABELS) as BudgetFormKind[]).map((value) => [value, KIND_LABELS[value]]), this.form.kind);
     const valueField = customElement('vscode-textfield', { id: 'budget-value', 'aria-label': KIND_LABELS[this.form.kind], value: this.form.value, placeholder: VALUE_HINTS[this.form.kind] }) as HTMLElement & { value: string };
     const hint = element('span', { id: 'budget-value-hint', class: 'muted' }, VALUE_HINTS[this.form.kind]);
@@ -98,6 +104,10 @@ export class BudgetControl {
     unit.addEventListener('change', () => this.update({ unit: (unit as HTMLElement & { value: string }).value as BudgetFormUnit }, true));
     naming.addEventListener('change', () => this.update({ naming: (naming as HTMLElement & { value: string }).value as BudgetFormNaming }, true));
     includeHead.addEventListener('change', () => this.update({ includeHead: includeHead.checked }, true));
+    const across = targets
+      ? this.select('budget-across', 'Choose across targets by', (Object.keys(ACROSS_LABELS) as BudgetFormAcross[]).map((value) => [value, ACROSS_LABELS[value]]), this.form.across ?? 'mean-rank')
+      : undefined;
+    across?.addEventListener('change', () => this.update({ across: (across as HTMLElement & { value: string }).value as BudgetFormAcross }, true));
 
     const field = (label: string, control: HTMLElement, ...extra: HTMLElement[]) =>
       element('div', { class: 'budget-field' }, element('label', { for: control.id }, label), control, ...extra);
@@ -121,6 +131,7 @@ export class BudgetControl {
         field('Value', valueField, hint),
         field('Unit', unit),
         field('Naming', naming),
+        ...(across ? [field(`Across ${targets!.length} targets`, across)] : []),
         element('div', { class: 'budget-field wide' }, includeHead),
       ),
       element('div', { id: 'recommendation-preview', class: 'preview', 'aria-live': 'polite' }),
@@ -192,6 +203,7 @@ export class BudgetControl {
     const children: HTMLElement[] = [
       ...preview.warnings.map((warning) => element('div', { class: 'banner warning preview-warning', role: 'alert' }, warning)),
       element('p', { id: 'recommendation-summary' }, `Budget: ${preview.budgetDescription}. `, element('strong', {}, total), `. Names: ${preview.namingLabel}.`),
+      ...(preview.across ? [acrossSummary(preview.across)] : []),
       element(
         'ol',
         { id: 'recommendation-choices', class: 'choices' },
@@ -215,4 +227,15 @@ export class BudgetControl {
     if (preview.notes.length > 0) children.push(element('ul', { class: 'notes muted' }, ...preview.notes.map((note) => element('li', {}, note))));
     container.replaceChildren(...children);
   }
+}
+
+/** The rule that chose across targets, and where they disagree (in words: agreement is never shown by colour alone). */
+function acrossSummary(across: NonNullable<RecommendationPreview['across']>): HTMLElement {
+  return element(
+    'div',
+    { id: 'recommendation-across', class: `banner ${across.allAgree ? 'info' : 'warning'}` },
+    element('p', {}, across.statement),
+    element('p', {}, element('strong', {}, across.allAgree ? `The ${across.targets.length} targets agree: each alone would make this choice.` : 'The targets disagree:')),
+    ...(across.disagreements.length > 0 ? [element('ul', {}, ...across.disagreements.map((sentence) => element('li', {}, sentence)))] : []),
+  );
 }

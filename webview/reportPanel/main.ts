@@ -104,7 +104,7 @@ function render(): void {
     root.append(element('div', { class: 'banner warning', role: 'alert' }, `Out of date: ${stale} `, rerun));
   }
   root.append(factsSection(report, architecture));
-  root.append(toolbar());
+  root.append(toolbar((report.targets?.length ?? 0) > 1));
 
   const depthCanvas = element('canvas', { id: 'depth-chart', role: 'img', 'aria-label': 'Plasticity of each component across block depth, with 95% confidence bands' });
   root.append(element('section', {}, element('h2', {}, 'Across depth'), element('div', { class: 'chart' }, depthCanvas)));
@@ -114,7 +114,7 @@ function render(): void {
   root.append(element('section', {}, element('h2', {}, 'Ranking of component types'), rankingList(report), element('div', { class: 'chart short' }, rankCanvas)));
   charts.push(rankingChart(rankCanvas, report, colors));
 
-  root.append(budgetControl.render(report.model.architecture.naming));
+  root.append(budgetControl.render(report.model.architecture.naming, report.targets && report.targets.length > 1 ? report.targets.map((target) => target.name) : undefined));
   root.append(element('section', {}, element('h2', {}, 'Blocks × components'), heatmapTable(report)));
   if (report.bounds) root.append(boundsSection(report.bounds, "Upper bounds on plasticity from the weights (the paper's theory), with token statistics from this run's first pairs."));
   if (report.warnings.length > 0 || report.settings.inputs.notes.length > 0) {
@@ -176,6 +176,9 @@ function factsSection(report: PlasticityReport, architecture: PlasticityReport['
     ['Mode', settings.mode === 'isolated' ? "isolated (the paper's measure)" : 'in-context (not the paper’s measure)'],
     ['Pairs', String(settings.pairs)],
     ['Inputs', inputs],
+    ...(report.targets && report.targets.length > 1
+      ? ([['Targets', `${report.targets.length} against the same reference pairs: ${report.targets.map((target) => target.name).join(', ')}; shown here: the first, ${report.targets[0].name} (Compare targets shows all; What to finetune chooses across all)`]] as [string, string][])
+      : []),
     ['Provider', `${settings.executionProvider.used}${settings.executionProvider.requested !== settings.executionProvider.used ? ` (requested ${settings.executionProvider.requested})` : ''}`],
     ['Time', `${(report.timing.totalMs / 1000).toFixed(1)} s, ${report.timing.pairsPerSecond.toFixed(2)} pairs/s`],
     ['Architecture', `${architecture.blocks} blocks, d=${architecture.hiddenSize}, ${architecture.heads} heads, MLP ${architecture.mlpSize}, ${architecture.tokens} tokens, ${architecture.naming} naming`],
@@ -188,7 +191,7 @@ function factsSection(report: PlasticityReport, architecture: PlasticityReport['
   return list;
 }
 
-function toolbar(): HTMLElement {
+function toolbar(multiTarget: boolean): HTMLElement {
   const scaleGroup = scaleSwitch(scale, (value) => {
     scale = value;
     saveState();
@@ -203,6 +206,7 @@ function toolbar(): HTMLElement {
     toolbarButton('export-csv', 'Export CSV', () => vscode.postMessage({ type: 'exportCsv' })),
     toolbarButton('export-json', 'Export JSON', () => vscode.postMessage({ type: 'exportJson' })),
     toolbarButton('compare', 'Compare with…', () => vscode.postMessage({ type: 'compare' })),
+    ...(multiTarget ? [toolbarButton('compare-targets', 'Compare targets', () => vscode.postMessage({ type: 'compareTargets' }))] : []),
     toolbarButton('rerun', 'Re-run', () => vscode.postMessage({ type: 'rerun' })),
   );
 }

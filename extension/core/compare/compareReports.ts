@@ -5,7 +5,9 @@ import { UsageError } from '../errors';
 import { ARCHITECTURE_FIELDS, firstDifference } from '../report/reportFields';
 import { PlasticityReport } from '../report/reportSchema';
 import { ComponentName } from '../vocabulary';
-import { CellStatistics, compareSeries, ComparisonSeries, PlasticityComparison, uniqueLabels } from './reportComparison';
+import { multipleTargets, reportOfTarget } from '../recommend/acrossTargets';
+import { recommend } from '../recommend/recommend';
+import { CellStatistics, compareSeries, ComparisonSeries, PlasticityComparison, RecommendationAgreement, uniqueLabels } from './reportComparison';
 
 export interface NamedReport {
   report: PlasticityReport;
@@ -79,4 +81,49 @@ export function reportSeries(report: PlasticityReport, file: string | null, labe
     })),
     summary: Object.fromEntries(components.map((component) => [component, { mean: report.summary[component].mean, rank: report.summary[component].rank }])) as ComparisonSeries['summary'],
   };
+}
+
+/**
+ * The targets of one multi-target report as series, the first target the baseline: their
+ * rankings, heatmap, curves and Welch tests, and which recommendations of k component types the
+ * targets agree on.
+ */
+export function compareTargets(report: PlasticityReport, file: string | null): PlasticityComparison {
+  const targets = multipleTargets(report);
+  if (!targets) {
+    throw new UsageError(`${file ? path.basename(file) : path.basename(report.model.path)} measured one target; comparing targets needs a multi-target report (analyze --target A --target B ...).`);
+  }
+  const components = report.components;
+  const labels = uniqueLabels(targets.map((target) => target.name));
+  const series = targets.map((target, index): ComparisonSeries => {
+    const one = reportSeries(reportOfTarget(report, target), file, labels[index], components);
+    return {
+      ...one,
+      source: { ...one.source, kind: 'target', pairs: target.pairs, folder: target.folder, meanInputDistance: target.meanInputDistance },
+    };
+  });
+  const notes = [
+    `The ${targets.length} targets of one report, measured against the same reference pairs (${path.basename(report.model.path)}, sha256 ${report.model.sha256.slice(0, 12)}…); the first, ${labels[0]}, is the baseline. The same reference images are in every target's pairs, so Welch's test, which ignores that, is conservative.`,
+  ];
+  if (report.settings.inputs.synthetic) notes.push('The report measured synthetic images: its numbers describe the model on generated patterns, not your data.');
+  return compareSeries({ mode: report.settings.mode, components, series, notes, seriesKind: 'targets', recommendations: recommendationAgreement(report, components) });
+}
+
+/** For 1 .. (types - 1) component types: each target's own choice, and the choices across targets by both rules. */
+function recommendationAgreement(report: PlasticityReport, components: ComponentName[]): RecommendationAgreement[] {
+  const agreements: RecommendationAgreement[] = [];
+  for (let count = 1; count < components.length; count++) {
+    const budget = { kind: 'types' as const, count };
+    const meanRank = recommend(report, { budget, across: 'mean-rank' });
+    const worstCase = recommend(report, { budget, across: 'worst-case' });
+    const perSeries = report.targets!.map((target) => recommend(reportOfTarget(report, target), { budget }).selected.map((option) => option.component));
+    agreements.push({
+      types: count,
+      perSeries,
+      agree: meanRank.across!.allAgree,
+      meanRank: meanRank.selected.map((option) => option.component),
+      worstCase: worstCase.selected.map((option) => option.component),
+    });
+  }
+  return agreements;
 }

@@ -13,17 +13,44 @@ export interface CellStatistics extends SampleSummary {
   ci95: [number, number];
 }
 
-/** Where a series' numbers come from. A multi-target report will add `{ kind: 'target'; ... }`. */
-export type SeriesSource = {
-  kind: 'report';
-  /** The report file, when it was read from one. */
-  file: string | null;
-  modelPath: string;
-  sha256: string;
-  createdAt: string;
-  pairs: number;
-  synthetic: boolean;
-};
+/** Where a series' numbers come from: a whole report, or one target of a multi-target report. */
+export type SeriesSource =
+  | {
+      kind: 'report';
+      /** The report file, when it was read from one. */
+      file: string | null;
+      modelPath: string;
+      sha256: string;
+      createdAt: string;
+      pairs: number;
+      synthetic: boolean;
+    }
+  | {
+      kind: 'target';
+      /** The multi-target report's file, when it was read from one. */
+      file: string | null;
+      modelPath: string;
+      sha256: string;
+      createdAt: string;
+      pairs: number;
+      synthetic: boolean;
+      /** The target's image folder. */
+      folder: string;
+      /** Mean ||X - Y||_F of its pairs: its shift from the reference. */
+      meanInputDistance: number;
+    };
+
+/** Per budget of k component types: what each target alone would choose, and the choices across targets. */
+export interface RecommendationAgreement {
+  types: number;
+  /** Per series (target), the k types it ranks highest. */
+  perSeries: ComponentName[][];
+  /** True when every target would choose the same k types. */
+  agree: boolean;
+  /** The k types chosen across the targets by mean rank and by the worst case. */
+  meanRank: ComponentName[];
+  worstCase: ComponentName[];
+}
 
 /** One line of the comparison: per-block statistics of every component, and their summary. */
 export interface ComparisonSeries {
@@ -72,6 +99,10 @@ export interface PlasticityComparison {
   rankings: RankingAgreement[];
   /** How to read the numbers (what the test assumes, inputs that say little about real data). */
   notes: string[];
+  /** What the series are: reports, or the targets of one multi-target report. */
+  seriesKind?: 'reports' | 'targets';
+  /** The targets of one report: which recommendations of k component types they agree on. */
+  recommendations?: RecommendationAgreement[];
 }
 
 export interface ComparisonInput {
@@ -79,6 +110,8 @@ export interface ComparisonInput {
   components: ComponentName[];
   series: ComparisonSeries[];
   notes?: string[];
+  seriesKind?: 'reports' | 'targets';
+  recommendations?: RecommendationAgreement[];
 }
 
 /** Builds the comparison; the series must share blocks and components (checked by the caller, which knows where they come from). */
@@ -120,6 +153,8 @@ export function compareSeries(input: ComparisonInput): PlasticityComparison {
     differences,
     rankings,
     notes,
+    ...(input.seriesKind ? { seriesKind: input.seriesKind } : {}),
+    ...(input.recommendations ? { recommendations: input.recommendations } : {}),
   };
 }
 

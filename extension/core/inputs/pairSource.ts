@@ -271,3 +271,89 @@ async function isRegularFile(folder: string, entry: fs.Dirent): Promise<boolean>
     return false; // a dangling link is not an input
   }
 }
+
+/** Several target folders measured against the same reference folder (one multi-target run). */
+export interface MultiTargetSpec {
+  reference: string;
+  /** Two or more target folders; pair i of target k is (reference file i, file i of folder k). */
+  targets: string[];
+  pairs?: number;
+  first?: number;
+  seed: number;
+}
+
+export interface LoadedTargets {
+  reference: Float32Array;
+  referenceName: string;
+  /** One image per target, in the order of the targets. */
+  targets: Float32Array[];
+  targetNames: string[];
+}
+
+export interface MultiTargetSource {
+  kind: 'folders';
+  reference: string;
+  targets: string[];
+  first: number;
+  /** Pairs per target (the same for every target: the fewest any folder allows). */
+  count: number;
+  notes: string[];
+  /** The reference image of pair `first + index`, read once, and each target's. */
+  load(index: number): Promise<LoadedTargets>;
+}
+
+/**
+ * The reference folder paired with each of several target folders. Every target takes the same
+ * pair indices (the smallest folder decides how many), so the reference side of pair i is read,
+ * embedded and measured once for all targets.
+ */
+export async function openMultiTargetSource(spec: MultiTargetSpec, preprocess: PreprocessOptions): Promise<MultiTargetSource> {
+  validatePreprocessOptions(preprocess);
+  validatePairSpec({ reference: spec.reference, pairs: spec.pairs, first: spec.first, seed: spec.seed });
+  if (spec.targets.length < 2) throw new UsageError(`A multi-target run takes at least two target folders, got ${spec.targets.length}.`);
+  for (const folder of spec.targets) validatePairSpec({ target: folder, seed: spec.seed });
+  const options: PreprocessOptions = {
+    size: [preprocess.size[0], preprocess.size[1]],
+    channels: preprocess.channels,
+    mean: [preprocess.mean[0], preprocess.mean[1], preprocess.mean[2]],
+    std: [preprocess.std[0], preprocess.std[1], preprocess.std[2]],
+  };
+  const referenceListing = await listInputFolder(spec.reference, 'Reference');
+  const targetListings: FolderListing[] = [];
+  for (const folder of spec.targets) {
+    const listing = await listInputFolder(folder, 'Target');
+    if (listing.realPath === referenceListing.realPath) {
+      throw new InputDataError(`Reference and target are the same folder (${folder}): every pair would be an image with itself; give target folders other than the reference.`);
+    }
+    const twin = targetListings.findIndex((other) => other.realPath === listing.realPath);
+    if (twin >= 0) throw new UsageError(`Target folder ${folder} is given twice (also as ${spec.targets[twin]}); give each target once.`);
+    targetListings.push(listing);
+  }
+  const notes = [...referenceListing.notes, ...targetListings.flatMap((listing) => listing.notes)];
+  const counts = targetListings.map((listing) => listing.names.length);
+  const available = Math.min(referenceListing.names.length, ...counts);
+  if (counts.some((count) => count !== referenceListing.names.length)) {
+    notes.push(
+      `The folders hold different numbers of usable files (reference ${referenceListing.names.length}, targets ${counts.join(', ')}): every target uses the same ${available} pairs (the first ${available} files of each, sorted by name).`,
+    );
+  }
+  const { first, count } = limitPairs(available, { first: spec.first ?? 0, pairs: spec.pairs }, notes);
+  return {
+    kind: 'folders',
+    reference: spec.reference,
+    targets: [...spec.targets],
+    first,
+    count,
+    notes,
+    load: async (index) => {
+      checkPairIndex(index, count);
+      const referenceName = referenceListing.names[first + index];
+      const targetNames = targetListings.map((listing) => listing.names[first + index]);
+      const [reference, ...targets] = await Promise.all([
+        loadInputFile(path.join(spec.reference, referenceName), options),
+        ...targetNames.map((name, k) => loadInputFile(path.join(spec.targets[k], name), options)),
+      ]);
+      return { reference, referenceName, targets, targetNames };
+    },
+  };
+}

@@ -6,7 +6,10 @@
 // - the in-context probe: the blocks' real forward pass, each component's ratio taken against
 //   its own input distance.
 // Probes take X and Y as [pairs, tokens, d] and return `ratios` [pairs, blocks * 5] in
-// block-major, COMPONENTS order.
+// block-major, COMPONENTS order. Built for K targets (several target datasets measured against
+// the same reference pairs), they take Y as [K * pairs, tokens, d], target-major (target k's
+// pairs are rows k*pairs .. (k+1)*pairs - 1), and return ratios and distances for those rows:
+// X is run through every component once, not once per target.
 import { OnnxModel, TensorDataType } from '../onnx/onnxModel';
 import { AttributeValue, MAX_TENSOR_BYTES, OnnxGraphBuilder } from '../onnx/onnxWriter';
 import { GraphNode } from '../graph/canonicalGraph';
@@ -103,12 +106,58 @@ function weightGramChunks(d: number, linears: number): WeightGramChunk[] {
   return chunks;
 }
 
-function probeBuilder(structure: VitStructure): { builder: OnnxGraphBuilder; x: string; y: string } {
+function probeBuilder(structure: VitStructure, targets = 1): { builder: OnnxGraphBuilder; x: string; y: string } {
   const builder = new OnnxGraphBuilder(PROBE_OPSET);
   const shape = ['pairs', 'tokens', structure.hiddenSize];
   const x = builder.input(PROBE_INPUTS.reference, TensorDataType.FLOAT, shape);
-  const y = builder.input(PROBE_INPUTS.target, TensorDataType.FLOAT, shape);
+  const y = builder.input(PROBE_INPUTS.target, TensorDataType.FLOAT, targets === 1 ? shape : ['target_rows', 'tokens', structure.hiddenSize]);
   return { builder, x, y };
+}
+
+/**
+ * How the probe pairs reference rows with target rows. One target: Y's row i with X's row i, as
+ * it always was (the graph is unchanged). K targets: Y holds K * pairs rows, target-major, and
+ * row k * pairs + i is paired with X's row i, so every quantity of X is computed once and
+ * repeated K times (Tile) only where it meets Y's.
+ */
+export class TargetLayout {
+  private pairCount: string | undefined;
+
+  constructor(
+    private readonly builder: OnnxGraphBuilder,
+    private readonly ops: ProbeOps,
+    /** The reference input X [pairs, tokens, d]. */
+    private readonly x: string,
+    readonly targets: number,
+  ) {
+    if (!(Number.isInteger(targets) && targets >= 1)) throw new Error(`a probe measures at least 1 target, got ${targets}`);
+  }
+
+  /** A reference-side tensor [pairs, ...] (rank 3) repeated to face Y's rows [K * pairs, ...]. */
+  repeated(reference: string): string {
+    return this.targets === 1 ? reference : this.builder.op('Tile', [reference, this.builder.intConstant([this.targets, 1, 1], [3], 'target_repeats')]);
+  }
+
+  /** f(X) - f(Y) for every target row, from `stacked` = f of Concat(X, Y) along axis 0. */
+  stackedDifference(stacked: string): string {
+    if (this.targets === 1) return this.ops.pairDifference(stacked);
+    const b = this.builder;
+    this.pairCount ??= b.op('Shape', [this.x], { start: 0, end: 1 });
+    const start = b.intConstant([0], [1], 'rows_start');
+    const end = b.intConstant([Number.MAX_SAFE_INTEGER], [1], 'rows_end');
+    const axis = b.intConstant([0], [1], 'rows_axis');
+    const reference = b.op('Slice', [stacked, start, this.pairCount, axis]);
+    const target = b.op('Slice', [stacked, this.pairCount, end, axis]);
+    return b.op('Sub', [this.repeated(reference), target]);
+  }
+
+  /** The reference rows of `stacked` (Concat(X, Y) through the blocks). */
+  referenceRows(stacked: string): string {
+    const b = this.builder;
+    if (this.targets === 1) return b.node('Split', [stacked], [b.fresh('ref'), b.fresh('tgt')], { axis: 0 })[0];
+    this.pairCount ??= b.op('Shape', [this.x], { start: 0, end: 1 });
+    return b.op('Slice', [stacked, b.intConstant([0], [1], 'rows_start'), this.pairCount, b.intConstant([0], [1], 'rows_axis')]);
+  }
 }
 
 function blockMajorColumns(structure: VitStructure) {
@@ -121,14 +170,15 @@ function blockMajorColumns(structure: VitStructure) {
  * creation); LayerNorm numerators from the normalised difference and gamma²; attention run on
  * X and Y together, its output projection applied once to the difference of head outputs.
  */
-export function buildIsolatedProbe(model: OnnxModel, structure: VitStructure): ProbeModel {
-  const { builder: b, x, y } = probeBuilder(structure);
+export function buildIsolatedProbe(model: OnnxModel, structure: VitStructure, targets = 1): ProbeModel {
+  const { builder: b, x, y } = probeBuilder(structure, targets);
   const ops = new ProbeOps(b, model);
+  const layout = new TargetLayout(b, ops, x, targets);
   const d = structure.hiddenSize;
   // Squared numerators as [pairs, n] tensors, with the "block:component" key of each column.
   const numerators: { tensor: string; keys: string[] }[] = [];
 
-  const difference = b.op('Sub', [x, y]);
+  const difference = b.op('Sub', [layout.repeated(x), y]);
   const squaredDenominator = b.op('ReduceSumSquare', [difference], { axes: [1, 2], keepdims: 1 }); // [pairs, 1, 1]
 
   // LayerNorms: ||gamma ⊙ (x̂ - ŷ)||² = Σ_f (Σ_tokens (x̂ - ŷ)²)_f gamma_f², grouped by epsilon.
@@ -138,7 +188,7 @@ export function buildIsolatedProbe(model: OnnxModel, structure: VitStructure): P
   ]);
   for (const epsilon of new Set(layerNorms.map((entry) => entry.layer.epsilon))) {
     const group = layerNorms.filter((entry) => entry.layer.epsilon === epsilon);
-    const normalizedDifference = b.op('Sub', [ops.normalize(x, epsilon, d), ops.normalize(y, epsilon, d)]);
+    const normalizedDifference = b.op('Sub', [layout.repeated(ops.normalize(x, epsilon, d)), ops.normalize(y, epsilon, d)]);
     const perFeature = b.op('ReduceSumSquare', [normalizedDifference], { axes: [1], keepdims: 0 }); // [pairs, d]
     const gammaSquared = new Float32Array(d * group.length);
     group.forEach((entry, j) => ops.gammaValues(entry.layer).forEach((gamma, f) => (gammaSquared[f * group.length + j] = gamma * gamma)));
@@ -163,7 +213,7 @@ export function buildIsolatedProbe(model: OnnxModel, structure: VitStructure): P
   const stacked = b.op('Concat', [x, y], { axis: 0 });
   for (const block of structure.blocks) {
     const heads = ops.attentionHeads(stacked, block.attention);
-    const projected = ops.outProjection(ops.pairDifference(heads), block.attention, false);
+    const projected = ops.outProjection(layout.stackedDifference(heads), block.attention, false);
     const squared = b.op('Unsqueeze', [b.op('ReduceSumSquare', [projected], { axes: [1, 2], keepdims: 0 }), b.intConstant([1])]); // [pairs, 1]
     numerators.push({ tensor: squared, keys: [`${block.index}:MHA`] });
   }
@@ -209,13 +259,14 @@ function buildWeightGrams(model: OnnxModel, structure: VitStructure, linears: { 
  * distance over its own input distance. Also returns the last block's output (reference rows)
  * so the caller can check the rebuilt blocks against the model's own.
  */
-export function buildInContextProbe(model: OnnxModel, structure: VitStructure): ProbeModel {
-  const { builder: b, x, y } = probeBuilder(structure);
+export function buildInContextProbe(model: OnnxModel, structure: VitStructure, targets = 1): ProbeModel {
+  const { builder: b, x, y } = probeBuilder(structure, targets);
   const ops = new ProbeOps(b, model);
+  const layout = new TargetLayout(b, ops, x, targets);
   const ratios: string[] = [];
   const ratio = (input: string, output: string) => {
-    const numerator = ops.squaredNorm(ops.pairDifference(output));
-    const denominator = ops.squaredNorm(ops.pairDifference(input));
+    const numerator = ops.squaredNorm(layout.stackedDifference(output));
+    const denominator = ops.squaredNorm(layout.stackedDifference(input));
     return b.op('Unsqueeze', [b.op('Sqrt', [b.op('Div', [numerator, denominator])]), b.intConstant([1])]);
   };
   let hidden = b.op('Concat', [x, y], { axis: 0 });
@@ -250,9 +301,9 @@ export function buildInContextProbe(model: OnnxModel, structure: VitStructure): 
   }
   b.concat(ratios, 1, PROBE_OUTPUT);
   b.output(PROBE_OUTPUT, TensorDataType.FLOAT, ['pairs', ratios.length]);
-  b.op('Identity', [b.node('Split', [hidden], [b.fresh('ref'), b.fresh('tgt')], { axis: 0 })[0]], {}, PROBE_FINAL_OUTPUT);
+  b.op('Identity', [layout.referenceRows(hidden)], {}, PROBE_FINAL_OUTPUT);
   b.output(PROBE_FINAL_OUTPUT, TensorDataType.FLOAT, ['pairs', 'tokens', structure.hiddenSize]);
-  b.op('Sqrt', [ops.squaredNorm(b.op('Sub', [x, y]))], {}, PROBE_DENOMINATOR);
+  b.op('Sqrt', [ops.squaredNorm(b.op('Sub', [layout.repeated(x), y]))], {}, PROBE_DENOMINATOR);
   b.output(PROBE_DENOMINATOR, TensorDataType.FLOAT, ['pairs']);
   return { bytes: b.encode(), columns: blockMajorColumns(structure) };
 }

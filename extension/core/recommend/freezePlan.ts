@@ -77,6 +77,8 @@ export interface FreezePlan {
   lora: { targetModules: string[]; modulesToSave: string[]; trainableParameters: string[]; notes: string[] };
   notes: string[];
   warnings: string[];
+  /** A multi-target report: the rule that chose across its targets and where they disagree. */
+  across?: Recommendation['across'];
 }
 
 export interface FreezePlanInputs {
@@ -286,5 +288,6 @@ export function buildFreezePlan(inputs: FreezePlanInputs): FreezePlan {
     lora: loraSection(trainable, naming.bareParameters),
     notes,
     warnings: [...recommendation.warnings],
+    ...(recommendation.across ? { across: recommendation.across } : {}),
   };
 }

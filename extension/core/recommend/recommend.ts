@@ -5,6 +5,7 @@ import { UsageError } from '../errors';
 import { MeasureMode, PlasticityReport } from '../report/reportSchema';
 import { COMPONENTS, ComponentName } from '../vit/vitStructure';
 import { Budget, describeBudget, formatParameterCount, shareLimit } from './budget';
+import { AcrossRule, acrossNeedsTargets, AcrossTargets, acrossTargetsSummary, multipleTargets, rankAcrossTargets, reportOfTarget } from './acrossTargets';
 import { orderNote, paperNoteFor, PAPER_CELLS_NOTE, PAPER_COMBINATION_NOTE, PAPER_PROTOCOL_NOTE } from './paperResults';
 
 export type SelectionUnit = 'types' | 'cells';
@@ -15,6 +16,11 @@ export interface RecommendOptions {
   unit?: SelectionUnit;
   /** Keep the classification head and final norm trainable (default true, as in the paper). */
   includeHead?: boolean;
+  /**
+   * A multi-target report: rank by the mean rank across targets (default) or by the worst rank
+   * in any target. Only for multi-target reports.
+   */
+  across?: AcrossRule;
 }
 
 export interface RankedOption {
@@ -33,6 +39,12 @@ export interface RankedOption {
   skipped?: string;
   /** The paper's figures on this choice, when the paper speaks to it. */
   paperNote: string | null;
+  /** Across targets: this option's rank in each target, in the report's target order. */
+  targetRanks?: number[];
+  /** Across targets: its plasticity in each target (plasticity is their mean). */
+  targetPlasticity?: number[];
+  meanRank?: number;
+  worstRank?: number;
 }
 
 export interface Recommendation {
@@ -55,6 +67,8 @@ export interface Recommendation {
   notes: string[];
   /** Reasons to distrust the numbers; every output built from this recommendation repeats them. */
   warnings: string[];
+  /** A multi-target report: the rule that chose across its targets and where they disagree. */
+  across?: AcrossTargets;
 }
 
 export const SYNTHETIC_WARNING =
@@ -106,7 +120,11 @@ export function recommend(report: PlasticityReport, options: RecommendOptions): 
   if (unit === 'cells' && budget.kind === 'types') {
     throw new UsageError('A number of component types chooses whole types in every block; to choose single (block, component) cells, give a parameter budget.');
   }
-  const ranked = unit === 'types' ? typeOptions(report) : cellOptions(report);
+  const targets = multipleTargets(report);
+  if (options.across && !targets) throw acrossNeedsTargets();
+  const rule = options.across ?? 'mean-rank';
+  const rankOf = (one: PlasticityReport) => (unit === 'types' ? typeOptions(one) : cellOptions(one));
+  const ranked = targets ? rankAcrossTargets(targets.map((target) => rankOf(reportOfTarget(report, target))), rule) : rankOf(report);
   const limit = parameterLimitOf(budget, modelParameters);
   const budgetDescription = describeBudget(budget, modelParameters);
 
@@ -147,6 +165,13 @@ export function recommend(report: PlasticityReport, options: RecommendOptions): 
   if (budget.kind === 'types' && budget.count > ranked.length) {
     notes.push(`Asked for ${budget.count} component types; a block has only ${ranked.length}.`);
   }
+  let across: AcrossTargets | undefined;
+  if (targets) {
+    // What each target alone would choose under the same budget.
+    const own = targets.map((target) => recommend(reportOfTarget(report, target), { ...options, across: undefined }).selected.map(optionLabel));
+    across = acrossTargetsSummary(rule, targets.map((target) => target.name), unit, ranked, selected.map(optionLabel), own, optionLabel);
+    notes.unshift(across.statement, across.allAgree ? `Every target alone would make the same choice.` : `The targets disagree: ${across.perTarget.filter((target) => !target.agrees).map((target) => target.name).join(', ')} alone would choose otherwise.`);
+  }
   if (unit === 'types') {
     if (selected.length > 1) notes.push(PAPER_COMBINATION_NOTE);
     const measured = [...ranked].sort((a, b) => a.rank - b.rank).map((option) => option.component);
@@ -185,5 +210,6 @@ export function recommend(report: PlasticityReport, options: RecommendOptions): 
     pairs: report.settings.pairs,
     notes,
     warnings,
+    ...(across ? { across } : {}),
   };
 }

@@ -49,6 +49,15 @@ function reportProblem(value: Record<string, unknown>): string | null {
       }
     }
   }
+  if (value.targets !== undefined) {
+    if (!Array.isArray(value.targets)) return "'targets' is not a list";
+    for (const [position, target] of value.targets.entries()) {
+      if (!isObject(target) || typeof target.name !== 'string' || !isNumber(target.meanInputDistance)) return `target ${position} lacks its name or meanInputDistance`;
+      // A target is read as a report of its own: the same checks on its blocks and summary.
+      const problem = reportProblem({ ...value, targets: undefined, blocks: target.blocks, summary: target.summary });
+      if (problem) return `target ${target.name}: ${problem}`;
+    }
+  }
   return null;
 }
 

@@ -24,6 +24,9 @@ export function checkMergeable(shards: ReportShard[]): void {
   const [first, ...others] = shards;
   const name = (shard: ReportShard) => path.basename(shard.file);
   for (const shard of shards) {
+    if (shard.report.targets && shard.report.targets.length > 1) {
+      throw new UsageError(`${name(shard)} is a multi-target report; merge does not combine those yet: run the shards per target (one --target each) and merge those.`);
+    }
     if (!shard.report.settings.pairIndices) {
       throw new UsageError(`${name(shard)} does not record which pairs it measured (settings.pairIndices; made by an older version); rerun that shard with this version.`);
     }

@@ -96,6 +96,8 @@ export interface PlasticityReport {
       target: string | null;
       /** True when inputs are generated images: numbers then say little about real data. */
       synthetic: boolean;
+      /** Every target folder of a multi-target run (`target` is the first); absent for one target. */
+      targets?: string[];
       notes: string[];
     };
     preprocessing: { size: [number, number]; mean: [number, number, number]; std: [number, number, number] };
@@ -110,6 +112,34 @@ export interface PlasticityReport {
   bounds?: PlasticityBounds;
   /** Present when the report was merged from shards (`plasticity-lens merge`): each shard as it was given. */
   mergedFrom?: MergedShard[];
+  /**
+   * A multi-target run (`analyze --target A --target B ...`): every target measured against the
+   * same reference pairs, in the order given. The top-level `blocks`, `summary`,
+   * `settings.pairs`, `settings.pairIndices` and `settings.inputs.target` are those of the first
+   * target, so readers of single-target reports read a multi-target one as its first target's.
+   */
+  targets?: TargetReport[];
+}
+
+/** One target of a multi-target report: its statistics, as a single-target report would hold them. */
+export interface TargetReport {
+  /** Short and unique among the targets: the folder's name (numbered when two share one). */
+  name: string;
+  /** The folder as given. */
+  folder: string;
+  /** Pairs measured (a pair whose two embeddings are equal is left out, for this target only). */
+  pairs: number;
+  pairIndices: PairRange[];
+  blocks: BlockReport[];
+  summary: Record<ComponentName, ComponentSummary>;
+  /** Component types, most plastic first (the order of summary's ranks). */
+  ranking: ComponentName[];
+  /** Mean over the measured pairs of ||X - Y||_F, X and Y the two images' embeddings: how far this target lies from the reference. */
+  meanInputDistance: number;
+  /** Sample standard deviation of ||X - Y||_F over the same pairs. */
+  inputDistanceStd: number;
+  /** Pairs left out for this target, and why. */
+  warnings: string[];
 }
 
 export interface MergedShard {
