@@ -14,6 +14,7 @@ import {
   PROBE_FINAL_OUTPUT,
   PROBE_INPUTS,
   PROBE_OUTPUT,
+  ProbeFlavor,
   ProbeModel,
 } from '../core/probe/probeModels';
 import { buildBoundsModel, DEFAULT_BOUNDS_STEPS } from '../core/bounds/boundsModel';
@@ -247,7 +248,8 @@ class PairMeasurer {
     private readonly request: AnalysisRequest,
     private readonly embedder: ImageEmbedder,
     private readonly embedderBytes: Uint8Array,
-    private readonly probeModel: ProbeModel,
+    /** The probe per flavor: 'cpu' for cpu sessions, 'portable' for a GPU provider's. */
+    private readonly probeModels: Partial<Record<ProbeFlavor, ProbeModel>>,
     private readonly externalDataFolder: string,
     private sessions: Sessions,
     /** The report's `tried`: every provider attempt, in order, the one in use last. */
@@ -268,13 +270,16 @@ class PairMeasurer {
   static async create(model: OnnxModel, structure: VitStructure, request: AnalysisRequest, imageSize: [number, number], provider: ExecutionProviderName, tried: ProviderAttempt[]): Promise<PairMeasurer> {
     const folder = model.dataFolder;
     const inContext = request.mode === 'in-context';
-    const probeModel = inContext ? buildInContextProbe(model, structure) : buildIsolatedProbe(model, structure);
+    // cpu always (it checks a GPU provider, and is where a failing one falls back to).
+    const buildProbe = (flavor: ProbeFlavor) => (inContext ? buildInContextProbe(model, structure, flavor) : buildIsolatedProbe(model, structure, flavor));
+    const probeModels: Partial<Record<ProbeFlavor, ProbeModel>> = { cpu: buildProbe('cpu') };
+    if (provider !== 'cpu') probeModels.portable = buildProbe('portable');
     // In-context mode rebuilds the blocks' forward pass, so it checks it against the model's own.
     const embedderBytes = buildEmbedderModel(model, structure, inContext ? [structure.blocks[structure.blocks.length - 1].output] : []);
     const name = path.basename(model.filePath);
     // Both models are built: the weights now live only in onnxruntime (peak memory stays near the file size).
     dropFileBytes(model);
-    const measurer = new PairMeasurer(name, structure, request, new ImageEmbedder(name, structure, imageSize), embedderBytes, probeModel, folder, undefined as unknown as Sessions, [...tried]);
+    const measurer = new PairMeasurer(name, structure, request, new ImageEmbedder(name, structure, imageSize), embedderBytes, probeModels, folder, undefined as unknown as Sessions, [...tried]);
     try {
       measurer.sessions = await measurer.openSessions(provider);
     } catch (error) {
@@ -288,8 +293,9 @@ class PairMeasurer {
     const options = { provider, externalDataFolder: this.externalDataFolder };
     const embedder = await createSession(this.embedderBytes, options);
     try {
-      const constants = this.probeModel.precompute ? await runOnce(this.probeModel.precompute, options) : {};
-      const probe = await createSession(this.probeModel.bytes, options);
+      const probeModel = this.probeModels[provider === 'cpu' ? 'cpu' : 'portable']!;
+      const constants = probeModel.precompute ? await runOnce(probeModel.precompute, options) : {};
+      const probe = await createSession(probeModel.bytes, options);
       return { provider, embedder, probe, constants };
     } catch (error) {
       await embedder.release();
