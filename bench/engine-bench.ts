@@ -18,6 +18,9 @@ import { COMPONENTS } from '../extension/core/vit/vitStructure';
 import { WorkerSupervisor } from '../extension/worker/workerSupervisor';
 import { benchmarkModel, median, peakResidentBytes, REPO_ROOT } from './benchSupport';
 
+/** Threads of both sides: the engine's onnxruntime (intra-op threads) and PyTorch (set_num_threads). */
+const BASELINE_THREADS = 2;
+
 const megabytes = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 
 async function main(): Promise<void> {
@@ -69,7 +72,13 @@ async function main(): Promise<void> {
   // 3. The paper's procedure in plain PyTorch on the same model and inputs.
   let pytorch: { secondsPerPair: number; mean: number[][]; threads: number; blasThreads: number | null; torch: string } | undefined;
   if (!values['skip-pytorch']) {
-    const result = spawnSync('/usr/bin/python3', [path.join(REPO_ROOT, 'bench', 'reference_plasticity.py'), folder, '--pairs', String(pairs)], { encoding: 'utf8' });
+    // The same two cores for both sides: torch.set_num_threads(2) (OpenBLAS follows it), and
+    // OpenBLAS choosing its own kernel: variables that pin its core type or cache size (set on
+    // some machines, slowing it) are removed for this command only.
+    const env = { ...process.env };
+    delete env.OPENBLAS_CORETYPE;
+    delete env.OPENBLAS_L2_SIZE;
+    const result = spawnSync('/usr/bin/python3', [path.join(REPO_ROOT, 'bench', 'reference_plasticity.py'), folder, '--pairs', String(pairs), '--threads', String(BASELINE_THREADS)], { encoding: 'utf8', env });
     if (result.status === 0) pytorch = JSON.parse(fs.readFileSync(path.join(folder, 'reference_result.json'), 'utf8'));
     else console.log(`PyTorch baseline did not run (${(result.stderr || result.error?.message || '').trim().split('\n').pop()}); needs Debian's python3-torch.`);
   }
