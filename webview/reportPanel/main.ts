@@ -175,6 +175,9 @@ function factsSection(report: PlasticityReport, architecture: PlasticityReport['
   const facts: [string, string][] = [
     ['Mode', settings.mode === 'isolated' ? "isolated (the paper's measure)" : 'in-context (not the paper’s measure)'],
     ['Pairs', String(settings.pairs)],
+    ...(report.stopping?.rule === 'until-settled'
+      ? ([['Stopped', `after ${report.stopping.pairsMeasured} of at most ${report.stopping.maxPairs} pairs: ${report.stopping.message}`]] as [string, string][])
+      : []),
     ['Inputs', inputs],
     ['Provider', `${settings.executionProvider.used}${settings.executionProvider.requested !== settings.executionProvider.used ? ` (requested ${settings.executionProvider.requested})` : ''}`],
     ['Time', `${(report.timing.totalMs / 1000).toFixed(1)} s, ${report.timing.pairsPerSecond.toFixed(2)} pairs/s`],
