@@ -108,9 +108,10 @@ export interface PlasticityReport {
   /**
    * measureMs: the measuring phase (images, embedding, probe), without the bounds, which take
    * boundsMs after it (older reports counted the bounds in measureMs); inputsWaitMs: the
-   * part of measureMs spent waiting for images to be decoded (decoding overlaps the probe).
+   * part of measureMs spent waiting for images to be decoded (decoding overlaps the probe);
+   * measureCpuMs: processor time of the analysis process over measureMs, all its threads.
    */
-  timing: { loadMs: number; discoverMs: number; measureMs: number; totalMs: number; pairsPerSecond: number; boundsMs?: number; inputsWaitMs?: number };
+  timing: { loadMs: number; discoverMs: number; measureMs: number; totalMs: number; pairsPerSecond: number; boundsMs?: number; inputsWaitMs?: number; measureCpuMs?: number };
   /** How many pairs the run measured and why it stopped there (absent in older reports and in merged reports). */
   stopping?: StoppingReport;
   warnings: string[];
