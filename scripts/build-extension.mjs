@@ -15,7 +15,7 @@ const common = { bundle: true, sourcemap: !production, minify: production, logLe
 await Promise.all([
   build({
     ...common,
-    entryPoints: { extension: 'extension/extension.ts', workerMain: 'extension/worker/workerMain.ts' },
+    entryPoints: { extension: 'extension/extension.ts', workerMain: 'extension/worker/workerMain.ts', pairLoaderThread: 'extension/worker/pairLoaderThread.ts' },
     outdir: 'dist',
     platform: 'node',
     format: 'cjs',

@@ -41,6 +41,11 @@ export function analysisRequestFor(model: vscode.Uri): AnalysisRequest {
   if (targetFolders.length > 1) request.targets = targetFolders;
   const pairs = config.get<number | null>('pairs', null);
   if (typeof pairs === 'number') request.pairs = pairs;
+  if (config.get<boolean>('untilSettled', false) === true) {
+    request.untilSettled = true;
+    const tolerance = config.get<number | null>('tolerance', null);
+    if (typeof tolerance === 'number' && tolerance > 0 && tolerance < 1) request.tolerance = tolerance;
+  }
   const mean = triple(config.get('normalization.mean'));
   const std = triple(config.get('normalization.std'));
   if (mean) request.mean = mean;

@@ -30,6 +30,11 @@ Options:
   --pairs N           use at most N pairs (default: all pairs found; 32 synthetic pairs)
   --pairs-from N      skip the first N pairs: one shard of a longer run (with --pairs M);
                       shards' reports combine with 'plasticity-lens merge'
+  --until-settled     stop once the ranking of component types is settled (their 95% intervals
+                      are disjoint), after at least 32 pairs and at most --pairs (synthetic
+                      inputs: 12800 by default); the report says how many pairs it took and why
+  --tolerance T       with --until-settled: stop also when every (block, component) mean's 95%
+                      half-interval is at most T times the mean (e.g. 0.01)
   --seed S            seed of synthetic inputs (default 0)
   --mode M            isolated (the paper's measure, default) or in-context
   --ep P              execution provider: auto (default), cpu, webgpu, cuda, dml, coreml
@@ -100,6 +105,8 @@ export function parseAnalyzeArguments(args: string[]): AnalyzeCommand {
         targets: { type: 'string' },
         pairs: { type: 'string' },
         'pairs-from': { type: 'string' },
+        'until-settled': { type: 'boolean', default: false },
+        tolerance: { type: 'string' },
         seed: { type: 'string' },
         mode: { type: 'string' },
         ep: { type: 'string' },
@@ -137,6 +144,13 @@ export function parseAnalyzeArguments(args: string[]): AnalyzeCommand {
   }
   if (values.pairs !== undefined) request.pairs = integer('pairs', values.pairs, 1);
   if (values['pairs-from'] !== undefined) request.pairsFrom = integer('pairs-from', values['pairs-from'], 0);
+  if (values['until-settled']) request.untilSettled = true;
+  if (values.tolerance !== undefined) {
+    const tolerance = Number(values.tolerance);
+    if (!(Number.isFinite(tolerance) && tolerance > 0 && tolerance < 1)) throw new UsageError(`--tolerance takes a relative half-interval between 0 and 1, e.g. 0.01 (got '${values.tolerance}').`);
+    if (!request.untilSettled) throw new UsageError('--tolerance only applies with --until-settled; add it, or leave --tolerance out.');
+    request.tolerance = tolerance;
+  }
   if (values['batch-pairs'] !== undefined) request.batchPairs = integer('batch-pairs', values['batch-pairs'], 1);
   if (values.mean !== undefined) request.mean = numberList('mean', values.mean, 3, () => true, 'numbers') as [number, number, number];
   if (values.std !== undefined) request.std = numberList('std', values.std, 3, (value) => value > 0, 'positive numbers') as [number, number, number];

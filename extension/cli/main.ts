@@ -74,7 +74,7 @@ export async function main(argv: string[]): Promise<number> {
   const interactive = process.stderr.isTTY === true;
   let lastLine = '';
   const showProgress = (progress: AnalysisProgress) => {
-    const line = describeProgress(progress);
+    const line = progress.phase === 'measuring' ? `${progressBar(progress.pairsDone, progress.pairsTotal)} ${describeProgress(progress)}` : describeProgress(progress);
     if (interactive) {
       process.stderr.write(`\r\x1b[2K${line}`);
       lastLine = line;
@@ -128,4 +128,10 @@ export async function main(argv: string[]): Promise<number> {
     process.off('SIGINT', onInterrupt);
     supervisor.dispose();
   }
+}
+
+/** A text bar of done out of total, for the terminal's progress line. */
+export function progressBar(done: number, total: number, width = 24): string {
+  const filled = total > 0 ? Math.min(width, Math.round((done / total) * width)) : 0;
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
 }

@@ -23,6 +23,7 @@ export function formatReportTable(report: PlasticityReport): string {
   const multi = report.targets && report.targets.length > 1 ? ` (the first of ${report.targets.length} targets; all below)` : '';
   const inputs = settings.inputs.synthetic ? 'SYNTHETIC images (not your data)' : settings.inputs.kind === 'split-folder' ? `${settings.inputs.reference ?? settings.inputs.target} split in halves` : `${settings.inputs.reference} vs ${settings.inputs.target}`;
   lines.push(`Inputs    ${settings.pairs} pairs, ${inputs}${multi}`);
+  if (report.stopping?.rule === 'until-settled') lines.push(`Stopped   after ${report.stopping.pairsMeasured} of at most ${report.stopping.maxPairs} pairs: ${report.stopping.message}`);
   lines.push(`Provider  ${settings.executionProvider.used}${settings.executionProvider.tried.filter((attempt) => !attempt.ok).map((attempt) => `; ${attempt.name}: ${attempt.reason}`).join('')}`);
   lines.push(`Time      ${(report.timing.totalMs / 1000).toFixed(1)} s total, ${report.timing.pairsPerSecond.toFixed(2)} pairs/s`);
   lines.push('');

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { CancelledError, InputDataError, ModelFileError, UsageError } from '../core/errors';
-import { IMAGENET_MEAN, IMAGENET_STD, openPairSource, PairSource, PreprocessOptions } from '../core/inputs/pairSource';
+import { IMAGENET_MEAN, IMAGENET_STD, openPairSource, PairSource, PairSpec, PreprocessOptions } from '../core/inputs/pairSource';
 import { OnnxModel, readOnnxModel, releaseFileBytes } from '../core/onnx/onnxModel';
 import { architectureOf, modelFacts } from '../core/report/modelDescription';
 import {
@@ -14,13 +14,24 @@ import {
   PROBE_FINAL_OUTPUT,
   PROBE_INPUTS,
   PROBE_OUTPUT,
+  ProbeFlavor,
   ProbeModel,
 } from '../core/probe/probeModels';
 import { buildBoundsModel, DEFAULT_BOUNDS_STEPS } from '../core/bounds/boundsModel';
 import { combineBounds, TOKEN_STATISTICS_PAIRS, tokenStatistics } from '../core/bounds/plasticityBounds';
-import { blockReports, summarize } from '../core/report/buildReport';
-import { rangesOfIndices } from '../core/report/pairRanges';
-import { ExecutionProviderName, PlasticityBounds, PlasticityReport, ProviderAttempt, REPORT_SCHEMA_VERSION, TokenStatistics } from '../core/report/reportSchema';
+import { blockReportsFromStatistics, Statistics, summarize } from '../core/report/buildReport';
+import { RunningStatistics } from '../core/report/runningStatistics';
+import { MIN_SETTLED_PAIRS, SettledRule, SettledVerdict, settledVerdict } from '../core/report/settledRanking';
+import {
+  ExecutionProviderName,
+  PairRange,
+  PlasticityBounds,
+  PlasticityReport,
+  ProviderAttempt,
+  REPORT_SCHEMA_VERSION,
+  StoppingReport,
+  TokenStatistics,
+} from '../core/report/reportSchema';
 import { TOOL_VERSION } from '../core/toolVersion';
 import { graphKindSummary, measuresAnotherPrecision } from '../core/graph/canonicalGraph';
 import { discoverVit } from '../core/vit/discoverVit';
@@ -28,6 +39,7 @@ import { COMPONENTS, VitStructure } from '../core/vit/vitStructure';
 import { describeGpuAdapter } from './gpuAdapter';
 import { chooseExecutionProvider, createSession, describeOrtError, ONNXRUNTIME_VERSION, ort, PROVIDER_AGREEMENT, providerFailure, SessionOptions, worstRelativeDifference } from './onnxRuntime';
 import { concatFloats, ImageEmbedder } from './imageEmbedder';
+import { LoaderSetup, loadInThisThread, PairPrefetcher } from './pairPrefetcher';
 import { AnalysisProgress, AnalysisRequest, BoundsRequest } from './workerProtocol';
 import { isMultiTarget, runMultiTargetAnalysis } from './multiTargetRunner';
 
@@ -64,7 +76,8 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
 
   report('inputs', 'Opening input images');
   const preprocess = preprocessOptions(request, structure, model);
-  const pairs = await openPairSource({ reference: request.reference, target: request.target, pairs: request.pairs, first: request.pairsFrom, seed: request.seed }, preprocess);
+  const pairSpec = pairSpecOf(request);
+  const pairs = await openPairSource(pairSpec, preprocess);
 
   report('providers', 'Choosing an execution provider');
   const provider = await chooseExecutionProvider(request.executionProvider);
@@ -82,61 +95,20 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
     warnings.push(`The model stores ${graphKindSummary(structure.kind)}.`);
   }
   const measureStarted = performance.now();
-  // Per pair index (from the first pair of this run): its ratios, or the name of a pair left out (no ratio exists).
-  const measured = new Map<number, Float64Array | string>();
-  const batchPairs = request.batchPairs ?? defaultBatchPairs(structure);
-  const columns = COMPONENTS.length * structure.blocks.length;
-  let done = 0;
-  while (done < pairs.count) {
-    const count = Math.min(batchPairs, pairs.count - done);
-    const batch = await loadBatch(pairs, done, count);
-    await checkCancelled();
-    const outcome = await measurer.measure(batch.reference, batch.target, done, count, done + count < pairs.count);
-    if (outcome.kind === 'restart') {
-      // The GPU provider failed under `auto`: the run continues on cpu from the last pair checked against it.
-      for (const index of [...measured.keys()]) if (index >= outcome.resumeAt) measured.delete(index);
-      done = outcome.resumeAt;
-      report('compiling', `Continuing on cpu from pair ${done}`, { pairsDone: done, pairsTotal: pairs.count, executionProvider: measurer.provider });
-      continue;
-    }
-    const { ratios, distances } = outcome.measurement;
-    for (let i = 0; i < count; i++) {
-      measured.set(done + i, distances[i] > 0 ? Float64Array.from(ratios.subarray(i * columns, (i + 1) * columns)) : batch.names[i]);
-    }
-    done += count;
-    const seconds = (performance.now() - measureStarted) / 1000;
-    const rate = done / seconds;
-    report('measuring', `Measured ${done} of ${pairs.count} pairs`, {
-      pairsDone: done,
-      pairsTotal: pairs.count,
-      pairsPerSecond: rate,
-      etaSeconds: (pairs.count - done) / rate,
-      executionProvider: measurer.provider,
-    });
-    await checkCancelled();
-  }
-  const perPair: Float64Array[] = [];
-  /** Index among all the inputs' pairs of each entry of perPair, so shards of one run can be merged. */
-  const measuredPairs: number[] = [];
-  for (const [index, value] of [...measured].sort(([a], [b]) => a - b)) {
-    if (typeof value === 'string') {
-      warnings.push(`Pair ${pairs.first + index} (${value}) was left out: its two inputs give the same embedding, so no ratio exists.`);
-    } else {
-      perPair.push(value);
-      measuredPairs.push(pairs.first + index);
-    }
-  }
-  if (perPair.length === 0) {
-    throw new UsageError('No pair of inputs differs, so plasticity cannot be measured; give reference and target images that are not identical.');
-  }
+  const cpuStarted = process.cpuUsage();
+  const measured = await measurePairs(pairs, measurer, structure, request, { spec: pairSpec, preprocess }, report, checkCancelled);
+  // The measuring phase ends here: the bounds that follow are timed on their own (boundsMs).
+  const measureMs = performance.now() - measureStarted;
+  const measureCpu = process.cpuUsage(cpuStarted);
+  warnings.push(...measured.warnings);
   await measurer.release();
-  report('bounds', 'Computing the data-free upper bounds', { pairsDone: done, pairsTotal: pairs.count, executionProvider: measurer.provider });
+  report('bounds', 'Computing the data-free upper bounds', { pairsDone: measured.pairsMeasured, pairsTotal: pairs.count, executionProvider: measurer.provider });
   const boundsStarted = performance.now();
   const tokens = measurer.tokenStatistics;
   const bounds = await dataFreeBounds(model, structure, tokens && { ...tokens, synthetic: pairs.kind === 'synthetic' });
   const boundsMs = performance.now() - boundsStarted;
-  const measureMs = performance.now() - measureStarted;
-  const blocks = blockReports(structure, perPair);
+  const blocks = blockReportsFromStatistics(structure, measured.statistics.all());
+  const pairsCounted = measured.statistics.count;
 
   return {
     schemaVersion: REPORT_SCHEMA_VERSION,
@@ -145,8 +117,8 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
     model: { ...modelFacts(model, sha256), architecture: architectureOf(structure, measurer.tokens, preprocess.size) },
     settings: {
       mode: request.mode,
-      pairs: perPair.length,
-      pairIndices: rangesOfIndices(measuredPairs),
+      pairs: pairsCounted,
+      pairIndices: measured.pairIndices,
       seed: request.seed,
       inputs: { kind: pairs.kind, reference: pairs.reference, target: pairs.target, synthetic: pairs.kind === 'synthetic', notes: pairs.notes },
       preprocessing: { size: preprocess.size, mean: preprocess.mean, std: preprocess.std },
@@ -160,9 +132,12 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
       discoverMs: round(discoverMs),
       measureMs: round(measureMs),
       totalMs: round(performance.now() - started),
-      pairsPerSecond: round((perPair.length / measureMs) * 1000, 3),
+      pairsPerSecond: round((measured.pairsMeasured / measureMs) * 1000, 3),
       boundsMs: round(boundsMs),
+      inputsWaitMs: round(measured.inputsWaitMs),
+      measureCpuMs: round((measureCpu.user + measureCpu.system) / 1000),
     },
+    stopping: measured.stopping,
     warnings,
     bounds,
   };
@@ -181,6 +156,173 @@ export function preprocessOptions(request: Pick<AnalysisRequest, 'size' | 'mean'
   return { size, channels: structure.channels, mean: request.mean ?? IMAGENET_MEAN, std: request.std ?? IMAGENET_STD };
 }
 
+/** Where the pairs come from; under --until-settled, synthetic inputs run up to the paper's number of pairs by default. */
+function pairSpecOf(request: AnalysisRequest): PairSpec {
+  const synthetic = request.reference === undefined && request.target === undefined;
+  const pairs = request.pairs ?? (request.untilSettled && synthetic ? UNTIL_SETTLED_SYNTHETIC_PAIRS : undefined);
+  return { reference: request.reference, target: request.target, pairs, first: request.pairsFrom, seed: request.seed };
+}
+
+/** The paper's number of pairs per model: --until-settled's maximum on synthetic inputs when --pairs is not given. */
+export const UNTIL_SETTLED_SYNTHETIC_PAIRS = 12_800;
+
+/** Names of left-out pairs kept for the warnings; beyond it they are counted only (memory stays constant). */
+const LEFT_OUT_NAMED = 20;
+
+interface MeasuredPairs {
+  /** Running statistics per (block, component), block-major, then per component type (each pair's mean over blocks). */
+  statistics: RunningStatistics;
+  /** Pairs measured, left-out ones included. */
+  pairsMeasured: number;
+  /** Indices, among all the inputs' pairs, of the pairs counted in `statistics`. */
+  pairIndices: PairRange[];
+  stopping: StoppingReport;
+  warnings: string[];
+  inputsWaitMs: number;
+}
+
+/**
+ * The measuring loop: batches of pairs (decoded one batch ahead, see PairPrefetcher) through the
+ * measurer, folded into running statistics, so memory stays the same for any number of pairs.
+ * Pairs a GPU provider measured without a check against cpu are held apart until checked, and
+ * dropped when the run moves to cpu. Under --until-settled the loop stops once the ranking is
+ * settled (settledVerdict).
+ */
+async function measurePairs(
+  pairs: PairSource,
+  measurer: PairMeasurer,
+  structure: VitStructure,
+  request: AnalysisRequest,
+  loader: LoaderSetup,
+  report: (phase: AnalysisProgress['phase'], message: string, extra?: Partial<AnalysisProgress>) => void,
+  checkCancelled: () => Promise<void>,
+): Promise<MeasuredPairs> {
+  const batchPairs = request.batchPairs ?? defaultBatchPairs(structure);
+  const columns = COMPONENTS.length * structure.blocks.length;
+  const width = columns + COMPONENTS.length;
+  // Left-out pairs (identical inputs): every index (the report's pairIndices are exact), names of the first only.
+  const newTally = () => ({ statistics: new RunningStatistics(width), leftOut: [] as number[], names: [] as string[] });
+  // `counted`: pairs 0 .. countedUpTo - 1 (measured on cpu or checked against it); `unchecked`: the pairs after them.
+  const counted = newTally();
+  let unchecked = newTally();
+  let countedUpTo = 0;
+  const row = new Float64Array(width);
+  const rule: SettledRule | undefined = request.untilSettled ? { tolerance: request.tolerance } : undefined;
+  let verdict: SettledVerdict = { settled: false };
+  const measureStarted = performance.now();
+  const prefetcher = new PairPrefetcher(pairs, loader, batchPairs);
+  let done = 0;
+  try {
+    while (done < pairs.count) {
+      const count = Math.min(batchPairs, pairs.count - done);
+      const batch = await prefetcher.batch(done, count);
+      await checkCancelled();
+      const outcome = await measurer.measure(batch.reference, batch.target, done, count, done + count < pairs.count);
+      if (outcome.kind === 'restart') {
+        // The GPU provider failed under `auto`: the run continues on cpu from the last pair checked against it.
+        if (outcome.resumeAt !== countedUpTo) throw new Error(`the run would resume at pair ${outcome.resumeAt}, but pairs up to ${countedUpTo} are counted`);
+        unchecked = newTally();
+        done = outcome.resumeAt;
+        report('compiling', `Continuing on cpu from pair ${done}`, { pairsDone: done, pairsTotal: pairs.count, executionProvider: measurer.provider });
+        continue;
+      }
+      const { ratios, distances } = outcome.measurement;
+      for (let i = 0; i < count; i++) {
+        if (!(distances[i] > 0)) {
+          unchecked.leftOut.push(done + i);
+          if (counted.names.length + unchecked.names.length < LEFT_OUT_NAMED) unchecked.names.push(batch.names[i]);
+          continue;
+        }
+        pairRow(ratios, i * columns, structure.blocks.length, row);
+        unchecked.statistics.add(row);
+      }
+      done += count;
+      if (measurer.pairsChecked >= done) {
+        counted.statistics.merge(unchecked.statistics);
+        counted.leftOut.push(...unchecked.leftOut);
+        counted.names.push(...unchecked.names);
+        unchecked = newTally();
+        countedUpTo = done;
+      }
+      const all = counted.statistics.copy();
+      all.merge(unchecked.statistics);
+      if (rule) verdict = settledVerdict(typeColumns(all, columns), all.all().slice(0, columns), rule);
+      const rate = done / ((performance.now() - measureStarted) / 1000);
+      report('measuring', `Measured ${done} of ${rule ? 'at most ' : ''}${pairs.count} pairs`, {
+        pairsDone: done,
+        pairsTotal: pairs.count,
+        pairsPerSecond: rate,
+        etaSeconds: verdict.settled ? 0 : (pairs.count - done) / rate,
+        executionProvider: measurer.provider,
+        ...(rule ? { untilSettled: true } : {}),
+      });
+      await checkCancelled();
+      if (verdict.settled) break;
+    }
+  } finally {
+    await prefetcher.close();
+  }
+
+  const statistics = counted.statistics;
+  statistics.merge(unchecked.statistics);
+  const leftOut = [...counted.leftOut, ...unchecked.leftOut];
+  const names = [...counted.names, ...unchecked.names];
+  if (statistics.count === 0) {
+    throw new UsageError('No pair of inputs differs, so plasticity cannot be measured; give reference and target images that are not identical.');
+  }
+  const warnings = names.map((name, i) => `Pair ${pairs.first + leftOut[i]} (${name}) was left out: its two inputs give the same embedding, so no ratio exists.`);
+  if (leftOut.length > names.length) warnings.push(`${leftOut.length - names.length} more pairs were left out for the same reason.`);
+  return {
+    statistics,
+    pairsMeasured: done,
+    pairIndices: rangesWithout(pairs.first, done, leftOut),
+    stopping: stoppingReport(rule, verdict, done, pairs.count),
+    warnings,
+    inputsWaitMs: prefetcher.waitedMs,
+  };
+}
+
+/** One pair's row: its ratios (block-major), then per component type the mean over blocks. */
+function pairRow(ratios: Float32Array, offset: number, blocks: number, row: Float64Array): void {
+  const types = COMPONENTS.length;
+  const columns = blocks * types;
+  row.fill(0, columns);
+  for (let c = 0; c < columns; c++) {
+    const value = ratios[offset + c];
+    row[c] = value;
+    row[columns + (c % types)] += value / blocks;
+  }
+}
+
+function typeColumns(statistics: RunningStatistics, columns: number): Statistics[] {
+  return COMPONENTS.map((_, index) => statistics.column(columns + index));
+}
+
+function stoppingReport(rule: SettledRule | undefined, verdict: SettledVerdict, measured: number, maxPairs: number): StoppingReport {
+  if (!rule) return { rule: 'all-pairs', reason: 'all-pairs', pairsMeasured: measured, maxPairs, message: `measured all ${measured} pairs asked for` };
+  const settings = { ...(rule.tolerance !== undefined ? { tolerance: rule.tolerance } : {}), minPairs: rule.minPairs ?? MIN_SETTLED_PAIRS };
+  if (verdict.settled) return { rule: 'until-settled', reason: verdict.reason, pairsMeasured: measured, maxPairs, message: verdict.message, ...settings };
+  return {
+    rule: 'until-settled',
+    reason: 'max-pairs',
+    pairsMeasured: measured,
+    maxPairs,
+    message: `not settled within the maximum of ${maxPairs} pairs: the 95% intervals of some component types still overlap${rule.tolerance !== undefined ? ` and some means are not yet within ${rule.tolerance * 100}%` : ''}`,
+    ...settings,
+  };
+}
+
+/** Pair indices first .. first + count - 1 without the left-out ones (offsets from first, ascending), as half-open ranges. */
+function rangesWithout(first: number, count: number, leftOut: number[]): PairRange[] {
+  const ranges: PairRange[] = [];
+  let start = 0;
+  for (const skipped of [...leftOut, count]) {
+    if (skipped > start) ranges.push([first + start, first + skipped]);
+    start = skipped + 1;
+  }
+  return ranges;
+}
+
 /**
  * Pairs per probe run. About 36 MB of per-pair activations (attention scores and projections)
  * per run: measured on ViT-B/16 that is 4 pairs, as fast per pair as 7 and 150 MB lighter.
@@ -189,23 +331,6 @@ export function defaultBatchPairs(structure: VitStructure): number {
   const tokens = structure.tokens ?? 197;
   const perPair = 2 * (structure.heads * tokens * tokens + 4 * tokens * structure.hiddenSize) * 4;
   return Math.max(1, Math.min(16, Math.floor((36 * 2 ** 20) / perPair)));
-}
-
-interface Batch {
-  reference: Float32Array[];
-  target: Float32Array[];
-  names: string[];
-}
-
-async function loadBatch(pairs: PairSource, start: number, count: number): Promise<Batch> {
-  const batch: Batch = { reference: [], target: [], names: [] };
-  for (let i = start; i < start + count; i++) {
-    const pair = await pairs.load(i);
-    batch.reference.push(pair.reference);
-    batch.target.push(pair.target);
-    batch.names.push(`${pair.referenceName} / ${pair.targetName}`);
-  }
-  return batch;
 }
 
 interface Sessions {
@@ -249,7 +374,8 @@ export class PairMeasurer {
     private readonly request: AnalysisRequest,
     private readonly embedder: ImageEmbedder,
     private readonly embedderBytes: Uint8Array,
-    private readonly probeModel: ProbeModel,
+    /** The probe per flavor: 'cpu' for cpu sessions, 'portable' for a GPU provider's. */
+    private readonly probeModels: Partial<Record<ProbeFlavor, ProbeModel>>,
     private readonly externalDataFolder: string,
     private sessions: Sessions,
     /** The report's `tried`: every provider attempt, in order, the one in use last. */
@@ -262,6 +388,11 @@ export class PairMeasurer {
     return this.sessions.provider;
   }
 
+  /** Pairs 0 .. pairsChecked - 1 were measured on cpu or checked against it (a move to cpu keeps them). */
+  get pairsChecked(): number {
+    return this.checkedPairs;
+  }
+
   /** Tokens per image, known after the first batch. */
   get tokens(): number {
     return this.embedder.tokens;
@@ -271,13 +402,16 @@ export class PairMeasurer {
     const folder = model.dataFolder;
     const inContext = request.mode === 'in-context';
     const targets = isMultiTarget(request) ? request.targets!.length : 1;
-    const probeModel = inContext ? buildInContextProbe(model, structure, targets) : buildIsolatedProbe(model, structure, targets);
+    // cpu always (it checks a GPU provider, and is where a failing one falls back to).
+    const buildProbe = (flavor: ProbeFlavor) => (inContext ? buildInContextProbe(model, structure, { flavor, targets }) : buildIsolatedProbe(model, structure, { flavor, targets }));
+    const probeModels: Partial<Record<ProbeFlavor, ProbeModel>> = { cpu: buildProbe('cpu') };
+    if (provider !== 'cpu') probeModels.portable = buildProbe('portable');
     // In-context mode rebuilds the blocks' forward pass, so it checks it against the model's own.
     const embedderBytes = buildEmbedderModel(model, structure, inContext ? [structure.blocks[structure.blocks.length - 1].output] : []);
     const name = path.basename(model.filePath);
     // Both models are built: the weights now live only in onnxruntime (peak memory stays near the file size).
     dropFileBytes(model);
-    const measurer = new PairMeasurer(name, structure, request, new ImageEmbedder(name, structure, imageSize), embedderBytes, probeModel, folder, undefined as unknown as Sessions, [...tried]);
+    const measurer = new PairMeasurer(name, structure, request, new ImageEmbedder(name, structure, imageSize), embedderBytes, probeModels, folder, undefined as unknown as Sessions, [...tried]);
     try {
       measurer.sessions = await measurer.openSessions(provider);
     } catch (error) {
@@ -291,8 +425,9 @@ export class PairMeasurer {
     const options = { provider, externalDataFolder: this.externalDataFolder };
     const embedder = await createSession(this.embedderBytes, options);
     try {
-      const constants = this.probeModel.precompute ? await runOnce(this.probeModel.precompute, options) : {};
-      const probe = await createSession(this.probeModel.bytes, options);
+      const probeModel = this.probeModels[provider === 'cpu' ? 'cpu' : 'portable']!;
+      const constants = probeModel.precompute ? await runOnce(probeModel.precompute, options) : {};
+      const probe = await createSession(probeModel.bytes, options);
       return { provider, embedder, probe, constants };
     } catch (error) {
       await embedder.release();
@@ -483,7 +618,7 @@ export async function dataFreeBoundsBeforeMeasuring(request: BoundsRequest, alre
 async function tokenStatisticsOfInputs(model: OnnxModel, structure: VitStructure, request: BoundsRequest): Promise<TokenStatistics> {
   const preprocess = preprocessOptions(request, structure, model);
   const pairs = await openPairSource({ reference: request.reference, target: request.target, pairs: request.pairs, seed: request.seed }, preprocess);
-  const batch = await loadBatch(pairs, 0, Math.min(TOKEN_STATISTICS_PAIRS, pairs.count));
+  const batch = await loadInThisThread(pairs, 0, Math.min(TOKEN_STATISTICS_PAIRS, pairs.count));
   const name = path.basename(model.filePath);
   const embedder = new ImageEmbedder(name, structure, preprocess.size);
   const session = await createSession(buildEmbedderModel(model, structure, []), { provider: 'cpu', externalDataFolder: model.dataFolder, graphOptimizationLevel: 'disabled' }).catch((error: unknown) => {

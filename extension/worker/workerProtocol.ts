@@ -27,6 +27,13 @@ export interface AnalysisRequest {
   std?: [number, number, number];
   /** Image size when the model's input size is symbolic. */
   size?: [number, number];
+  /**
+   * Stop once the ranking of component types is settled (or every mean is within `tolerance`),
+   * measuring at most `pairs` pairs (synthetic inputs: UNTIL_SETTLED_SYNTHETIC_PAIRS by default).
+   */
+  untilSettled?: boolean;
+  /** With untilSettled: relative 95% half-interval on each (block, component) mean that also stops the run. */
+  tolerance?: number;
   /** Pairs per probe run (memory against speed); default chosen from the model size. */
   batchPairs?: number;
 }
@@ -42,8 +49,10 @@ export interface AnalysisProgress {
   pairsDone: number;
   pairsTotal: number;
   pairsPerSecond: number;
-  /** Seconds left, when measuring has started. */
+  /** Seconds left, when measuring has started (under untilSettled: until the maximum, at most). */
   etaSeconds?: number;
+  /** The run stops once the ranking is settled: pairsTotal is a maximum. */
+  untilSettled?: boolean;
   executionProvider?: string;
 }
 

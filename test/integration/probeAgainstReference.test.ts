@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { readOnnxModel } from '../../extension/core/onnx/onnxModel';
-import { buildInContextProbe, buildIsolatedProbe, PROBE_INPUTS, PROBE_OUTPUT } from '../../extension/core/probe/probeModels';
+import { buildInContextProbe, buildIsolatedProbe, PROBE_INPUTS, PROBE_OUTPUT, ProbeFlavor } from '../../extension/core/probe/probeModels';
 import { discoverVit } from '../../extension/core/vit/discoverVit';
 import { createSession, ort } from '../../extension/worker/onnxRuntime';
 import { goldenFixtures, modelPath, relativeError } from '../support/fixtures';
@@ -22,13 +22,14 @@ function randomEmbedding(length: number, seed: number, scale: number): Float64Ar
   return Float64Array.from({ length }, () => scale * (next() + next() + next() - 1.5) * 2);
 }
 
-for (const mode of ['isolated', 'in-context'] as const) {
-  test(`${mode} probe equals the plain definition on fresh random inputs`, async () => {
+// Both flavors: the portable graph (any provider) and cpu's, with onnxruntime's fused attention.
+for (const [mode, flavor] of [['isolated', 'portable'], ['isolated', 'cpu'], ['in-context', 'portable'], ['in-context', 'cpu']] as const satisfies readonly (readonly [string, ProbeFlavor])[]) {
+  test(`${mode} probe (${flavor} graph) equals the plain definition on fresh random inputs`, async () => {
     const seedBase = Date.now() % 100000; // fresh inputs on every run; printed on failure
     for (const golden of goldenFixtures()) {
       const model = readOnnxModel(modelPath(golden.model));
       const structure = discoverVit(model);
-      const probe = mode === 'isolated' ? buildIsolatedProbe(model, structure) : buildInContextProbe(model, structure);
+      const probe = mode === 'isolated' ? buildIsolatedProbe(model, structure, { flavor }) : buildInContextProbe(model, structure, { flavor });
       const options = { provider: 'cpu' as const, externalDataFolder: model.dataFolder };
       const constants = probe.precompute ? await (await createSession(probe.precompute, options)).run({}) : {};
       const session = await createSession(probe.bytes, options);
@@ -48,7 +49,7 @@ for (const mode of ['isolated', 'in-context'] as const) {
         probe.columns.forEach(({ block, component }, column) => {
           const actual = ratios[pair * probe.columns.length + column];
           const wanted = expected[block][['LN1', 'MHA', 'LN2', 'FC1', 'FC2'].indexOf(component)];
-          assert.ok(relativeError(actual, wanted) < 1e-4, `${golden.model} seed ${seedBase} pair ${pair} block ${block} ${component}: ${actual} vs ${wanted}`);
+          assert.ok(relativeError(actual, wanted) < 1e-4, `${golden.model} (${flavor}) seed ${seedBase} pair ${pair} block ${block} ${component}: ${actual} vs ${wanted}`);
         });
       }
       await session.release();

@@ -175,6 +175,9 @@ function factsSection(report: PlasticityReport, architecture: PlasticityReport['
   const facts: [string, string][] = [
     ['Mode', settings.mode === 'isolated' ? "isolated (the paper's measure)" : 'in-context (not the paper’s measure)'],
     ['Pairs', String(settings.pairs)],
+    ...(report.stopping?.rule === 'until-settled'
+      ? ([['Stopped', `after ${report.stopping.pairsMeasured} of at most ${report.stopping.maxPairs} pairs: ${report.stopping.message}`]] as [string, string][])
+      : []),
     ['Inputs', inputs],
     ...(report.targets && report.targets.length > 1
       ? ([['Targets', `${report.targets.length} against the same reference pairs: ${report.targets.map((target) => target.name).join(', ')}; shown here: the first, ${report.targets[0].name} (Compare targets shows all; What to finetune chooses across all)`]] as [string, string][])

@@ -9,6 +9,9 @@ import { Activation, AttentionLayer, LayerNormLayer, LinearLayer, Projection } f
 
 export const PROBE_OPSET = 17;
 
+/** onnxruntime's contrib operators (the cpu probe's fused attention). */
+export const FUSED_OPS_DOMAIN = 'com.microsoft';
+
 export class ProbeOps {
   constructor(
     readonly builder: OnnxGraphBuilder,
@@ -72,6 +75,29 @@ export class ProbeOps {
     const probabilities = b.op('Softmax', [scores], { axis: -1 });
     const context = b.op('MatMul', [probabilities, perHead(v, [0, 2, 1, 3])]);
     return b.op('Reshape', [b.op('Transpose', [context], { perm: [0, 2, 1, 3] }), b.intConstant([0, 0, heads * headDim])]);
+  }
+
+  /**
+   * The same as attentionHeads, as onnxruntime's fused cpu operator (com.microsoft Attention):
+   * the q, k and v products, heads, scores, softmax and context in one multi-threaded kernel that
+   * never writes the projections or scores out as graph tensors. cpu only (not a portable op).
+   */
+  fusedAttentionHeads(input: string, attention: AttentionLayer): string {
+    const b = this.builder;
+    const { query, key, value } = attention;
+    let weight: string;
+    let bias: string;
+    if (query.linear === key.linear && key.linear === value.linear && query.part === 0 && key.part === 1 && value.part === 2) {
+      // A fused qkv layer in its own order is already the operator's packed [d, 3d] weight.
+      weight = this.weightInOut(query.linear);
+      bias = query.linear.bias ? emitConstant(b, this.model, query.linear.bias) : b.floatConstant(new Float32Array(query.linear.outFeatures), [query.linear.outFeatures], 'zero_bias');
+    } else {
+      const parts = [query, key, value].map((projection) => this.projection(projection));
+      weight = b.op('Concat', parts.map((part) => part.weight), { axis: 1 });
+      bias = b.op('Concat', parts.map((part) => part.bias), { axis: 0 });
+    }
+    const attributes = { num_heads: attention.heads, scale: { float: attention.scoreScale } };
+    return b.node('Attention', [input, weight, bias], [b.fresh('attention')], attributes, FUSED_OPS_DOMAIN)[0];
   }
 
   /** The output projection applied to `heads` (with its bias unless `withBias` is false). */

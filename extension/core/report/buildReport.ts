@@ -47,12 +47,17 @@ export function combineStatistics(parts: Pick<Statistics, 'mean' | 'std' | 'n'>[
  * `perPair` holds only pairs that count (pairs with X = Y are dropped before).
  */
 export function blockReports(structure: VitStructure, perPair: Float64Array[]): BlockReport[] {
+  const columns = structure.blocks.length * COMPONENTS.length;
+  return blockReportsFromStatistics(structure, Array.from({ length: columns }, (_, column) => describeSample(perPair.map((ratios) => ratios[column]))));
+}
+
+/** Per-block statistics from each column's statistics (block-major, as blockReports lays out ratios). */
+export function blockReportsFromStatistics(structure: VitStructure, columns: Statistics[]): BlockReport[] {
   return structure.blocks.map((block) => {
     const components = {} as Record<ComponentName, ComponentStatistics>;
     COMPONENTS.forEach((component, c) => {
-      const column = perPair.map((ratios) => ratios[block.index * COMPONENTS.length + c]);
       components[component] = {
-        ...describeSample(column),
+        ...columns[block.index * COMPONENTS.length + c],
         parameters: block.parameters[component],
         parameterCount: block.parameterCounts[component],
       };

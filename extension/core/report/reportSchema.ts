@@ -106,7 +106,15 @@ export interface PlasticityReport {
   components: ComponentName[];
   blocks: BlockReport[];
   summary: Record<ComponentName, ComponentSummary>;
-  timing: { loadMs: number; discoverMs: number; measureMs: number; totalMs: number; pairsPerSecond: number; boundsMs?: number };
+  /**
+   * measureMs: the measuring phase (images, embedding, probe), without the bounds, which take
+   * boundsMs after it (older reports counted the bounds in measureMs); inputsWaitMs: the
+   * part of measureMs spent waiting for images to be decoded (decoding overlaps the probe);
+   * measureCpuMs: processor time of the analysis process over measureMs, all its threads.
+   */
+  timing: { loadMs: number; discoverMs: number; measureMs: number; totalMs: number; pairsPerSecond: number; boundsMs?: number; inputsWaitMs?: number; measureCpuMs?: number };
+  /** How many pairs the run measured and why it stopped there (absent in older reports and in merged reports). */
+  stopping?: StoppingReport;
   warnings: string[];
   /** The paper's data-free upper bounds (weights only, plus token statistics): bounds, never plasticity. */
   bounds?: PlasticityBounds;
@@ -140,6 +148,29 @@ export interface TargetReport {
   inputDistanceStd: number;
   /** Pairs left out for this target, and why. */
   warnings: string[];
+}
+
+/**
+ * Why measuring stopped: every pair asked for was measured (`all-pairs`), or, under
+ * `--until-settled`, the ranking of component types was settled (`ranking-separated`), every
+ * mean reached the tolerance (`tolerance-reached`), or the maximum number of pairs was reached
+ * first (`max-pairs`).
+ */
+export type StopReason = 'all-pairs' | 'ranking-separated' | 'tolerance-reached' | 'max-pairs';
+
+export interface StoppingReport {
+  rule: 'all-pairs' | 'until-settled';
+  reason: StopReason;
+  /** Pairs measured, those left out (identical inputs) included. */
+  pairsMeasured: number;
+  /** The most pairs the run would have measured. */
+  maxPairs: number;
+  /** The sentence the command line and the panel show. */
+  message: string;
+  /** Under until-settled: the relative tolerance on each mean, when one was given. */
+  tolerance?: number;
+  /** Under until-settled: the fewest pairs before a settled ranking may stop the run. */
+  minPairs?: number;
 }
 
 export interface MergedShard {
