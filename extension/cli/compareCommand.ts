@@ -5,8 +5,9 @@ import { parseArgs } from 'node:util';
 import { UsageError } from '../core/errors';
 import { compareReports, compareTargets } from '../core/compare/compareReports';
 import { parseOptions } from './commandLineOptions';
+import { EXIT, VERBOSE_OPTION } from './exitCodes';
 import { formatComparisonTable } from './comparisonTable';
-import { protectOutput, readReportFile, REPORT_COMMAND_EXIT as EXIT, reportError, writeOutput } from './reportFiles';
+import { protectOutput, readReportFile, writeOutput } from './reportFiles';
 
 export const COMPARE_USAGE = `Usage: plasticity-lens compare A.json B.json [C.json ...] [--json FILE|-]
        plasticity-lens compare MULTI-TARGET.json [--json FILE|-]
@@ -21,6 +22,7 @@ against the first, and says which recommendations of k component types they agre
 Options:
   --json FILE|-       write the comparison as JSON to FILE, or to standard output with - (the
                       table then goes to standard error)
+  --verbose           with an error, its stack trace
   -h, --help          show this help
 
 Reports whose architecture (blocks, width, heads, MLP, norm, activation) or mode differ are
@@ -36,30 +38,26 @@ export function reportFiles(command: string, positionals: string[]): string[] {
 }
 
 export function runCompareCommand(args: string[]): number {
-  try {
-    const { values, positionals } = parseOptions('compare', () =>
-      parseArgs({ args, allowPositionals: true, strict: true, options: { json: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } } }),
-    );
-    if (values.help) {
-      process.stdout.write(`${COMPARE_USAGE}\n`);
-      return EXIT.done;
-    }
-    const single = positionals.length === 1 ? readReportFile(path.resolve(positionals[0])).report : undefined;
-    const files = single?.targets && single.targets.length > 1 ? [path.resolve(positionals[0])] : reportFiles('compare', positionals);
-    const out = values.json === undefined || values.json === '-' ? values.json : protectOutput(values.json, files);
-    const comparison = single && files.length === 1 ? compareTargets(single, files[0]) : compareReports(files.map((file) => ({ report: readReportFile(file).report, file })));
-    const table = formatComparisonTable(comparison);
-    const json = `${JSON.stringify(comparison, null, 2)}\n`;
-    if (out === '-') {
-      process.stdout.write(json);
-      process.stderr.write(`${table}\n`);
-    } else {
-      if (out) writeOutput(json, out);
-      process.stdout.write(`${table}\n`);
-      if (out) process.stdout.write(`Comparison written to ${out}\n`);
-    }
+  const { values, positionals } = parseOptions('compare', () =>
+    parseArgs({ args, allowPositionals: true, strict: true, options: { json: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false }, ...VERBOSE_OPTION } }),
+  );
+  if (values.help) {
+    process.stdout.write(`${COMPARE_USAGE}\n`);
     return EXIT.done;
-  } catch (error) {
-    return reportError(error);
   }
+  const single = positionals.length === 1 ? readReportFile(path.resolve(positionals[0])).report : undefined;
+  const files = single?.targets && single.targets.length > 1 ? [path.resolve(positionals[0])] : reportFiles('compare', positionals);
+  const out = values.json === undefined || values.json === '-' ? values.json : protectOutput(values.json, files);
+  const comparison = single && files.length === 1 ? compareTargets(single, files[0]) : compareReports(files.map((file) => ({ report: readReportFile(file).report, file })));
+  const table = formatComparisonTable(comparison);
+  const json = `${JSON.stringify(comparison, null, 2)}\n`;
+  if (out === '-') {
+    process.stdout.write(json);
+    process.stderr.write(`${table}\n`);
+  } else {
+    if (out) writeOutput(json, out);
+    process.stdout.write(`${table}\n`);
+    if (out) process.stdout.write(`Comparison written to ${out}\n`);
+  }
+  return EXIT.done;
 }

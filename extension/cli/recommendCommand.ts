@@ -1,24 +1,19 @@
-// `plasticity-lens recommend` (what to finetune under a budget, as a freeze configuration) and
-// `plasticity-lens overlay` (per-block plasticity for Netron or Model Explorer), both read a
-// saved report. Exit codes are the engine's: 2 usage, 3 model file, 4 report file.
-import { isOneOf } from '../core/vocabulary';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+// `plasticity-lens recommend`: what to finetune under a budget, as a freeze configuration, from a
+// saved report.
 import { parseArgs } from 'node:util';
-import { ModelFileError, UsageError } from '../core/errors';
-import { OnnxModel, onnxFileSha256, readOnnxModel } from '../core/onnx/onnxModel';
+import { UsageError } from '../core/errors';
 import { Budget, formatParameterCount, parseParameterBudget, parseTypeBudget } from '../core/recommend/budget';
 import { FRAMEWORK_NAMINGS, isFrameworkNaming, resolveNaming } from '../core/recommend/frameworkNaming';
 import { buildFreezePlan, FreezePlan } from '../core/recommend/freezePlan';
-import { exportOverlay, OVERLAY_FORMATS, OverlayFormat } from '../core/recommend/graphOverlays';
-import { headAndFinalNormModules, measuredModelMismatch, measuredModelMissing, measuredModuleParameters, planModelParameters, withoutModelFile } from '../core/recommend/measuredModel';
+import { headAndFinalNormModules, measuredModuleParameters, planModelParameters, withoutModelFile } from '../core/recommend/measuredModel';
 import { paperAccuracyLine } from '../core/recommend/paperResults';
 import { ACROSS_RULES, AcrossRule, isAcrossRule } from '../core/recommend/acrossTargets';
 import { exportFreezePlan, PLAN_FORMATS } from '../core/recommend/planExports';
 import { optionLabel, Recommendation, recommend } from '../core/recommend/recommend';
-import { PlasticityReport } from '../core/report/reportSchema';
 import { parseOptions } from './commandLineOptions';
-import { protectOutput, readReportFile, REPORT_COMMAND_EXIT as EXIT, reportError, writeOutput } from './reportFiles';
+import { isOneOf } from '../core/vocabulary';
+import { EXIT, VERBOSE_OPTION } from './exitCodes';
+import { loadMeasuredModel, onePositional, protectOutput, readReportFile, writeOutput } from './reportFiles';
 
 export const RECOMMEND_USAGE = `Usage: plasticity-lens recommend REPORT.json (--types N | --params N|P%) [options]
 
@@ -43,73 +38,13 @@ Options:
   --model FILE        the ONNX model the report measured (default: the report's model.path); read
                       to name the head and final norm exactly; skipped when absent or different
   --out FILE          write to FILE instead of standard output (never the report or the model)
+  --verbose           with an error, its stack trace
   -h, --help          show this help
 
 A budget below the cheapest choice is an error (exit 2) naming the least it must be; a budget above
 everything selects everything. The head and final norm are not counted in the budget.
 Exit codes: 0 done, 1 internal error, 2 usage, 3 model file not usable, 4 report not readable.`;
 
-export const OVERLAY_USAGE = `Usage: plasticity-lens overlay REPORT.json --format model-explorer|netron [--out FILE] [--model FILE]
-
-Writes each block component's plasticity onto the ONNX graph's nodes (matched by the module scope
-in their names), for viewing in a graph viewer:
-  model-explorer   node data JSON for Google Model Explorer (ONNX via the model-explorer-onnx
-                   adapter): load it with "Add per-node data" > Upload, or --node_data_paths; nodes are
-                   coloured light to dark red by plasticity
-  netron           a netron:attachment JSON for Netron (8.2.8 or later): open the model, then open
-                   this file (its name must end in .json); values appear in each node's properties
-                   (Metrics, Metadata); Netron does not colour nodes from it
-
-Options:
-  --model FILE        the ONNX model the report measured (default: the report's model.path)
-  --out FILE          write to FILE instead of standard output (never the report or the model)
-  -h, --help          show this help
-
-Exit codes: 0 done, 1 internal error, 2 usage, 3 model file not usable, 4 report not readable.`;
-
-
-/** Runs node's parseArgs, turning its complaints into usage errors. */
-function onePositional(command: string, positionals: string[]): string {
-  if (positionals.length !== 1) {
-    throw new UsageError(`${command} takes one report file (written by 'plasticity-lens analyze MODEL --json REPORT.json'), got ${positionals.length}${positionals.length ? `: ${positionals.join(' ')}` : ''}.`);
-  }
-  return path.resolve(positionals[0]);
-}
-
-
-interface MeasuredModel {
-  model: OnnxModel | null;
-  /** The model file's sha256, when it was read. */
-  sha256?: string;
-  /** Why the model was not used, when it was not. */
-  note?: string;
-}
-
-/**
- * The ONNX model the report measured. `required`: a missing or different file is an error;
- * otherwise the plan goes on without it and says so.
- */
-function loadMeasuredModel(report: PlasticityReport, explicit: string | undefined, required: boolean): MeasuredModel {
-  const file = path.resolve(explicit ?? report.model.path);
-  const give = (message: string): MeasuredModel => {
-    if (required || explicit !== undefined) throw new ModelFileError(message);
-    return { model: null, note: message };
-  };
-  if (!fs.existsSync(file)) {
-    return give(`${measuredModelMissing(file)}; pass it with --model FILE.`);
-  }
-  let model: OnnxModel;
-  try {
-    model = readOnnxModel(file);
-  } catch (error) {
-    if (error instanceof ModelFileError) return give(error.message);
-    throw error;
-  }
-  const sha256 = onnxFileSha256(model);
-  const mismatch = measuredModelMismatch(report, file, sha256);
-  if (mismatch) return give(`${mismatch}; pass the measured model with --model FILE.`);
-  return { model, sha256 };
-}
 
 
 
@@ -168,115 +103,67 @@ function budgetFrom(values: { types?: string; params?: string }): Budget {
 }
 
 export function runRecommendCommand(args: string[]): number {
-  try {
-    const { values, positionals } = parseOptions('recommend', () =>
-      parseArgs({
-        args,
-        allowPositionals: true,
-        strict: true,
-        options: {
-          types: { type: 'string' },
-          params: { type: 'string' },
-          cells: { type: 'boolean', default: false },
-          format: { type: 'string' },
-          naming: { type: 'string' },
-          'no-head': { type: 'boolean', default: false },
-          across: { type: 'string' },
-          model: { type: 'string' },
-          out: { type: 'string' },
-          help: { type: 'boolean', short: 'h', default: false },
-        },
-      }),
-    );
-    if (values.help) {
-      process.stdout.write(`${RECOMMEND_USAGE}\n`);
-      return EXIT.done;
-    }
-    const format = values.format ?? 'json';
-    if (!isOneOf(PLAN_FORMATS, format)) throw new UsageError(`--format takes one of ${PLAN_FORMATS.join(', ')} (got '${values.format}').`);
-    const naming = values.naming;
-    if (naming !== undefined && !isFrameworkNaming(naming)) {
-      throw new UsageError(`--naming takes one of ${FRAMEWORK_NAMINGS.join(', ')} (got '${naming}').`);
-    }
-    if (values.across !== undefined && !isAcrossRule(values.across)) throw new UsageError(`--across takes ${ACROSS_RULES.join(' or ')} (got '${values.across}').`);
-    const budget = budgetFrom(values);
-    const reportFile = onePositional('recommend', positionals);
-    const out = values.out === undefined ? undefined : protectOutput(values.out, [reportFile]);
-    const { report, source } = readReportFile(reportFile);
-    if (out) protectOutput(out, [report.model.path, ...(values.model ? [values.model] : [])]);
-
-    const recommendation = recommend(report, { budget, unit: values.cells ? 'cells' : 'types', includeHead: !values['no-head'], across: values.across as AcrossRule | undefined });
-    const measured = loadMeasuredModel(report, values.model, false);
-    // The same path as the report panel's: the head and final-norm modules' parameters, checked
-    // against the report's sha256, or the note why the plan goes without them.
-    const fromModel = measured.model
-      ? planModelParameters(report, measured.model.filePath, measuredModuleParameters(measured.model, headAndFinalNormModules(report), measured.sha256))
-      : withoutModelFile(measured.note!);
-    const plan = buildFreezePlan({
-      report,
-      recommendation,
-      naming: resolveNaming(report, naming),
-      source,
-      modelParameters: fromModel.modelParameters,
-    });
-    if (fromModel.note) plan.notes.push(fromModel.note);
-
-    const text = exportFreezePlan(plan, format);
-    const summary = formatRecommendation(recommendation, plan);
-    if (out) {
-      writeOutput(text, out);
-      process.stdout.write(`${summary}\n${format} configuration written to ${out}\n`);
-    } else {
-      process.stdout.write(text);
-      process.stderr.write(`${summary}\n`);
-    }
+  const { values, positionals } = parseOptions('recommend', () =>
+    parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        types: { type: 'string' },
+        params: { type: 'string' },
+        cells: { type: 'boolean', default: false },
+        format: { type: 'string' },
+        naming: { type: 'string' },
+        'no-head': { type: 'boolean', default: false },
+        across: { type: 'string' },
+        model: { type: 'string' },
+        out: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+        ...VERBOSE_OPTION,
+      },
+    }),
+  );
+  if (values.help) {
+    process.stdout.write(`${RECOMMEND_USAGE}\n`);
     return EXIT.done;
-  } catch (error) {
-    return reportError(error);
   }
-}
+  const format = values.format ?? 'json';
+  if (!isOneOf(PLAN_FORMATS, format)) throw new UsageError(`--format takes one of ${PLAN_FORMATS.join(', ')} (got '${values.format}').`);
+  const naming = values.naming;
+  if (naming !== undefined && !isFrameworkNaming(naming)) {
+    throw new UsageError(`--naming takes one of ${FRAMEWORK_NAMINGS.join(', ')} (got '${naming}').`);
+  }
+  if (values.across !== undefined && !isAcrossRule(values.across)) throw new UsageError(`--across takes ${ACROSS_RULES.join(' or ')} (got '${values.across}').`);
+  const budget = budgetFrom(values);
+  const reportFile = onePositional('recommend', positionals);
+  const out = values.out === undefined ? undefined : protectOutput(values.out, [reportFile]);
+  const { report, source } = readReportFile(reportFile);
+  if (out) protectOutput(out, [report.model.path, ...(values.model ? [values.model] : [])]);
 
-export function runOverlayCommand(args: string[]): number {
-  try {
-    const { values, positionals } = parseOptions('overlay', () =>
-      parseArgs({
-        args,
-        allowPositionals: true,
-        strict: true,
-        options: {
-          format: { type: 'string' },
-          model: { type: 'string' },
-          out: { type: 'string' },
-          help: { type: 'boolean', short: 'h', default: false },
-        },
-      }),
-    );
-    if (values.help) {
-      process.stdout.write(`${OVERLAY_USAGE}\n`);
-      return EXIT.done;
-    }
-    const format = values.format as OverlayFormat | undefined;
-    if (format === undefined || !OVERLAY_FORMATS.includes(format)) {
-      throw new UsageError(`--format takes ${OVERLAY_FORMATS.join(' or ')}${format === undefined ? '' : ` (got '${format}')`}.`);
-    }
-    const reportFile = onePositional('overlay', positionals);
-    const out = values.out === undefined ? undefined : protectOutput(values.out, [reportFile]);
-    const { report } = readReportFile(reportFile);
-    if (out) protectOutput(out, [report.model.path, ...(values.model ? [values.model] : [])]);
-    const { model } = loadMeasuredModel(report, values.model, true);
-    const text = exportOverlay(report, model!.nodes, format);
-    if (out) {
-      writeOutput(text, out);
-      process.stdout.write(`${format} overlay written to ${out}\n`);
-      if (format === 'netron' && !out.toLowerCase().endsWith('.json')) {
-        process.stderr.write('plasticity-lens: warning: Netron reads attachments only from files whose name ends in .json; rename the file.\n');
-      }
-    } else {
-      process.stdout.write(text);
-    }
-    if (report.settings.inputs.synthetic) process.stderr.write('plasticity-lens: warning: the report was measured on synthetic images, not on your data.\n');
-    return EXIT.done;
-  } catch (error) {
-    return reportError(error);
+  const recommendation = recommend(report, { budget, unit: values.cells ? 'cells' : 'types', includeHead: !values['no-head'], across: values.across as AcrossRule | undefined });
+  const measured = loadMeasuredModel(report, values.model, false);
+  // The same path as the report panel's: the head and final-norm modules' parameters, checked
+  // against the report's sha256, or the note why the plan goes without them.
+  const fromModel = measured.model
+    ? planModelParameters(report, measured.model.filePath, measuredModuleParameters(measured.model, headAndFinalNormModules(report), measured.sha256))
+    : withoutModelFile(measured.note!);
+  const plan = buildFreezePlan({
+    report,
+    recommendation,
+    naming: resolveNaming(report, naming),
+    source,
+    modelParameters: fromModel.modelParameters,
+  });
+  if (fromModel.note) plan.notes.push(fromModel.note);
+
+  const text = exportFreezePlan(plan, format);
+  const summary = formatRecommendation(recommendation, plan);
+  if (out) {
+    writeOutput(text, out);
+    process.stdout.write(`${summary}\n${format} configuration written to ${out}\n`);
+  } else {
+    process.stdout.write(text);
+    process.stderr.write(`${summary}\n`);
   }
+  return EXIT.done;
 }

@@ -1,29 +1,12 @@
 // What the commands that read saved reports share (recommend, overlay, compare, merge): reading
-// a report file, writing an output without clobbering an input, and the exit-code policy
-// (2 usage, 3 model file, 4 report file).
+// a report file and the model it measured, and writing an output without clobbering an input.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CancelledError, InputDataError, ModelFileError, UsageError } from '../core/errors';
+import { InputDataError, ModelFileError, UsageError } from '../core/errors';
+import { OnnxModel, onnxFileSha256, readOnnxModel } from '../core/onnx/onnxModel';
+import { measuredModelMismatch, measuredModelMissing } from '../core/recommend/measuredModel';
 import { parseReport, ReportSource, reportSource } from '../core/recommend/reportInput';
 import { PlasticityReport } from '../core/report/reportSchema';
-
-export const REPORT_COMMAND_EXIT = { done: 0, internal: 1, usage: 2, model: 3, report: 4, cancelled: 130 } as const;
-
-function exitCodeFor(error: unknown): number {
-  if (error instanceof UsageError) return REPORT_COMMAND_EXIT.usage;
-  if (error instanceof ModelFileError) return REPORT_COMMAND_EXIT.model;
-  if (error instanceof InputDataError) return REPORT_COMMAND_EXIT.report;
-  if (error instanceof CancelledError) return REPORT_COMMAND_EXIT.cancelled;
-  return REPORT_COMMAND_EXIT.internal;
-}
-
-/** Prints the error's one line and returns its exit code. */
-export function reportError(error: unknown): number {
-  const code = exitCodeFor(error);
-  const message = (error instanceof Error ? error.message : String(error)).split('\n')[0];
-  process.stderr.write(code === REPORT_COMMAND_EXIT.internal ? `plasticity-lens: internal error: ${message}\n` : `plasticity-lens: ${message}\n`);
-  return code;
-}
 
 export function readReportFile(file: string): { report: PlasticityReport; source: ReportSource } {
   let text: string;
@@ -57,4 +40,47 @@ export function writeOutput(text: string, out: string): void {
   } catch (error) {
     throw new UsageError(`The output cannot be written to ${out} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); choose a writable path.`);
   }
+}
+
+/** The one report file a command takes. */
+export function onePositional(command: string, positionals: string[]): string {
+  if (positionals.length !== 1) {
+    throw new UsageError(`${command} takes one report file (written by 'plasticity-lens analyze MODEL --json REPORT.json'), got ${positionals.length}${positionals.length ? `: ${positionals.join(' ')}` : ''}.`);
+  }
+  return path.resolve(positionals[0]);
+}
+
+
+export interface MeasuredModel {
+  model: OnnxModel | null;
+  /** The model file's sha256, when it was read. */
+  sha256?: string;
+  /** Why the model was not used, when it was not. */
+  note?: string;
+}
+
+/**
+ * The ONNX model the report measured. `required`: a missing or different file is an error;
+ * otherwise the plan goes on without it and says so.
+ */
+export function loadMeasuredModel(report: PlasticityReport, explicit: string | undefined, required: boolean): MeasuredModel {
+  const file = path.resolve(explicit ?? report.model.path);
+  const give = (message: string): MeasuredModel => {
+    if (required || explicit !== undefined) throw new ModelFileError(message);
+    return { model: null, note: message };
+  };
+  if (!fs.existsSync(file)) {
+    return give(`${measuredModelMissing(file)}; pass it with --model FILE.`);
+  }
+  let model: OnnxModel;
+  try {
+    model = readOnnxModel(file);
+  } catch (error) {
+    if (error instanceof ModelFileError) return give(error.message);
+    throw error;
+  }
+  const sha256 = onnxFileSha256(model);
+  const mismatch = measuredModelMismatch(report, file, sha256);
+  if (mismatch) return give(`${mismatch}; pass the measured model with --model FILE.`);
+  return { model, sha256 };
 }
