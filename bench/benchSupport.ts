@@ -12,7 +12,9 @@ export function benchmarkModel(folderArgument: string | undefined): { folder: st
   const folder = path.resolve(folderArgument ?? path.join(REPO_ROOT, '.bench', 'vitb'));
   const modelFile = path.join(folder, 'vit_b16.onnx');
   if (fs.existsSync(modelFile)) return { folder, modelFile };
-  console.error(`No benchmark model at ${modelFile}. Make it first (needs Debian's python3-torch):\n  /usr/bin/python3 bench/make_vit_b.py ${path.relative(process.cwd(), folder) || folder}`);
+  console.error(
+    `No benchmark model at ${modelFile}. Make it first (needs Debian's python3-torch):\n  /usr/bin/python3 bench/make_vit_b.py ${path.relative(process.cwd(), folder) || folder}`,
+  );
   process.exitCode = 2;
   return null;
 }

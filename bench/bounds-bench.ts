@@ -68,7 +68,10 @@ async function main(): Promise<void> {
       const result = await supervisor.bounds(request);
       overview.push(performance.now() - started);
       peak = peakResidentBytes(supervisor.workerPid) ?? peak;
-      if (run === 0) console.log(`Token statistics: r = ${result.tokens?.radius.toFixed(2)}, s_min = ${result.tokens?.minTokenStd.toFixed(3)} from ${result.tokens?.images} images${result.tokens?.synthetic ? ' (synthetic)' : ''}`);
+      if (run === 0)
+        console.log(
+          `Token statistics: r = ${result.tokens?.radius.toFixed(2)}, s_min = ${result.tokens?.minTokenStd.toFixed(3)} from ${result.tokens?.images} images${result.tokens?.synthetic ? ' (synthetic)' : ''}`,
+        );
     }
   } finally {
     supervisor.dispose();
@@ -83,7 +86,11 @@ async function main(): Promise<void> {
     ...structure.blocks.map((block) => ({ weight: block.fc1.weight.name, layout: block.fc1.weightLayout, rows: null })),
     ...structure.blocks.map((block) => ({ weight: block.fc2.weight.name, layout: block.fc2.weightLayout, rows: d })),
   ];
-  const python = spawnSync('/usr/bin/python3', [path.join(REPO_ROOT, 'bench', 'reference_bounds.py')], { input: JSON.stringify({ model: modelFile, matrices }), encoding: 'utf8', maxBuffer: 1 << 24 });
+  const python = spawnSync('/usr/bin/python3', [path.join(REPO_ROOT, 'bench', 'reference_bounds.py')], {
+    input: JSON.stringify({ model: modelFile, matrices }),
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
   if (python.status !== 0) {
     console.log(`Float64 reference skipped (needs python3 with numpy and onnx): ${python.stderr.trim().split('\n').pop()}`);
     return;

@@ -46,7 +46,10 @@ async function main(): Promise<void> {
   }
 
   // 2. The engine end to end in its worker process (what the command line and extension run), per provider.
-  const providers = values.ep.split(',').map((name) => name.trim()).filter((name) => name.length > 0) as ExecutionProviderRequest[];
+  const providers = values.ep
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name.length > 0) as ExecutionProviderRequest[];
   const runs: { provider: string; report?: PlasticityReport; wallMs?: number; peak?: number; failure?: string }[] = [];
   for (const provider of providers) {
     const supervisor = new WorkerSupervisor();
@@ -78,7 +81,11 @@ async function main(): Promise<void> {
     const env = { ...process.env };
     delete env.OPENBLAS_CORETYPE;
     delete env.OPENBLAS_L2_SIZE;
-    const result = spawnSync('/usr/bin/python3', [path.join(REPO_ROOT, 'bench', 'reference_plasticity.py'), folder, '--pairs', String(pairs), '--threads', String(BASELINE_THREADS)], { encoding: 'utf8', env });
+    const result = spawnSync(
+      '/usr/bin/python3',
+      [path.join(REPO_ROOT, 'bench', 'reference_plasticity.py'), folder, '--pairs', String(pairs), '--threads', String(BASELINE_THREADS)],
+      { encoding: 'utf8', env },
+    );
     if (result.status === 0) pytorch = JSON.parse(fs.readFileSync(path.join(folder, 'reference_result.json'), 'utf8')) as typeof pytorch;
     else console.log(`PyTorch baseline did not run (${(result.stderr || result.error?.message || '').trim().split('\n').pop()}); needs Debian's python3-torch.`);
   }
@@ -92,16 +99,24 @@ async function main(): Promise<void> {
     }
     const { timing, settings } = run.report;
     const perPair = timing.measureMs / 1000 / settings.pairs;
-    console.log(`Engine on ${settings.executionProvider.used}${settings.executionProvider.used !== run.provider ? ` (asked for ${run.provider})` : ''}, ${settings.pairs} pairs, isolated mode:`);
+    console.log(
+      `Engine on ${settings.executionProvider.used}${settings.executionProvider.used !== run.provider ? ` (asked for ${run.provider})` : ''}, ${settings.pairs} pairs, isolated mode:`,
+    );
     console.log(`  measuring (images, embedding, probe; not the bounds): ${(timing.measureMs / 1000).toFixed(2)} s = ${perPair.toFixed(3)} s per pair   (goal <= 0.25 s)`);
     if (timing.measureCpuMs !== undefined) console.log(`  processor time while measuring, all threads: ${(timing.measureCpuMs / 1000 / settings.pairs).toFixed(3)} s per pair`);
     if (timing.inputsWaitMs !== undefined) console.log(`  waiting for decoded images (decoding overlaps the probe): ${(timing.inputsWaitMs / 1000).toFixed(2)} s`);
     if (timing.boundsMs !== undefined) console.log(`  data-free bounds, after measuring: ${(timing.boundsMs / 1000).toFixed(2)} s`);
-    console.log(`  whole analysis (read, hash, providers, compile, measure): ${(run.wallMs! / 1000).toFixed(2)} s = ${(run.wallMs! / 1000 / settings.pairs).toFixed(3)} s per pair`);
-    console.log(`  worker peak resident memory: ${run.peak ? megabytes(run.peak) : 'unknown'} = ${run.peak ? (run.peak / fileSize).toFixed(2) : '?'} x the model file   (goal < 2x)`);
+    console.log(
+      `  whole analysis (read, hash, providers, compile, measure): ${(run.wallMs! / 1000).toFixed(2)} s = ${(run.wallMs! / 1000 / settings.pairs).toFixed(3)} s per pair`,
+    );
+    console.log(
+      `  worker peak resident memory: ${run.peak ? megabytes(run.peak) : 'unknown'} = ${run.peak ? (run.peak / fileSize).toFixed(2) : '?'} x the model file   (goal < 2x)`,
+    );
   }
   if (pytorch && report) {
-    console.log(`PyTorch ${pytorch.torch} reference (threads ${pytorch.threads}, BLAS threads ${pytorch.blasThreads}; OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE unset): ${pytorch.secondsPerPair.toFixed(3)} s per pair`);
+    console.log(
+      `PyTorch ${pytorch.torch} reference (threads ${pytorch.threads}, BLAS threads ${pytorch.blasThreads}; OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE unset): ${pytorch.secondsPerPair.toFixed(3)} s per pair`,
+    );
     if (pytorch.cpuSecondsPerPair !== undefined) console.log(`  processor time, all threads: ${pytorch.cpuSecondsPerPair.toFixed(3)} s per pair`);
     console.log(`  speed-up of the engine's measuring phase: ${(pytorch.secondsPerPair / (report.timing.measureMs / 1000 / n)).toFixed(2)}x`);
     if (pytorch.cpuSecondsPerPair !== undefined && report.timing.measureCpuMs !== undefined) {

@@ -44,23 +44,26 @@ async function main(): Promise<void> {
   let printed = 0;
   const started = performance.now();
   try {
-    const report = await supervisor.analyze(
-      { modelPath: modelFile, mode: 'isolated', executionProvider: values.ep as ExecutionProviderRequest, pairs, seed: 0 },
-      (progress) => {
-        if (progress.phase !== 'measuring') return;
-        const rss = residentBytes(supervisor.workerPid);
-        if (rss !== undefined) samples.push({ pairs: progress.pairsDone, rss });
-        if (progress.pairsDone >= printed + pairs / 10 || progress.pairsDone === progress.pairsTotal) {
-          printed = progress.pairsDone;
-          console.log(`  ${progress.pairsDone}/${progress.pairsTotal} pairs, ${progress.pairsPerSecond.toFixed(1)} pairs/s, ETA ${Math.ceil(progress.etaSeconds ?? 0)} s, worker resident ${megabytes(rss)}`);
-        }
-      },
-    );
+    const report = await supervisor.analyze({ modelPath: modelFile, mode: 'isolated', executionProvider: values.ep as ExecutionProviderRequest, pairs, seed: 0 }, (progress) => {
+      if (progress.phase !== 'measuring') return;
+      const rss = residentBytes(supervisor.workerPid);
+      if (rss !== undefined) samples.push({ pairs: progress.pairsDone, rss });
+      if (progress.pairsDone >= printed + pairs / 10 || progress.pairsDone === progress.pairsTotal) {
+        printed = progress.pairsDone;
+        console.log(
+          `  ${progress.pairsDone}/${progress.pairsTotal} pairs, ${progress.pairsPerSecond.toFixed(1)} pairs/s, ETA ${Math.ceil(progress.etaSeconds ?? 0)} s, worker resident ${megabytes(rss)}`,
+        );
+      }
+    });
     const peak = peakResidentBytes(supervisor.workerPid);
     const early = samples.find((sample) => sample.pairs >= Math.min(pairs, 100));
     const late = samples.at(-1);
-    console.log(`\nMeasured ${report.settings.pairs} pairs in ${(report.timing.measureMs / 1000).toFixed(1)} s (${report.timing.pairsPerSecond.toFixed(1)} pairs/s); whole run ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    console.log(`Worker resident memory: ${megabytes(early?.rss)} after ${early?.pairs} pairs, ${megabytes(late?.rss)} after ${late?.pairs}; largest sample ${megabytes(Math.max(...samples.map((sample) => sample.rss)))}`);
+    console.log(
+      `\nMeasured ${report.settings.pairs} pairs in ${(report.timing.measureMs / 1000).toFixed(1)} s (${report.timing.pairsPerSecond.toFixed(1)} pairs/s); whole run ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
+    console.log(
+      `Worker resident memory: ${megabytes(early?.rss)} after ${early?.pairs} pairs, ${megabytes(late?.rss)} after ${late?.pairs}; largest sample ${megabytes(Math.max(...samples.map((sample) => sample.rss)))}`,
+    );
     console.log(`Worker peak resident memory (VmHWM, the whole run, bounds included): ${megabytes(peak)}`);
   } finally {
     supervisor.dispose();

@@ -35,7 +35,9 @@ function copyInstalled(name, staging) {
 function sharpPackages(target) {
   const sharp = packageJson('sharp');
   const optional = sharp.optionalDependencies ?? {};
-  return Object.keys(optional).filter((name) => name === `@img/sharp-${target}` || name === `@img/sharp-libvips-${target}`).map((name) => ({ name, version: optional[name] }));
+  return Object.keys(optional)
+    .filter((name) => name === `@img/sharp-${target}` || name === `@img/sharp-libvips-${target}`)
+    .map((name) => ({ name, version: optional[name] }));
 }
 
 /** Puts a package into the staging node_modules: from node_modules if installed, else `npm pack`. */
@@ -45,7 +47,14 @@ function stagePackage({ name, version }, staging) {
     return;
   }
   mkdirSync(cacheDir, { recursive: true });
-  const tarball = execFileSync('npm', ['pack', `${name}@${version}`, '--silent', '--pack-destination', cacheDir], { cwd: cacheDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n').pop();
+  const tarball = execFileSync('npm', ['pack', `${name}@${version}`, '--silent', '--pack-destination', cacheDir], {
+    cwd: cacheDir,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+    .trim()
+    .split('\n')
+    .pop();
   const destination = path.join(staging, 'node_modules', name);
   mkdirSync(destination, { recursive: true });
   execFileSync('tar', ['-xzf', path.join(cacheDir, tarball), '-C', destination, '--strip-components=1']);

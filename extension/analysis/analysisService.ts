@@ -125,7 +125,9 @@ export class AnalysisService implements vscode.Disposable {
       );
       this.showProvider(report.settings.executionProvider.used, false, report);
       await this.store.save(report, measurementSettings(request));
-      this.log.appendLine(`[${new Date().toISOString()}] ${name}: ${report.settings.pairs} pairs on ${report.settings.executionProvider.used} in ${((Date.now() - started) / 1000).toFixed(1)} s${report.stopping?.rule === 'until-settled' ? `; ${report.stopping.message}` : ''}`);
+      this.log.appendLine(
+        `[${new Date().toISOString()}] ${name}: ${report.settings.pairs} pairs on ${report.settings.executionProvider.used} in ${((Date.now() - started) / 1000).toFixed(1)} s${report.stopping?.rule === 'until-settled' ? `; ${report.stopping.message}` : ''}`,
+      );
       this.finished.fire({ model, report });
       return report;
     } catch (error) {

@@ -34,7 +34,9 @@ export function analysisRequestFor(model: vscode.Uri): AnalysisRequest {
   const reference = folderSetting(config.get<string>('referenceFolder'), model);
   // A list of target folders (a multi-target run) takes the place of the single targetFolder.
   const targets = (config.get<unknown>('targetFolders') ?? []) as unknown[];
-  const targetFolders = Array.isArray(targets) ? targets.flatMap((value) => (typeof value === 'string' ? [folderSetting(value, model)].filter((folder): folder is string => folder !== undefined) : [])) : [];
+  const targetFolders = Array.isArray(targets)
+    ? targets.flatMap((value) => (typeof value === 'string' ? [folderSetting(value, model)].filter((folder): folder is string => folder !== undefined) : []))
+    : [];
   const target = targetFolders[0] ?? folderSetting(config.get<string>('targetFolder'), model);
   if (reference) request.reference = reference;
   if (target) request.target = target;

@@ -7,7 +7,6 @@ import { EXECUTION_PROVIDER_REQUESTS, isOneOf, MEASURE_MODES } from '../core/voc
 import { AnalysisRequest } from '../worker/workerProtocol';
 import { parseOptions } from './commandLineOptions';
 
-
 /** The sample ViT and images shipped in the repository: what runs when no model is given. */
 export const SAMPLE = {
   model: path.join(__dirname, '..', '..', '..', 'samples', 'sample-vit.onnx'),
@@ -147,7 +146,8 @@ export function parseAnalyzeArguments(args: string[]): AnalyzeCommand {
   if (values['until-settled']) request.untilSettled = true;
   if (values.tolerance !== undefined) {
     const tolerance = Number(values.tolerance);
-    if (!(Number.isFinite(tolerance) && tolerance > 0 && tolerance < 1)) throw new UsageError(`--tolerance takes a relative half-interval between 0 and 1, e.g. 0.01 (got '${values.tolerance}').`);
+    if (!(Number.isFinite(tolerance) && tolerance > 0 && tolerance < 1))
+      throw new UsageError(`--tolerance takes a relative half-interval between 0 and 1, e.g. 0.01 (got '${values.tolerance}').`);
     if (!request.untilSettled) throw new UsageError('--tolerance only applies with --until-settled; add it, or leave --tolerance out.');
     request.tolerance = tolerance;
   }

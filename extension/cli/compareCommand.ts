@@ -32,7 +32,9 @@ Exit codes: 0 done, 1 internal error, 2 usage or reports that cannot be compared
 /** The report files named on the command line: at least two. */
 export function reportFiles(command: string, positionals: string[]): string[] {
   if (positionals.length < 2) {
-    throw new UsageError(`${command} takes at least two report files (written by 'plasticity-lens analyze MODEL --json REPORT.json'), got ${positionals.length}${positionals.length ? `: ${positionals.join(' ')}` : ''}.`);
+    throw new UsageError(
+      `${command} takes at least two report files (written by 'plasticity-lens analyze MODEL --json REPORT.json'), got ${positionals.length}${positionals.length ? `: ${positionals.join(' ')}` : ''}.`,
+    );
   }
   return positionals.map((file) => path.resolve(file));
 }

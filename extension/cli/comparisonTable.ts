@@ -24,17 +24,25 @@ export function formatComparisonTable(comparison: PlasticityComparison): string 
     const source = one.source;
     const role = index === 0 ? 'baseline' : `vs ${series[0].label}`;
     if (source.kind === 'target') {
-      lines.push(`${index === 0 ? 'Targets' : ''}`.padEnd(10) + `${pad(one.label, labelWidth)}  ${source.pairs} pairs, mean ||X-Y|| ${source.meanInputDistance.toFixed(3)}, ${source.folder}  (${role})`);
+      lines.push(
+        `${index === 0 ? 'Targets' : ''}`.padEnd(10) +
+          `${pad(one.label, labelWidth)}  ${source.pairs} pairs, mean ||X-Y|| ${source.meanInputDistance.toFixed(3)}, ${source.folder}  (${role})`,
+      );
       return;
     }
-    lines.push(`${index === 0 ? 'Reports' : ''}`.padEnd(10) + `${pad(one.label, labelWidth)}  ${source.pairs} pairs, model sha256 ${source.sha256.slice(0, 12)}…, ${source.createdAt}${source.synthetic ? ', SYNTHETIC inputs' : ''}  (${role})`);
+    lines.push(
+      `${index === 0 ? 'Reports' : ''}`.padEnd(10) +
+        `${pad(one.label, labelWidth)}  ${source.pairs} pairs, model sha256 ${source.sha256.slice(0, 12)}…, ${source.createdAt}${source.synthetic ? ', SYNTHETIC inputs' : ''}  (${role})`,
+    );
   });
   lines.push('');
   if (comparison.recommendations) {
     lines.push('Recommendations of k component types: what each target alone would choose, and across targets');
     for (const agreement of comparison.recommendations) {
       const perSeries = agreement.perSeries.map((types, index) => `${series[index].label} ${types.join('+')}`).join('; ');
-      lines.push(`  k=${agreement.types}  ${agreement.agree ? 'agree' : 'differ'}: ${perSeries}; mean rank ${agreement.meanRank.join('+')}, worst case ${agreement.worstCase.join('+')}`);
+      lines.push(
+        `  k=${agreement.types}  ${agreement.agree ? 'agree' : 'differ'}: ${perSeries}; mean rank ${agreement.meanRank.join('+')}, worst case ${agreement.worstCase.join('+')}`,
+      );
     }
     lines.push('');
   }
@@ -60,7 +68,17 @@ export function formatComparisonTable(comparison: PlasticityComparison): string 
     const other = series[difference.series];
     lines.push('');
     lines.push(`${other.label} − ${series[0].label} per block: difference of means, 95% interval (Welch), p (two-sided Welch t-test)`);
-    lines.push(pad('block', 6) + pad('comp', 5) + pad(series[0].label.slice(0, 10), 11, true) + pad(other.label.slice(0, 10), 11, true) + pad('difference', 12, true) + pad('95% interval', 24, true) + pad('t', 8, true) + pad('df', 7, true) + pad('p', 9, true));
+    lines.push(
+      pad('block', 6) +
+        pad('comp', 5) +
+        pad(series[0].label.slice(0, 10), 11, true) +
+        pad(other.label.slice(0, 10), 11, true) +
+        pad('difference', 12, true) +
+        pad('95% interval', 24, true) +
+        pad('t', 8, true) +
+        pad('df', 7, true) +
+        pad('p', 9, true),
+    );
     for (const cell of difference.cells) {
       const before = series[0].blocks.find((block) => block.index === cell.block)!.components[cell.component].mean;
       const after = other.blocks.find((block) => block.index === cell.block)!.components[cell.component].mean;
@@ -80,7 +98,9 @@ export function formatComparisonTable(comparison: PlasticityComparison): string 
       );
     }
     const significant = difference.cells.filter((cell) => cell.p !== null && cell.p < 0.05).length;
-    lines.push(`  ${significant} of ${difference.cells.length} cells differ at p < 0.05 (marked *); type means: ${comparison.components.map((component) => `${component} ${signed(difference.typeMeans[component], 3)}`).join(', ')}`);
+    lines.push(
+      `  ${significant} of ${difference.cells.length} cells differ at p < 0.05 (marked *); type means: ${comparison.components.map((component) => `${component} ${signed(difference.typeMeans[component], 3)}`).join(', ')}`,
+    );
   }
   lines.push('');
   for (const note of comparison.notes) lines.push(`Note      ${note}`);

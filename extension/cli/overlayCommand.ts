@@ -26,7 +26,6 @@ Options:
 
 Exit codes: 0 done, 1 internal error, 2 usage, 3 model file not usable, 4 report not readable.`;
 
-
 export function runOverlayCommand(args: string[]): number {
   const { values, positionals } = parseOptions('overlay', () =>
     parseArgs({

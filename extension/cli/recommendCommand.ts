@@ -45,9 +45,6 @@ A budget below the cheapest choice is an error (exit 2) naming the least it must
 everything selects everything. The head and final norm are not counted in the budget.
 Exit codes: 0 done, 1 internal error, 2 usage, 3 model file not usable, 4 report not readable.`;
 
-
-
-
 function pad(text: string, width: number, right = false): string {
   return right ? text.padStart(width) : text.padEnd(width);
 }
@@ -57,7 +54,7 @@ export function formatRecommendation(recommendation: Recommendation, plan: Freez
   const lines: string[] = [];
   const unit = recommendation.unit === 'types' ? 'component type in all blocks' : '(block, component) cell';
   lines.push(`Budget    ${recommendation.budgetDescription}, by ${unit}`);
-  lines.push(`Naming    ${plan.naming.label}${plan.naming.names === 'template' ? ' (built from the framework\'s pattern)' : ''}`);
+  lines.push(`Naming    ${plan.naming.label}${plan.naming.names === 'template' ? " (built from the framework's pattern)" : ''}`);
   const across = recommendation.across;
   if (across) lines.push(`Across    ${across.statement}`);
   lines.push('');
@@ -70,7 +67,9 @@ export function formatRecommendation(recommendation: Recommendation, plan: Freez
   for (const option of shown) {
     const status = option.selected ? '  chosen' : option.skipped ? `  skipped: ${option.skipped}` : '';
     const ranks = option.targetRanks ? option.targetRanks.map((rank) => pad(`#${rank}`, Math.max(6, targetWidth), true)).join('') : '';
-    lines.push(`${pad(`${option.rank}.`, 6)}${pad(optionLabel(option), 24)}${pad(option.plasticity.toFixed(3), 12, true)}${pad(formatParameterCount(option.parameterCount), 12, true)}${ranks}${status}`);
+    lines.push(
+      `${pad(`${option.rank}.`, 6)}${pad(optionLabel(option), 24)}${pad(option.plasticity.toFixed(3), 12, true)}${pad(formatParameterCount(option.parameterCount), 12, true)}${ranks}${status}`,
+    );
   }
   if (across) {
     lines.push('');
@@ -80,7 +79,10 @@ export function formatRecommendation(recommendation: Recommendation, plan: Freez
   if (shown.length < options.length) lines.push(`      ... ${options.length - shown.length} more options, not chosen`);
   lines.push('');
   const counts = plan.counts;
-  const extra = counts.trainable === null ? 'head and final norm: count unknown' : `${formatParameterCount(counts.trainable)} trainable in all (${(100 * counts.trainableShare!).toFixed(2)}% of ${formatParameterCount(counts.model)})`;
+  const extra =
+    counts.trainable === null
+      ? 'head and final norm: count unknown'
+      : `${formatParameterCount(counts.trainable)} trainable in all (${(100 * counts.trainableShare!).toFixed(2)}% of ${formatParameterCount(counts.model)})`;
   lines.push(`Trainable ${formatParameterCount(recommendation.selectedParameterCount)} block parameters; ${extra}`);
   const paperTypes = plan.choices.filter((choice) => choice.paperNote !== null).map((choice) => choice.component);
   if (paperTypes.length > 0) lines.push(`Paper     ${paperAccuracyLine(paperTypes)}`);

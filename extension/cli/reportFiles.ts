@@ -45,11 +45,12 @@ export function writeOutput(text: string, out: string): void {
 /** The one report file a command takes. */
 export function onePositional(command: string, positionals: string[]): string {
   if (positionals.length !== 1) {
-    throw new UsageError(`${command} takes one report file (written by 'plasticity-lens analyze MODEL --json REPORT.json'), got ${positionals.length}${positionals.length ? `: ${positionals.join(' ')}` : ''}.`);
+    throw new UsageError(
+      `${command} takes one report file (written by 'plasticity-lens analyze MODEL --json REPORT.json'), got ${positionals.length}${positionals.length ? `: ${positionals.join(' ')}` : ''}.`,
+    );
   }
   return path.resolve(positionals[0]);
 }
-
 
 export interface MeasuredModel {
   model: OnnxModel | null;

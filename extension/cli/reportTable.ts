@@ -17,14 +17,26 @@ export function formatReportTable(report: PlasticityReport): string {
   const lines: string[] = [];
   const architecture = report.model.architecture;
   const settings = report.settings;
-  const modeLabel = settings.mode === 'isolated' ? 'isolated (the paper\'s measure)' : 'in-context (not the paper\'s measure)';
-  lines.push(`Model     ${path.basename(report.model.path)}  (${architecture.blocks} blocks, d=${architecture.hiddenSize}, ${architecture.heads} heads, MLP ${architecture.mlpSize}, ${architecture.tokens} tokens, ${architecture.naming} naming)`);
+  const modeLabel = settings.mode === 'isolated' ? "isolated (the paper's measure)" : "in-context (not the paper's measure)";
+  lines.push(
+    `Model     ${path.basename(report.model.path)}  (${architecture.blocks} blocks, d=${architecture.hiddenSize}, ${architecture.heads} heads, MLP ${architecture.mlpSize}, ${architecture.tokens} tokens, ${architecture.naming} naming)`,
+  );
   lines.push(`Mode      ${modeLabel}`);
   const multi = report.targets && report.targets.length > 1 ? ` (the first of ${report.targets.length} targets; all below)` : '';
-  const inputs = settings.inputs.synthetic ? 'SYNTHETIC images (not your data)' : settings.inputs.kind === 'split-folder' ? `${settings.inputs.reference ?? settings.inputs.target} split in halves` : `${settings.inputs.reference} vs ${settings.inputs.target}`;
+  const inputs = settings.inputs.synthetic
+    ? 'SYNTHETIC images (not your data)'
+    : settings.inputs.kind === 'split-folder'
+      ? `${settings.inputs.reference ?? settings.inputs.target} split in halves`
+      : `${settings.inputs.reference} vs ${settings.inputs.target}`;
   lines.push(`Inputs    ${settings.pairs} pairs, ${inputs}${multi}`);
-  if (report.stopping?.rule === 'until-settled') lines.push(`Stopped   after ${report.stopping.pairsMeasured} of at most ${report.stopping.maxPairs} pairs: ${report.stopping.message}`);
-  lines.push(`Provider  ${settings.executionProvider.used}${settings.executionProvider.tried.filter((attempt) => !attempt.ok).map((attempt) => `; ${attempt.name}: ${attempt.reason}`).join('')}`);
+  if (report.stopping?.rule === 'until-settled')
+    lines.push(`Stopped   after ${report.stopping.pairsMeasured} of at most ${report.stopping.maxPairs} pairs: ${report.stopping.message}`);
+  lines.push(
+    `Provider  ${settings.executionProvider.used}${settings.executionProvider.tried
+      .filter((attempt) => !attempt.ok)
+      .map((attempt) => `; ${attempt.name}: ${attempt.reason}`)
+      .join('')}`,
+  );
   lines.push(`Time      ${(report.timing.totalMs / 1000).toFixed(1)} s total, ${report.timing.pairsPerSecond.toFixed(2)} pairs/s`);
   lines.push('');
 

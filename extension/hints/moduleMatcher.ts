@@ -141,7 +141,11 @@ function followsDetectedFramework(report: PlasticityReport): boolean {
 
 function allBlockNames(report: PlasticityReport): BlockNames[] {
   const names: (BlockNames | undefined)[] = report.blocks.map((block) =>
-    blockNames(block.index, block.module, perComponent((component) => ({ module: block.modules[component], parameters: block.components[component].parameters }))),
+    blockNames(
+      block.index,
+      block.module,
+      perComponent((component) => ({ module: block.modules[component], parameters: block.components[component].parameters })),
+    ),
   );
   if (followsDetectedFramework(report)) {
     for (const template of Object.values(NAMING_TEMPLATES)) {
@@ -149,7 +153,13 @@ function allBlockNames(report: PlasticityReport): BlockNames[] {
       const resolved = resolveNaming(report, template.naming);
       for (const block of report.blocks) {
         const blockModule = `${resolved.root}${template.block.replace('{i}', String(block.index))}`;
-        names.push(blockNames(block.index, blockModule, perComponent((component) => resolved.cell(block.index, component))));
+        names.push(
+          blockNames(
+            block.index,
+            blockModule,
+            perComponent((component) => resolved.cell(block.index, component)),
+          ),
+        );
       }
     }
   }

@@ -55,7 +55,11 @@ export class ModelOverviewEditor implements vscode.CustomReadonlyEditorProvider 
         // A failure here (say, memory) must not take the overview away: the bounds are extra.
         if (overview.architecture) post(await boundsMessage(() => this.service.bounds(model)));
         const sha256 = await this.service.hash(model);
-        post({ type: 'showOverview', overview: { ...overview, model: { ...overview.model, sha256 } }, lastReport: headline && report ? { ...headline, stale: sha256 !== report.model.sha256 } : undefined });
+        post({
+          type: 'showOverview',
+          overview: { ...overview, model: { ...overview.model, sha256 } },
+          lastReport: headline && report ? { ...headline, stale: sha256 !== report.model.sha256 } : undefined,
+        });
       } catch (error) {
         post({ type: 'overviewError', message: error instanceof Error ? error.message : String(error) });
       }
@@ -66,8 +70,7 @@ export class ModelOverviewEditor implements vscode.CustomReadonlyEditorProvider 
         if (message.type === 'ready') {
           loader.markReady();
           void refresh();
-        }
-        else if (message.type === 'analyze') void this.service.analyze(model);
+        } else if (message.type === 'analyze') void this.service.analyze(model);
         else if (message.type === 'showReport') void this.panels.open(model);
       }),
       this.service.onDidFinish((event) => event.model.fsPath === model.fsPath && void refresh()),

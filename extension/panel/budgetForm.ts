@@ -53,7 +53,13 @@ export function previewOfPlan(plan: FreezePlan): RecommendationPreview {
     unit: plan.budget.unit,
     namingLabel: plan.naming.label,
     detectedNaming: plan.naming.detected,
-    choices: plan.choices.map((choice) => ({ rank: choice.rank, label: optionLabel(choice), plasticity: choice.plasticity, parameterCount: choice.parameterCount, modules: choice.modules })),
+    choices: plan.choices.map((choice) => ({
+      rank: choice.rank,
+      label: optionLabel(choice),
+      plasticity: choice.plasticity,
+      parameterCount: choice.parameterCount,
+      modules: choice.modules,
+    })),
     skipped: plan.ranking
       .filter((option) => !option.selected && option.skipped && option.rank < lastChosenRank)
       .map((option) => ({ rank: option.rank, label: optionLabel(option), reason: option.skipped! })),
@@ -67,7 +73,9 @@ export function previewOfPlan(plan: FreezePlan): RecommendationPreview {
     paperNotes: plan.choices.flatMap((choice) => (choice.paperNote ? [choice.paperNote] : [])),
     notes: plan.across ? plan.notes.filter((note) => note !== plan.across!.statement) : plan.notes,
     warnings: plan.warnings,
-    ...(plan.across ? { across: { statement: plan.across.statement, allAgree: plan.across.allAgree, disagreements: plan.across.disagreements, targets: plan.across.targets } } : {}),
+    ...(plan.across
+      ? { across: { statement: plan.across.statement, allAgree: plan.across.allAgree, disagreements: plan.across.disagreements, targets: plan.across.targets } }
+      : {}),
   };
 }
 
@@ -78,4 +86,3 @@ export const PLAN_EXPORT_FILES: Record<PlanExportFormat, { suffix: string; filte
   peft: { suffix: 'lora_config.py', filters: { 'Python (PEFT LoraConfig)': ['py'] } },
   yaml: { suffix: 'freeze-plan.yaml', filters: { YAML: ['yaml', 'yml'] } },
 };
-

@@ -29,7 +29,10 @@ class ComparisonPanel implements vscode.Disposable {
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icon.svg');
     panel.webview.options = webviewOptions(extensionUri);
     this.loader = new WebviewLoader(panel.webview, () => webviewHtml(panel.webview, extensionUri, 'comparisonPanel', panel.title));
-    this.disposables.push(this.loader, panel.webview.onDidReceiveMessage((message: ComparisonPanelToHost) => void this.handle(message)));
+    this.disposables.push(
+      this.loader,
+      panel.webview.onDidReceiveMessage((message: ComparisonPanelToHost) => void this.handle(message)),
+    );
     this.post({ type: 'showComparison', comparison });
   }
 
@@ -115,15 +118,27 @@ export class ComparisonPanels implements vscode.Disposable {
       void vscode.window.showInformationMessage(`Plasticity Lens has no report of ${path.basename(model.fsPath)} yet: analyse it first.`);
       return undefined;
     }
-    return this.show(() => compareTargets(report, null), [{ report, file: null }], (comparison) => `Targets: ${path.basename(report.model.path)} · ${comparison.series.map((series) => series.label).join(' · ')}`);
+    return this.show(
+      () => compareTargets(report, null),
+      [{ report, file: null }],
+      (comparison) => `Targets: ${path.basename(report.model.path)} · ${comparison.series.map((series) => series.label).join(' · ')}`,
+    );
   }
 
   /** Compares the reports (the first is the baseline) and opens the panel, or says in one sentence why they cannot be compared. */
   async open(reports: NamedReport[]): Promise<PlasticityComparison | undefined> {
-    return this.show(() => compareReports(reports), reports, (comparison) => `Compare: ${comparison.series.map((series) => series.label).join(' · ')}`);
+    return this.show(
+      () => compareReports(reports),
+      reports,
+      (comparison) => `Compare: ${comparison.series.map((series) => series.label).join(' · ')}`,
+    );
   }
 
-  private async show(compare: () => PlasticityComparison, reports: NamedReport[], titleOf: (comparison: PlasticityComparison) => string): Promise<PlasticityComparison | undefined> {
+  private async show(
+    compare: () => PlasticityComparison,
+    reports: NamedReport[],
+    titleOf: (comparison: PlasticityComparison) => string,
+  ): Promise<PlasticityComparison | undefined> {
     let comparison: PlasticityComparison;
     try {
       comparison = compare();
@@ -133,7 +148,12 @@ export class ComparisonPanels implements vscode.Disposable {
       return undefined;
     }
     const title = titleOf(comparison);
-    const webviewPanel = vscode.window.createWebviewPanel(COMPARISON_PANEL_VIEW_TYPE, title, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, { retainContextWhenHidden: false });
+    const webviewPanel = vscode.window.createWebviewPanel(
+      COMPARISON_PANEL_VIEW_TYPE,
+      title,
+      { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
+      { retainContextWhenHidden: false },
+    );
     const panel = new ComparisonPanel(webviewPanel, comparison, reports, this.extensionUri);
     this.panels.add(panel);
     webviewPanel.onDidDispose(() => {
@@ -155,7 +175,9 @@ export class ComparisonPanels implements vscode.Disposable {
       }));
     items.push({ label: '$(file) Choose JSON report files…', chooseFiles: true, alwaysShow: true });
     const placeHolder = many ? 'Compare with which reports? (stored reports, or JSON report files)' : 'Which report is the baseline?';
-    const picked = many ? await vscode.window.showQuickPick(items, { canPickMany: true, placeHolder }) : await vscode.window.showQuickPick(items, { placeHolder }).then((item) => (item ? [item] : undefined));
+    const picked = many
+      ? await vscode.window.showQuickPick(items, { canPickMany: true, placeHolder })
+      : await vscode.window.showQuickPick(items, { placeHolder }).then((item) => (item ? [item] : undefined));
     if (!picked || picked.length === 0) return undefined;
     const named = picked.flatMap((item) => (item.named ? [item.named] : []));
     if (picked.some((item) => item.chooseFiles)) {
@@ -179,7 +201,8 @@ async function readReportFile(file: string): Promise<PlasticityReport | undefine
   try {
     return parseReport(await fs.readFile(file, 'utf8'), file);
   } catch (error) {
-    const message = error instanceof InputDataError ? error.message : `${path.basename(file)} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}).`;
+    const message =
+      error instanceof InputDataError ? error.message : `${path.basename(file)} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}).`;
     void vscode.window.showErrorMessage(`Plasticity Lens: ${message}`);
     return undefined;
   }

@@ -48,6 +48,8 @@ export async function saveExport(request: ExportFile): Promise<void> {
     await fs.writeFile(target.fsPath, content);
     void vscode.window.showInformationMessage(`Plasticity Lens: saved ${path.basename(target.fsPath)}.`);
   } catch (error) {
-    void vscode.window.showErrorMessage(`Plasticity Lens: ${target.fsPath} cannot be written (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); choose another place.`);
+    void vscode.window.showErrorMessage(
+      `Plasticity Lens: ${target.fsPath} cannot be written (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); choose another place.`,
+    );
   }
 }

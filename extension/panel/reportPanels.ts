@@ -34,10 +34,7 @@ async function exists(file: string): Promise<boolean> {
  * - pending: no report: nothing measured yet, with the data-free bounds once they come;
  * - report: a report, possibly out of date (the model changed since).
  */
-type PanelContent =
-  | { kind: 'loading' }
-  | { kind: 'pending'; bounds?: BoundsMessage }
-  | { kind: 'report'; report: PlasticityReport; staleReason?: string };
+type PanelContent = { kind: 'loading' } | { kind: 'pending'; bounds?: BoundsMessage } | { kind: 'report'; report: PlasticityReport; staleReason?: string };
 
 class ReportPanel implements vscode.Disposable {
   private content: PanelContent = { kind: 'loading' };
@@ -63,9 +60,16 @@ class ReportPanel implements vscode.Disposable {
     panel.iconPath = vscode.Uri.joinPath(owner.extensionUri, 'media', 'icon.svg');
     panel.webview.options = webviewOptions(owner.extensionUri);
     this.loader = new WebviewLoader(panel.webview, () => webviewHtml(panel.webview, owner.extensionUri, 'reportPanel', panel.title));
-    this.disposables.push(this.loader, panel.webview.onDidReceiveMessage((message: ReportPanelToHost) => void this.handle(message)));
+    this.disposables.push(
+      this.loader,
+      panel.webview.onDidReceiveMessage((message: ReportPanelToHost) => void this.handle(message)),
+    );
     const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(path.dirname(model.fsPath)), path.basename(model.fsPath)));
-    this.disposables.push(watcher, watcher.onDidChange(() => this.modelChanged()), watcher.onDidDelete(() => this.modelChanged('The model file was deleted.')));
+    this.disposables.push(
+      watcher,
+      watcher.onDidChange(() => this.modelChanged()),
+      watcher.onDidDelete(() => this.modelChanged('The model file was deleted.')),
+    );
   }
 
   /** The report shown, if any. */
@@ -275,7 +279,12 @@ export class ReportPanels implements vscode.WebviewPanelSerializer<ReportPanelSt
     if (panel) {
       panel.panel.reveal(undefined, true);
     } else {
-      const webviewPanel = vscode.window.createWebviewPanel(REPORT_PANEL_VIEW_TYPE, `Plasticity: ${path.basename(model.fsPath)}`, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, { retainContextWhenHidden: false });
+      const webviewPanel = vscode.window.createWebviewPanel(
+        REPORT_PANEL_VIEW_TYPE,
+        `Plasticity: ${path.basename(model.fsPath)}`,
+        { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
+        { retainContextWhenHidden: false },
+      );
       panel = this.adopt(webviewPanel, model);
     }
     if (report) panel.show(report);

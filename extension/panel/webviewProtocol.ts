@@ -17,9 +17,7 @@ export interface ReportPanelState {
  * The paper's data-free upper bounds before any measurement (model overview, and report panel
  * before its first report), or why they were not computed.
  */
-export type BoundsMessage =
-  | { type: 'showBounds'; bounds: PlasticityBounds; elapsedMs: number }
-  | { type: 'boundsUnavailable'; message: string };
+export type BoundsMessage = { type: 'showBounds'; bounds: PlasticityBounds; elapsedMs: number } | { type: 'boundsUnavailable'; message: string };
 
 /**
  * The analysis of the view's model: while running, `message` is its progress; once stopped, the
@@ -105,17 +103,10 @@ export interface ComparisonPanelState {
 
 export type HostToComparisonPanel = { type: 'showComparison'; comparison: PlasticityComparison };
 
-export type ComparisonPanelToHost =
-  | { type: 'ready' }
-  | { type: 'exportPng'; chart: string; dataUrl: string }
-  | { type: 'exportCsv' }
-  | { type: 'exportJson' };
+export type ComparisonPanelToHost = { type: 'ready' } | { type: 'exportPng'; chart: string; dataUrl: string } | { type: 'exportCsv' } | { type: 'exportJson' };
 
 export type HostToModelOverview =
-  | { type: 'showOverview'; overview: ModelOverview; lastReport?: ReportHeadline }
-  | { type: 'overviewError'; message: string }
-  | BoundsMessage
-  | AnalysisStateMessage;
+  { type: 'showOverview'; overview: ModelOverview; lastReport?: ReportHeadline } | { type: 'overviewError'; message: string } | BoundsMessage | AnalysisStateMessage;
 
 export type ModelOverviewToHost = { type: 'ready' } | { type: 'analyze' } | { type: 'showReport' };
 

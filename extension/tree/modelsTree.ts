@@ -68,7 +68,9 @@ export class ModelsTreeProvider implements vscode.TreeDataProvider<ModelTreeNode
       item.id = `model:${node.modelPath}`;
       item.resourceUri = model;
       item.description = report?.settings.inputs.synthetic ? 'synthetic inputs' : undefined;
-      item.tooltip = report ? `${node.modelPath}\nAnalysed ${new Date(report.createdAt).toLocaleString()}, ${report.settings.pairs} pairs, ${report.settings.mode}` : `${node.modelPath}\nIts report can no longer be read.`;
+      item.tooltip = report
+        ? `${node.modelPath}\nAnalysed ${new Date(report.createdAt).toLocaleString()}, ${report.settings.pairs} pairs, ${report.settings.mode}`
+        : `${node.modelPath}\nIts report can no longer be read.`;
       item.contextValue = 'plasticityModel';
       item.command = { command: 'plasticityLens.showReport', title: 'Show Report', arguments: [model] };
       return item;

@@ -37,7 +37,17 @@ import { graphKindSummary, measuresAnotherPrecision } from '../core/graph/canoni
 import { discoverVit } from '../core/vit/discoverVit';
 import { COMPONENTS, VitStructure } from '../core/vit/vitStructure';
 import { describeGpuAdapter } from './gpuAdapter';
-import { chooseExecutionProvider, createSession, describeOrtError, ONNXRUNTIME_VERSION, ort, PROVIDER_AGREEMENT, providerFailure, SessionOptions, worstRelativeDifference } from './onnxRuntime';
+import {
+  chooseExecutionProvider,
+  createSession,
+  describeOrtError,
+  ONNXRUNTIME_VERSION,
+  ort,
+  PROVIDER_AGREEMENT,
+  providerFailure,
+  SessionOptions,
+  worstRelativeDifference,
+} from './onnxRuntime';
 import { concatFloats, ImageEmbedder } from './imageEmbedder';
 import { LoaderSetup, loadInThisThread, PairPrefetcher } from './pairPrefetcher';
 import { AnalysisProgress, AnalysisRequest, BoundsRequest } from './workerProtocol';
@@ -398,12 +408,20 @@ export class PairMeasurer {
     return this.embedder.tokens;
   }
 
-  static async create(model: OnnxModel, structure: VitStructure, request: AnalysisRequest, imageSize: [number, number], provider: ExecutionProviderName, tried: ProviderAttempt[]): Promise<PairMeasurer> {
+  static async create(
+    model: OnnxModel,
+    structure: VitStructure,
+    request: AnalysisRequest,
+    imageSize: [number, number],
+    provider: ExecutionProviderName,
+    tried: ProviderAttempt[],
+  ): Promise<PairMeasurer> {
     const folder = model.dataFolder;
     const inContext = request.mode === 'in-context';
     const targets = isMultiTarget(request) ? request.targets!.length : 1;
     // cpu always (it checks a GPU provider, and is where a failing one falls back to).
-    const buildProbe = (flavor: ProbeFlavor) => (inContext ? buildInContextProbe(model, structure, { flavor, targets }) : buildIsolatedProbe(model, structure, { flavor, targets }));
+    const buildProbe = (flavor: ProbeFlavor) =>
+      inContext ? buildInContextProbe(model, structure, { flavor, targets }) : buildIsolatedProbe(model, structure, { flavor, targets });
     const probeModels: Partial<Record<ProbeFlavor, ProbeModel>> = { cpu: buildProbe('cpu') };
     if (provider !== 'cpu') probeModels.portable = buildProbe('portable');
     // In-context mode rebuilds the blocks' forward pass, so it checks it against the model's own.
@@ -411,7 +429,17 @@ export class PairMeasurer {
     const name = path.basename(model.filePath);
     // Both models are built: the weights now live only in onnxruntime (peak memory stays near the file size).
     dropFileBytes(model);
-    const measurer = new PairMeasurer(name, structure, request, new ImageEmbedder(name, structure, imageSize), embedderBytes, probeModels, folder, undefined as unknown as Sessions, [...tried]);
+    const measurer = new PairMeasurer(
+      name,
+      structure,
+      request,
+      new ImageEmbedder(name, structure, imageSize),
+      embedderBytes,
+      probeModels,
+      folder,
+      undefined as unknown as Sessions,
+      [...tried],
+    );
     try {
       measurer.sessions = await measurer.openSessions(provider);
     } catch (error) {
@@ -487,7 +515,10 @@ export class PairMeasurer {
     const cpuSeconds = (performance.now() - cpuStarted) / 1000;
     const worst = worstRelativeDifference(result.ratios, cpuResult.ratios);
     if (!(worst < PROVIDER_AGREEMENT)) {
-      return { kind: 'restart', resumeAt: await this.abandonGpu(provider, `disagreed with cpu on pairs ${start}-${start + count - 1} (relative difference ${worst.toExponential(1)})`) };
+      return {
+        kind: 'restart',
+        resumeAt: await this.abandonGpu(provider, `disagreed with cpu on pairs ${start}-${start + count - 1} (relative difference ${worst.toExponential(1)})`),
+      };
     }
     this.checkedPairs = start + count;
     this.checksLeft--;
@@ -522,7 +553,11 @@ export class PairMeasurer {
   private async abandonGpu(provider: ExecutionProviderName, why: string): Promise<number> {
     if (this.request.executionProvider !== 'auto') throw providerFailure(provider, `${this.modelName} ${why}`);
     this.updateAttempt(provider, { ok: false, reason: why });
-    this.tried.push({ name: 'cpu', ok: true, reason: `fallback: ${provider} failed; ${this.checkedPairs > 0 ? `pairs 0-${this.checkedPairs - 1} (checked against cpu) kept, the rest measured on cpu` : 'every pair measured on cpu'}` });
+    this.tried.push({
+      name: 'cpu',
+      ok: true,
+      reason: `fallback: ${provider} failed; ${this.checkedPairs > 0 ? `pairs 0-${this.checkedPairs - 1} (checked against cpu) kept, the rest measured on cpu` : 'every pair measured on cpu'}`,
+    });
     if (this.sessions) await releaseSessions(this.sessions).catch(() => undefined);
     this.sessions = this.cpuSessions ?? (await this.openSessions('cpu'));
     this.cpuSessions = undefined;
@@ -556,7 +591,11 @@ export class PairMeasurer {
       [PROBE_INPUTS.target]: new ort.Tensor('float32', y.embedding, targetShape),
     });
     if (x.final) this.checkRebuiltBlocks(x.final, outputs[PROBE_FINAL_OUTPUT].data as Float32Array);
-    return { ratios: outputs[PROBE_OUTPUT].data as Float32Array, distances: outputs[PROBE_DENOMINATOR].data as Float32Array, embeddings: { reference: x.embedding, target: y.embedding } };
+    return {
+      ratios: outputs[PROBE_OUTPUT].data as Float32Array,
+      distances: outputs[PROBE_DENOMINATOR].data as Float32Array,
+      embeddings: { reference: x.embedding, target: y.embedding },
+    };
   }
 
   /** Keeps the embeddings of the first pairs measured, up to those token statistics take. */
@@ -621,7 +660,11 @@ async function tokenStatisticsOfInputs(model: OnnxModel, structure: VitStructure
   const batch = await loadInThisThread(pairs, 0, Math.min(TOKEN_STATISTICS_PAIRS, pairs.count));
   const name = path.basename(model.filePath);
   const embedder = new ImageEmbedder(name, structure, preprocess.size);
-  const session = await createSession(buildEmbedderModel(model, structure, []), { provider: 'cpu', externalDataFolder: model.dataFolder, graphOptimizationLevel: 'disabled' }).catch((error: unknown) => {
+  const session = await createSession(buildEmbedderModel(model, structure, []), {
+    provider: 'cpu',
+    externalDataFolder: model.dataFolder,
+    graphOptimizationLevel: 'disabled',
+  }).catch((error: unknown) => {
     throw new ModelFileError(`${name}: its embedding could not be prepared for onnxruntime: ${describeOrtError(error)}`);
   });
   try {

@@ -31,7 +31,10 @@ export function describeGpuAdapter(env: NodeJS.ProcessEnv = process.env, platfor
   const drivers = manifests.map((manifest) => driverOf(manifest)).filter((driver) => driver !== null);
   if (drivers.length === 0) return { text: named ? `no readable Vulkan driver manifest in ${named.join(', ')}` : 'no Vulkan driver installed', software: false };
   const text = drivers.map((driver) => (driver.software ? `${driver.library} (${driver.software}, a software renderer)` : driver.library)).join(', ');
-  return { text: `Vulkan driver${drivers.length > 1 ? 's' : ''} ${text}${named ? ' (named by the environment)' : ''}`, software: drivers.every((driver) => driver.software !== undefined) };
+  return {
+    text: `Vulkan driver${drivers.length > 1 ? 's' : ''} ${text}${named ? ' (named by the environment)' : ''}`,
+    software: drivers.every((driver) => driver.software !== undefined),
+  };
 }
 
 function jsonFilesIn(folder: string): string[] {

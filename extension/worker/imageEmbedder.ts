@@ -33,7 +33,7 @@ export class ImageEmbedder {
     const imageLength = channels * height * width;
     const embeddings: Float32Array[] = [];
     const finals: Float32Array[] = [];
-    for (let start = 0; start < images.length; ) {
+    for (let start = 0; start < images.length;) {
       // The first image runs alone to learn the layout; fixed-batch models always run one by one.
       const perRun = this.structure.dynamicBatch && this.tokensFirst !== undefined ? images.length - start : 1;
       const group = images.slice(start, start + perRun);

@@ -100,7 +100,10 @@ export async function runMultiTargetAnalysis(request: AnalysisRequest, hooks: An
     for (let k = 0; k < targetCount; k++) {
       for (let i = 0; i < count; i++) {
         const row = k * count + i;
-        measured[k].set(done + i, distances[row] > 0 ? { ratios: Float64Array.from(ratios.subarray(row * columns, (row + 1) * columns)), distance: distances[row] } : batch.names[k][i]);
+        measured[k].set(
+          done + i,
+          distances[row] > 0 ? { ratios: Float64Array.from(ratios.subarray(row * columns, (row + 1) * columns)), distance: distances[row] } : batch.names[k][i],
+        );
       }
     }
     done += count;
@@ -120,7 +123,9 @@ export async function runMultiTargetAnalysis(request: AnalysisRequest, hooks: An
   const targets = measured.map((perTarget, k) => targetReport(structure, pairs, folders[k], names[k], perTarget));
   const empty = targets.find((target) => target.pairs === 0);
   if (empty) {
-    throw new UsageError(`No pair of ${empty.folder} differs from its reference image, so plasticity cannot be measured for it; give target images that are not identical to the reference.`);
+    throw new UsageError(
+      `No pair of ${empty.folder} differs from its reference image, so plasticity cannot be measured for it; give target images that are not identical to the reference.`,
+    );
   }
   for (const target of targets) warnings.push(...target.warnings.map((warning) => `${target.name}: ${warning}`));
 
@@ -147,7 +152,10 @@ export async function runMultiTargetAnalysis(request: AnalysisRequest, hooks: An
         reference: pairs.reference,
         target: pairs.targets[0],
         synthetic: false,
-        notes: [...pairs.notes, `${targetCount} targets measured against the same reference pairs; the top-level blocks and summary are those of the first target, ${first.name} (every target's are in "targets").`],
+        notes: [
+          ...pairs.notes,
+          `${targetCount} targets measured against the same reference pairs; the top-level blocks and summary are those of the first target, ${first.name} (every target's are in "targets").`,
+        ],
         targets: pairs.targets,
       },
       preprocessing: { size: preprocess.size, mean: preprocess.mean, std: preprocess.std },
@@ -171,7 +179,13 @@ export async function runMultiTargetAnalysis(request: AnalysisRequest, hooks: An
   };
 }
 
-function targetReport(structure: VitStructure, pairs: MultiTargetSource, folder: string, name: string, perTarget: Map<number, { ratios: Float64Array; distance: number } | string>): TargetReport {
+function targetReport(
+  structure: VitStructure,
+  pairs: MultiTargetSource,
+  folder: string,
+  name: string,
+  perTarget: Map<number, { ratios: Float64Array; distance: number } | string>,
+): TargetReport {
   const perPair: Float64Array[] = [];
   const distances: number[] = [];
   const indices: number[] = [];

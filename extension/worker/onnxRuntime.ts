@@ -63,7 +63,10 @@ export function describeOrtError(error: unknown): string {
 function providerCheckModel(): { bytes: Uint8Array; input: Float32Array } {
   const builder = new OnnxGraphBuilder(17);
   builder.input('x', TensorDataType.FLOAT, [2, 8, 8]);
-  const weight = builder.floatConstant(Array.from({ length: 64 }, (_, i) => Math.sin(i)), [8, 8]);
+  const weight = builder.floatConstant(
+    Array.from({ length: 64 }, (_, i) => Math.sin(i)),
+    [8, 8],
+  );
   const scores = builder.op('Softmax', [builder.op('MatMul', ['x', weight])], { axis: -1 });
   builder.op('ReduceSumSquare', [builder.op('MatMul', [scores, 'x'])], { axes: [1, 2], keepdims: 0 }, 'y');
   builder.output('y', TensorDataType.FLOAT, [2]);

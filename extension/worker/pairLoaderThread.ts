@@ -13,7 +13,11 @@ opened.catch(() => undefined);
 
 parentPort?.on('message', (request: LoaderRequest) => {
   loadBatch(request).then(
-    (reply) => parentPort?.postMessage(reply, [...reply.reference, ...reply.target].map((array) => array.buffer as ArrayBuffer)),
+    (reply) =>
+      parentPort?.postMessage(
+        reply,
+        [...reply.reference, ...reply.target].map((array) => array.buffer as ArrayBuffer),
+      ),
     (error: unknown) =>
       parentPort?.postMessage({
         id: request.id,

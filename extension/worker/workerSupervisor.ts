@@ -6,17 +6,7 @@ import { CancelledError, userErrorFromKind } from '../core/errors';
 import { MeasuredModuleParameters } from '../core/recommend/measuredModel';
 import { ModelOverview, PlasticityBounds } from '../core/report/reportSchema';
 import { PlasticityReport } from '../core/report/reportSchema';
-import {
-  AnalysisProgress,
-  AnalysisRequest,
-  BoundsRequest,
-  HostToWorker,
-  WorkerMethod,
-  WorkerParams,
-  WorkerRequest,
-  WorkerResult,
-  WorkerToHost,
-} from './workerProtocol';
+import { AnalysisProgress, AnalysisRequest, BoundsRequest, HostToWorker, WorkerMethod, WorkerParams, WorkerRequest, WorkerResult, WorkerToHost } from './workerProtocol';
 
 export interface WorkerSupervisorOptions {
   /** Path of the built workerMain.js; defaults to the one beside this file. */
@@ -213,9 +203,10 @@ export class WorkerSupervisor {
     this.child = undefined; // the next request starts a fresh worker
     const outOfMemory = /out of memory|bad_alloc|Failed to allocate|heap limit/i.test(this.stderrTail);
     const how = error ? `could not start (${error.message})` : signal ? `was stopped by ${signal}` : `exited with code ${code}`;
-    const advice = outOfMemory || signal === 'SIGKILL'
-      ? 'it probably ran out of memory: close other programs, lower the pairs per run, or analyse a smaller model'
-      : 'run it again; if it repeats, run the command line with --verbose and report the log';
+    const advice =
+      outOfMemory || signal === 'SIGKILL'
+        ? 'it probably ran out of memory: close other programs, lower the pairs per run, or analyse a smaller model'
+        : 'run it again; if it repeats, run the command line with --verbose and report the log';
     for (const id of [...this.pending.keys()]) {
       this.settle(id, (entry) => entry.reject(new WorkerCrashError(`The analysis process ${how}; ${advice}.`)));
     }

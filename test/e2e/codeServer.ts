@@ -234,24 +234,10 @@ function codeServerEnv(tempRoot: string, marker: string, extra: Record<string, s
 }
 
 function baseArgs(install: CodeServerInstallation, tempRoot: string, userDataDir: string, extensionsDir: string): string[] {
-  return [
-    install.entry,
-    '--config',
-    path.join(tempRoot, 'config.yaml'),
-    '--user-data-dir',
-    userDataDir,
-    '--extensions-dir',
-    extensionsDir,
-  ];
+  return [install.entry, '--config', path.join(tempRoot, 'config.yaml'), '--user-data-dir', userDataDir, '--extensions-dir', extensionsDir];
 }
 
-function installExtension(
-  install: CodeServerInstallation,
-  vsix: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  output: string[],
-): void {
+function installExtension(install: CodeServerInstallation, vsix: string, args: string[], env: NodeJS.ProcessEnv, output: string[]): void {
   if (!fs.existsSync(vsix)) throw new Error(`no .vsix at ${vsix}; build it first (npm run package)`);
   const result = spawnSync(process.execPath, [...args, '--install-extension', path.resolve(vsix), '--force'], {
     env,
@@ -262,8 +248,7 @@ function installExtension(
   output.push(`$ code-server --install-extension ${vsix}\n${printed}`);
   if (result.error || result.status !== 0 || !/successfully installed/i.test(printed)) {
     throw new Error(
-      `code-server ${install.version} could not install ${vsix} (exit ${result.status ?? result.signal}` +
-        `${result.error ? `, ${result.error.message}` : ''}):\n${printed}`,
+      `code-server ${install.version} could not install ${vsix} (exit ${result.status ?? result.signal}` + `${result.error ? `, ${result.error.message}` : ''}):\n${printed}`,
     );
   }
 }
@@ -588,13 +573,16 @@ function escapeRegExp(text: string): string {
 export async function waitForCommand(page: Page, title: string, timeoutMs = 60_000): Promise<void> {
   const input = page.locator('.quick-input-widget .quick-input-box input');
   const row = page.locator('.quick-input-list .monaco-list-row .label-name', { hasText: title });
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
     await page.keyboard.press('F1');
     await input.fill(`>${title}`);
-    const listed = await row.first().waitFor({ state: 'visible', timeout: 2_000 }).then(
-      () => true,
-      () => false,
-    );
+    const listed = await row
+      .first()
+      .waitFor({ state: 'visible', timeout: 2_000 })
+      .then(
+        () => true,
+        () => false,
+      );
     await page.keyboard.press('Escape');
     if (listed) return;
     await sleep(500);
@@ -683,9 +671,7 @@ export async function waitForWebviewFrame(page: Page, title: string, options: We
   const tab = page.locator(`.tabs-container .tab.active[aria-label^="${cssString(title)}"]`);
   await tab.first().waitFor({ state: 'visible', timeout });
 
-  const selector = options.extensionId
-    ? `iframe.webview.ready[src*="extensionId=${encodeURIComponent(options.extensionId)}"]`
-    : 'iframe.webview.ready';
+  const selector = options.extensionId ? `iframe.webview.ready[src*="extensionId=${encodeURIComponent(options.extensionId)}"]` : 'iframe.webview.ready';
   // Hidden webviews (other tabs) stay in the DOM; the active editor's one is the visible one.
   const outerElement = page.locator(selector).filter({ visible: true }).first();
   await outerElement.waitFor({ state: 'visible', timeout });
@@ -782,8 +768,7 @@ export async function runExtensionTests(options: ExtensionTestOptions): Promise<
     clearTimeout(timer);
     if (outcome === 'timeout') {
       throw new Error(
-        `extension tests ${options.extensionTestsPath} did not finish within ${timeoutMs} ms.\n` +
-          `workbench log:\n${log.join('\n')}\ncode-server log:\n${server.logs()}`,
+        `extension tests ${options.extensionTestsPath} did not finish within ${timeoutMs} ms.\n` + `workbench log:\n${log.join('\n')}\ncode-server log:\n${server.logs()}`,
       );
     }
     return { exitCode: outcome, log, serverLog: server.logs() };

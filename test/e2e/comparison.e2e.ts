@@ -13,11 +13,27 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
-import { artifactsDir, clickExplorerContextMenu, e2eUnavailableReason, openWorkbench, repoRoot, screenshot, startCodeServer, waitForCommand, type CodeServerHandle, type Workbench } from './codeServer';
+import {
+  artifactsDir,
+  clickExplorerContextMenu,
+  e2eUnavailableReason,
+  openWorkbench,
+  repoRoot,
+  screenshot,
+  startCodeServer,
+  waitForCommand,
+  type CodeServerHandle,
+  type Workbench,
+} from './codeServer';
 
 const ROOT = repoRoot();
 const FIXTURES = path.join(ROOT, 'test', 'fixtures');
-const VSIX = path.join(ROOT, 'build', 'vsix', `plasticity-lens-${process.platform}-${process.arch}-${(JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}.vsix`);
+const VSIX = path.join(
+  ROOT,
+  'build',
+  'vsix',
+  `plasticity-lens-${process.platform}-${process.arch}-${(JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}.vsix`,
+);
 const unavailable = e2eUnavailableReason() ?? (fs.existsSync(VSIX) ? undefined : `no .vsix at ${VSIX}; run npm run package first`);
 
 const SETTINGS = {
@@ -117,12 +133,18 @@ test('the comparison panel in a real VS Code', { skip: unavailable, timeout: 600
     // The heatmap prints every value: colour is never the only cue.
     const heat = await frame.locator('#type-heatmap tbody td').allInnerTexts();
     assert.equal(heat.length, 5 * 2);
-    assert.ok(heat.every((text) => /\d\.\d{3}/.test(text)), heat.join(' | '));
+    assert.ok(
+      heat.every((text) => /\d\.\d{3}/.test(text)),
+      heat.join(' | '),
+    );
     // Curves of one component, one line per report, and the table of all 15 cells with Welch p-values.
     assert.equal(await frame.locator('canvas#curves-chart').count(), 1);
     assert.equal(await frame.locator('#differences-1 tbody tr').count(), 3 * 5);
     const p = await frame.locator('#differences-1 tbody tr td:last-child').allInnerTexts();
-    assert.ok(p.every((text) => /^(\d\.\d{3}|\d\.\de-\d+|<1e-12|n\/a)/.test(text.trim())), p.join(' | '));
+    assert.ok(
+      p.every((text) => /^(\d\.\d{3}|\d\.\de-\d+|<1e-12|n\/a)/.test(text.trim())),
+      p.join(' | '),
+    );
     assert.ok((await page.locator('.editor-group-container').count()) >= 2);
     await shot('panel-dark');
   });
@@ -143,7 +165,12 @@ test('the comparison panel in a real VS Code', { skip: unavailable, timeout: 600
   });
 
   await t.test('a multi-target analysis opens its targets in the comparison panel: rankings, heatmap, curves and agreement', async () => {
-    writeSettings({ ...SETTINGS, 'plasticityLens.pairs': 4, 'plasticityLens.targetFolders': ['images/target', 'images/target-reversed', 'images/reference-reversed'], 'workbench.colorTheme': 'Default Dark Modern' });
+    writeSettings({
+      ...SETTINGS,
+      'plasticityLens.pairs': 4,
+      'plasticityLens.targetFolders': ['images/target', 'images/target-reversed', 'images/reference-reversed'],
+      'workbench.colorTheme': 'Default Dark Modern',
+    });
     await page.waitForTimeout(1000);
     const before = await reportWithPairs(4);
     await before.locator('#rerun').click();
@@ -161,13 +188,19 @@ test('the comparison panel in a real VS Code', { skip: unavailable, timeout: 600
     assert.equal(await frame.locator('#ranking thead th').count(), 1 + 3);
     const heat = await frame.locator('#type-heatmap tbody td').allInnerTexts();
     assert.equal(heat.length, 5 * 3);
-    assert.ok(heat.every((text) => /\d\.\d{3}/.test(text)), heat.join(' | '));
+    assert.ok(
+      heat.every((text) => /\d\.\d{3}/.test(text)),
+      heat.join(' | '),
+    );
     assert.equal(await frame.locator('canvas#curves-chart').count(), 1);
     assert.match((await frame.locator('canvas#curves-chart').getAttribute('aria-label')) ?? '', /one line per target/);
     // Agreement in words for k = 1..4 types, and the choices across targets by both rules.
     const agreement = await frame.locator('#recommendation-agreement tbody tr').allInnerTexts();
     assert.equal(agreement.length, 4);
-    assert.ok(agreement.every((row) => /\b(agree|differ)\b/.test(row)), agreement.join(' | '));
+    assert.ok(
+      agreement.every((row) => /\b(agree|differ)\b/.test(row)),
+      agreement.join(' | '),
+    );
     assert.equal(await frame.locator('#differences-2 tbody tr').count(), 3 * 5);
     await shot('targets-dark');
     await frame.locator('#recommendation-agreement').scrollIntoViewIfNeeded();

@@ -31,7 +31,12 @@ import type { PlasticityReport } from '../../extension/core/report/reportSchema'
 
 const ROOT = repoRoot();
 const FIXTURES = path.join(ROOT, 'test', 'fixtures');
-const VSIX = path.join(ROOT, 'build', 'vsix', `plasticity-lens-${process.platform}-${process.arch}-${(JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}.vsix`);
+const VSIX = path.join(
+  ROOT,
+  'build',
+  'vsix',
+  `plasticity-lens-${process.platform}-${process.arch}-${(JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}.vsix`,
+);
 const unavailable = e2eUnavailableReason() ?? (fs.existsSync(VSIX) ? undefined : `no .vsix at ${VSIX}; run npm run package first`);
 
 let server: CodeServerHandle | undefined;
@@ -61,7 +66,18 @@ function makeWorkspace(): string {
   fs.copyFileSync(path.join(FIXTURES, 'models', 'hf_vit_op17.onnx'), path.join(folder, 'hf.onnx'));
   const bytes = fs.readFileSync(path.join(FIXTURES, 'models', 'hf_vit_op17.onnx'));
   fs.writeFileSync(path.join(folder, 'truncated.onnx'), bytes.subarray(0, Math.floor(bytes.length / 2)));
-  fs.writeFileSync(path.join(folder, 'train.py'), ['import timm', '', 'model = timm.create_model("vit")', 'for p in model.blocks[2].attn.parameters():', '    p.requires_grad = True', 'lora = dict(target_modules=["qkv", "proj"])', ''].join('\n'));
+  fs.writeFileSync(
+    path.join(folder, 'train.py'),
+    [
+      'import timm',
+      '',
+      'model = timm.create_model("vit")',
+      'for p in model.blocks[2].attn.parameters():',
+      '    p.requires_grad = True',
+      'lora = dict(target_modules=["qkv", "proj"])',
+      '',
+    ].join('\n'),
+  );
   for (const side of ['reference', 'target']) {
     fs.cpSync(path.join(FIXTURES, 'pairs', side), path.join(folder, 'images', side), { recursive: true });
   }
@@ -89,8 +105,17 @@ async function frameShowing(selector: string, text: string | RegExp, timeoutMs =
     await page.waitForTimeout(250);
   }
   await shot(`missing-${selector.replace(/[^a-z0-9]+/gi, '')}`).catch(() => undefined);
-  const shown = await Promise.all(page.frames().map((frame) => frame.locator('body').innerText({ timeout: 1000 }).catch(() => '')));
-  throw new Error(`no webview shows ${selector} with ${String(text)} within ${timeoutMs} ms; frames show: ${JSON.stringify(shown.filter(Boolean).map((body) => body.slice(0, 200)))}`);
+  const shown = await Promise.all(
+    page.frames().map((frame) =>
+      frame
+        .locator('body')
+        .innerText({ timeout: 1000 })
+        .catch(() => ''),
+    ),
+  );
+  throw new Error(
+    `no webview shows ${selector} with ${String(text)} within ${timeoutMs} ms; frames show: ${JSON.stringify(shown.filter(Boolean).map((body) => body.slice(0, 200)))}`,
+  );
 }
 
 /**
@@ -130,7 +155,10 @@ async function assertBoundsBeforeMeasuring(frame: Frame): Promise<void> {
   await frame.locator('#bounds tbody tr').first().waitFor({ timeout: 60_000 });
   assert.equal(await frame.locator('#bounds tbody tr').count(), 3);
   const attentionBounds = await frame.locator('#bounds tbody tr td:nth-of-type(2)').allInnerTexts();
-  assert.ok(attentionBounds.every((text) => Number(text) > 0), `MHA bounds: ${attentionBounds.join(', ')}`);
+  assert.ok(
+    attentionBounds.every((text) => Number(text) > 0),
+    `MHA bounds: ${attentionBounds.join(', ')}`,
+  );
   assert.match(await frame.locator('#bounds h2').innerText(), /upper bounds \(not plasticity\)/);
   assert.match(await frame.locator('#bounds').innerText(), /from 8 embedded images/);
 }
@@ -208,7 +236,9 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     await shot('report-panel-dark');
     // Beside: the panel opens in a second editor group.
     assert.ok((await page.locator('.editor-group-container').count()) >= 2);
-    panelMeans = await frame.locator('#heatmap tbody td').evaluateAll((cells: { getAttribute(name: string): string | null }[]) => cells.map((cell) => Number(cell.getAttribute('data-mean'))));
+    panelMeans = await frame
+      .locator('#heatmap tbody td')
+      .evaluateAll((cells: { getAttribute(name: string): string | null }[]) => cells.map((cell) => Number(cell.getAttribute('data-mean'))));
     assert.equal(panelMeans.length, 3 * 5);
     assert.match(await frame.locator('body').innerText(), /isolated \(the paper's measure\)/);
     assert.ok((await frame.locator('canvas#depth-chart').count()) === 1);
@@ -218,7 +248,23 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
   });
 
   await t.test("the panel's table equals the command line's JSON for the same model and settings", async () => {
-    const json = execFileSync(process.execPath, [path.join(ROOT, 'bin', 'plasticity-lens.js'), 'analyze', path.join(workspace, 'vit.onnx'), '--reference', path.join(workspace, 'images', 'reference'), '--target', path.join(workspace, 'images', 'target'), '--ep', 'cpu', '--json', '-'], { encoding: 'utf8' });
+    const json = execFileSync(
+      process.execPath,
+      [
+        path.join(ROOT, 'bin', 'plasticity-lens.js'),
+        'analyze',
+        path.join(workspace, 'vit.onnx'),
+        '--reference',
+        path.join(workspace, 'images', 'reference'),
+        '--target',
+        path.join(workspace, 'images', 'target'),
+        '--ep',
+        'cpu',
+        '--json',
+        '-',
+      ],
+      { encoding: 'utf8' },
+    );
     const report = JSON.parse(json) as PlasticityReport;
     const cliMeans = report.blocks.flatMap((block) => report.components.map((component) => block.components[component].mean));
     assert.deepEqual(panelMeans, cliMeans);
@@ -247,7 +293,9 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
       field.dispatchEvent(new Event('input', { bubbles: true }));
     });
     await frame.waitForFunction(
-      (count) => (globalThis as unknown as { document: { querySelectorAll(selector: string): { length: number } } }).document.querySelectorAll('#recommendation-choices li[data-rank]').length === count,
+      (count) =>
+        (globalThis as unknown as { document: { querySelectorAll(selector: string): { length: number } } }).document.querySelectorAll('#recommendation-choices li[data-rank]')
+          .length === count,
       before + 1,
       { timeout: 30_000 },
     );
@@ -288,7 +336,10 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     await modelRow.waitFor({ timeout: 30_000 });
     // Clicking a row runs its command (it reveals the panel); the twistie expands it.
     if ((await modelRow.getAttribute('aria-expanded')) !== 'true') await modelRow.locator('.monaco-tl-twistie').click();
-    await pane.locator('.monaco-list-row', { hasText: /1\. (LN1|MHA|LN2|FC1|FC2)/ }).first().waitFor({ timeout: 30_000 });
+    await pane
+      .locator('.monaco-list-row', { hasText: /1\. (LN1|MHA|LN2|FC1|FC2)/ })
+      .first()
+      .waitFor({ timeout: 30_000 });
     await shot('plasticity-view');
   });
 
@@ -296,7 +347,10 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     await explorerRow(page, 'train.py').dblclick();
     const hints = () =>
       page.evaluate(() => {
-        const view = globalThis as unknown as { document: { querySelectorAll(selector: string): ArrayLike<unknown> }; getComputedStyle(node: unknown, pseudo: string): { content: string } };
+        const view = globalThis as unknown as {
+          document: { querySelectorAll(selector: string): ArrayLike<unknown> };
+          getComputedStyle(node: unknown, pseudo: string): { content: string };
+        };
         return Array.from(view.document.querySelectorAll('.view-lines .view-line span'))
           .map((node) => view.getComputedStyle(node, '::after').content)
           .filter((content) => content.startsWith('"←'))
@@ -307,8 +361,14 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
       shown = await hints();
       if (shown.length < 2) await page.waitForTimeout(250);
     }
-    assert.ok(shown.some((hint) => /^← MHA block 2: \d/.test(hint)), JSON.stringify(shown));
-    assert.ok(shown.some((hint) => /^← MHA, mean of 3 blocks/.test(hint)), JSON.stringify(shown));
+    assert.ok(
+      shown.some((hint) => /^← MHA block 2: \d/.test(hint)),
+      JSON.stringify(shown),
+    );
+    assert.ok(
+      shown.some((hint) => /^← MHA, mean of 3 blocks/.test(hint)),
+      JSON.stringify(shown),
+    );
     await shot('inline-hints');
 
     // The hover on "attn" of model.blocks[2].attn shows the per-block numbers and a link to the panel.
@@ -358,7 +418,9 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     await tab.waitFor({ timeout: 60_000 });
     await tab.click();
     const frame = await reportFrame('vit.onnx');
-    const restored = await frame.locator('#heatmap tbody td').evaluateAll((cells: { getAttribute(name: string): string | null }[]) => cells.map((cell) => Number(cell.getAttribute('data-mean'))));
+    const restored = await frame
+      .locator('#heatmap tbody td')
+      .evaluateAll((cells: { getAttribute(name: string): string | null }[]) => cells.map((cell) => Number(cell.getAttribute('data-mean'))));
     assert.deepEqual(restored, panelMeans);
   });
 
@@ -394,13 +456,14 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     await page.waitForTimeout(1000); // settings are read at the start of a run
     await clickExplorerContextMenu(page, 'vit.onnx', 'Analyze Model');
     await waitForNotification(page, /pairs on cpu/, 60_000);
-    const workers = () => processesWithMarker(server!.marker).filter((pid) => {
-      try {
-        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('workerMain.js');
-      } catch {
-        return false;
-      }
-    });
+    const workers = () =>
+      processesWithMarker(server!.marker).filter((pid) => {
+        try {
+          return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('workerMain.js');
+        } catch {
+          return false;
+        }
+      });
     assert.ok(workers().length >= 1, 'a worker process runs the analysis');
     await runCommand(page, 'Plasticity Lens: Cancel Analysis');
     const cancelled = Date.now();

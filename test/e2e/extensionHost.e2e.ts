@@ -11,7 +11,7 @@ import { artifactsDir, e2eUnavailableReason, repoRoot, runExtensionTests } from 
 
 const probe = path.join(repoRoot(), 'test', 'e2e', 'fixtures', 'probe-extension');
 
-test('extension tests run in code-server\'s Node extension host', { timeout: 300_000 }, async (t) => {
+test("extension tests run in code-server's Node extension host", { timeout: 300_000 }, async (t) => {
   const unavailable = e2eUnavailableReason();
   if (unavailable) {
     t.skip(unavailable);
@@ -43,7 +43,10 @@ test('extension tests run in code-server\'s Node extension host', { timeout: 300
       assert.equal(report.extensionActive, true);
       assert.equal(report.pong, 'pong');
       assert.deepEqual(report.workspaceFolders, [workspace]);
-      assert.ok(result.log.some((line) => line.includes('e2e-probe report')), 'the extension host console reaches the log');
+      assert.ok(
+        result.log.some((line) => line.includes('e2e-probe report')),
+        'the extension host console reaches the log',
+      );
     });
 
     await t.test('a rejecting run() exits non-zero', async () => {

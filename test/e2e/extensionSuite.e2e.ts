@@ -29,7 +29,10 @@ test('extension-host tests in code-server', { timeout: 300_000 }, async (t) => {
     for (const line of printed) t.diagnostic(line);
     if (result.exitCode !== 0) fs.writeFileSync(path.join(artifactsDir(), 'extension-suite.log'), `${result.log.join('\n')}\n\n${result.serverLog}`);
     assert.equal(result.exitCode, 0, `extension-host tests failed:\n${result.log.join('\n')}`);
-    assert.ok(printed.some((line) => / 0 failed/.test(line)), 'the suite reported its count');
+    assert.ok(
+      printed.some((line) => / 0 failed/.test(line)),
+      'the suite reported its count',
+    );
   } finally {
     fs.rmSync(workspace, { recursive: true, force: true });
   }

@@ -102,5 +102,12 @@ test('code-server smoke: workbench, command palette, context menu, webview, clea
   assert.deepEqual(await processesLeftAfter(server.marker), [], 'code-server processes left behind');
   assert.deepEqual(await processesLeftAfter(workbench.marker), [], 'chromium processes left behind');
   t.diagnostic(`timings (ms since start): ${JSON.stringify(timings)}`);
-  if (/\[harness\]/.test(server.logs())) t.diagnostic(server.logs().split('\n').filter((line) => line.startsWith('[harness]')).join('\n'));
+  if (/\[harness\]/.test(server.logs()))
+    t.diagnostic(
+      server
+        .logs()
+        .split('\n')
+        .filter((line) => line.startsWith('[harness]'))
+        .join('\n'),
+    );
 });

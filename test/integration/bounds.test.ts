@@ -129,7 +129,9 @@ test('bounds equal the float64 reference on every fixture and never fall below m
       assert.equal(block.FC1.bound, bounds.blocks[b].FC1.bound);
     });
   }
-  console.log(`bounds: worst relative error against float64 Jacobi ${worstSpectral.toExponential(2)}, worst last-step change ${worstChange.toExponential(2)} (${DEFAULT_BOUNDS_STEPS} steps)`);
+  console.log(
+    `bounds: worst relative error against float64 Jacobi ${worstSpectral.toExponential(2)}, worst last-step change ${worstChange.toExponential(2)} (${DEFAULT_BOUNDS_STEPS} steps)`,
+  );
 });
 
 /**
@@ -144,7 +146,12 @@ function handBuiltModel(t: TestContext, shape: { d: number; heads: number; mlp: 
   const headDim = d / heads;
   const uniform = seededUniform(shape.seed);
   const builder = new OnnxGraphBuilder(17);
-  const constant = (dims: number[], prefix: string) => builder.floatConstant(Array.from({ length: dims[0] * (dims[1] ?? 1) }, () => 2 * uniform() - 1), dims, prefix);
+  const constant = (dims: number[], prefix: string) =>
+    builder.floatConstant(
+      Array.from({ length: dims[0] * (dims[1] ?? 1) }, () => 2 * uniform() - 1),
+      dims,
+      prefix,
+    );
   const weights = (layout: LinearLayer['weightLayout']) => {
     const rows = (inFeatures: number, outFeatures: number) => (layout === 'inOut' ? [inFeatures, outFeatures] : [outFeatures, inFeatures]);
     return { qkv: constant(rows(d, 3 * d), 'qkv'), out: constant(rows(d, d), 'out'), fc1: constant(rows(d, mlp), 'fc1'), fc2: constant(rows(mlp, d), 'fc2') };
@@ -171,7 +178,13 @@ function handBuiltModel(t: TestContext, shape: { d: number; heads: number; mlp: 
     outFeatures,
     nodeName: name,
   });
-  const layerNorm = (gamma?: string): LayerNormLayer => ({ input: 'x', output: 'y', gamma: gamma ? plainConstant(model.initializers.get(gamma)!, 'initializer') : undefined, epsilon: 1e-6, width: d });
+  const layerNorm = (gamma?: string): LayerNormLayer => ({
+    input: 'x',
+    output: 'y',
+    gamma: gamma ? plainConstant(model.initializers.get(gamma)!, 'initializer') : undefined,
+    epsilon: 1e-6,
+    width: d,
+  });
   const blocks = names.map((block, index) => {
     const qkv = linear(block.qkv, block.layout, d, 3 * d);
     const projection = (part: number): Projection => ({ linear: qkv, part });
@@ -247,16 +260,21 @@ test('random layers wider than the Lanczos step count (nearly equal top singular
   const { model, structure } = handBuiltModel(t, { d: 160, heads: 2, mlp: 640, seed });
   assert.ok(structure.hiddenSize > DEFAULT_BOUNDS_STEPS && structure.blocks[0].attention.headDim > DEFAULT_BOUNDS_STEPS);
   const worst = await checkHandBuilt(model, structure);
-  console.log(`bounds of random 160-wide layers (seed ${seed}, BOUNDS_SEED to replay): worst relative error against float64 Jacobi ${worst.toExponential(2)} after ${DEFAULT_BOUNDS_STEPS} Lanczos steps`);
+  console.log(
+    `bounds of random 160-wide layers (seed ${seed}, BOUNDS_SEED to replay): worst relative error against float64 Jacobi ${worst.toExponential(2)} after ${DEFAULT_BOUNDS_STEPS} Lanczos steps`,
+  );
 });
 
 /**
  * The whole computation on the benchmark ViT-B, in a fresh process so its peak memory is its own:
  * read + discover + build + session + run + combine. Prints the figures; asserts only sanity.
  */
-test('bounds on the benchmark ViT-B/16: time and peak memory', { skip: fs.existsSync(VIT_B) ? false : `${VIT_B} is absent (python3 bench/make_vit_b.py .bench/vitb)` }, async () => {
-  const out = (module: string) => JSON.stringify(path.join(REPO_ROOT, 'out', 'extension', module));
-  const script = `
+test(
+  'bounds on the benchmark ViT-B/16: time and peak memory',
+  { skip: fs.existsSync(VIT_B) ? false : `${VIT_B} is absent (python3 bench/make_vit_b.py .bench/vitb)` },
+  async () => {
+    const out = (module: string) => JSON.stringify(path.join(REPO_ROOT, 'out', 'extension', module));
+    const script = `
     const path = require('node:path');
     const { readOnnxModel } = require(${out('core/onnx/onnxModel.js')});
     const { discoverVit } = require(${out('core/vit/discoverVit.js')});
@@ -287,30 +305,38 @@ test('bounds on the benchmark ViT-B/16: time and peak memory', { skip: fs.exists
         bytes: bytes.length,
       }));
     })().catch((error) => { console.error(error); process.exit(1); });`;
-  const child = spawn(process.execPath, ['-e', script], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => (stdout += chunk));
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  assert.equal(code, 0, stderr);
-  const figures = JSON.parse(stdout.trim().split('\n').pop()!) as BoundsBenchFigures;
-  const { seconds } = figures;
-  console.log(
-    `ViT-B/16 bounds: ${seconds.total.toFixed(2)} s total (read+discover ${seconds.readAndDiscover.toFixed(2)}, build ${seconds.build.toFixed(2)}, ` +
-      `session ${seconds.session.toFixed(2)}, run ${seconds.run.toFixed(2)}, combine ${seconds.combine.toFixed(3)}), peak RSS ${figures.peakRssMiB.toFixed(0)} MiB, ` +
-      `model ${(figures.bytes / 1024).toFixed(0)} KiB, last-step change ${figures.lastStepChange.toExponential(1)}`,
-  );
-  for (const value of [...figures.fc1, ...figures.fc2]) assert.ok(Number.isFinite(value) && value > 0);
-  assert.ok(figures.lastStepChange < 1e-4);
-});
+    const child = spawn(process.execPath, ['-e', script], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.equal(code, 0, stderr);
+    const figures = JSON.parse(stdout.trim().split('\n').pop()!) as BoundsBenchFigures;
+    const { seconds } = figures;
+    console.log(
+      `ViT-B/16 bounds: ${seconds.total.toFixed(2)} s total (read+discover ${seconds.readAndDiscover.toFixed(2)}, build ${seconds.build.toFixed(2)}, ` +
+        `session ${seconds.session.toFixed(2)}, run ${seconds.run.toFixed(2)}, combine ${seconds.combine.toFixed(3)}), peak RSS ${figures.peakRssMiB.toFixed(0)} MiB, ` +
+        `model ${(figures.bytes / 1024).toFixed(0)} KiB, last-step change ${figures.lastStepChange.toExponential(1)}`,
+    );
+    for (const value of [...figures.fc1, ...figures.fc2]) assert.ok(Number.isFinite(value) && value > 0);
+    assert.ok(figures.lastStepChange < 1e-4);
+  },
+);
 
 test('every analysis report carries the data-free bounds, and no measured FC ratio exceeds them', async () => {
   const { WorkerSupervisor } = await import('../../extension/worker/workerSupervisor');
   const { PAIRS } = await import('../support/fixtures');
   const supervisor = new WorkerSupervisor();
   try {
-    const report = await supervisor.analyze({ modelPath: modelPath('hf_vit_op17.onnx'), mode: 'isolated', executionProvider: 'cpu', reference: PAIRS.reference, target: PAIRS.target, seed: 0 });
+    const report = await supervisor.analyze({
+      modelPath: modelPath('hf_vit_op17.onnx'),
+      mode: 'isolated',
+      executionProvider: 'cpu',
+      reference: PAIRS.reference,
+      target: PAIRS.target,
+      seed: 0,
+    });
     const bounds = report.bounds;
     assert.ok(bounds, 'the report has bounds');
     assert.equal(bounds.blocks.length, report.blocks.length);
@@ -340,7 +366,15 @@ test('bounds before measuring take r and s_min from the first pairs an analysis 
     assert.equal(before.tokens?.synthetic, false);
     // One pair per probe run gathers the statistics over four batches; the default over one.
     for (const batchPairs of [1, undefined]) {
-      const report = await supervisor.analyze({ modelPath: model, mode: 'isolated', executionProvider: 'cpu', reference: PAIRS.reference, target: PAIRS.target, seed: 0, batchPairs });
+      const report = await supervisor.analyze({
+        modelPath: model,
+        mode: 'isolated',
+        executionProvider: 'cpu',
+        reference: PAIRS.reference,
+        target: PAIRS.target,
+        seed: 0,
+        batchPairs,
+      });
       const after = report.bounds!;
       assert.equal(after.tokens?.images, before.tokens!.images);
       assert.equal(after.tokens?.tokens, before.tokens!.tokens);

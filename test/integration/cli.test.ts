@@ -26,7 +26,6 @@ const EXIT = { done: 0, usage: 2, model: 3, input: 4, cancelled: 130 };
 const FIXTURE_MODEL = modelPath('timm_op14.onnx');
 const FOLDERS = ['--reference', PAIRS.reference, '--target', PAIRS.target];
 
-
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Block rows of the table: "<index>  <mean> ± <half> ..." with one cell per component. */
@@ -84,7 +83,7 @@ describe('successful runs', () => {
     assert.ok(result.stdout.includes(file), 'says where the report went');
   });
 
-  test('--mode in-context is labelled as such, never as the paper\'s measure', async () => {
+  test("--mode in-context is labelled as such, never as the paper's measure", async () => {
     const result = await runCli(['analyze', FIXTURE_MODEL, ...FOLDERS, '--ep', 'cpu', '--mode', 'in-context']);
     assert.equal(result.code, EXIT.done, result.stderr);
     assert.match(result.stdout, /^Mode\s+in-context/m);
@@ -131,7 +130,9 @@ describe('an execution provider that cannot run exits 3 with one line saying wha
   test('--ep webgpu with no Vulkan driver names webgpu and the way out', async (context) => {
     if (process.platform !== 'linux') return context.skip('the Vulkan driver is chosen through the environment on Linux only');
     // A driver manifest that does not exist: WebGPU finds no adapter, whatever the machine has.
-    const result = await runCli(['analyze', FIXTURE_MODEL, '--ep', 'webgpu', '--pairs', '2'], { env: { VK_ICD_FILENAMES: path.join(scratch, 'no-driver.json'), VK_DRIVER_FILES: path.join(scratch, 'no-driver.json') } });
+    const result = await runCli(['analyze', FIXTURE_MODEL, '--ep', 'webgpu', '--pairs', '2'], {
+      env: { VK_ICD_FILENAMES: path.join(scratch, 'no-driver.json'), VK_DRIVER_FILES: path.join(scratch, 'no-driver.json') },
+    });
     assertOneLineError(result, EXIT.model, /'webgpu' cannot run here: no usable GPU adapter.*--ep auto.*--ep cpu/);
   });
 
@@ -239,7 +240,7 @@ describe('Ctrl-C', () => {
   });
 
   // A terminal's Ctrl-C signals the whole foreground process group, the worker included.
-  test('SIGINT to the whole process group (a terminal\'s Ctrl-C) exits 130', async () => {
+  test("SIGINT to the whole process group (a terminal's Ctrl-C) exits 130", async () => {
     const run = startLongRun(true);
     try {
       await interruptAndCheck(run, -run.child.pid!);

@@ -57,7 +57,8 @@ describe('analyze --pairs-from and merge', () => {
         const stats = block.components[component];
         const reference = single.blocks[b].components[component];
         assert.equal(stats.n, reference.n);
-        for (const key of ['mean', 'std'] as const) assert.ok(relativeError(stats[key], reference[key]) < 1e-6, `block ${b} ${component} ${key}: ${stats[key]} vs ${reference[key]}`);
+        for (const key of ['mean', 'std'] as const)
+          assert.ok(relativeError(stats[key], reference[key]) < 1e-6, `block ${b} ${component} ${key}: ${stats[key]} vs ${reference[key]}`);
         assert.ok(relativeError(stats.ci95[0], reference.ci95[0]) < 1e-6 && relativeError(stats.ci95[1], reference.ci95[1]) < 1e-6);
         // Independently: the pooled mean and the sum of squares about it, from the shards' numbers.
         const parts = shards.map((shard) => shard.blocks[b].components[component]);
@@ -76,7 +77,11 @@ describe('analyze --pairs-from and merge', () => {
 
   test('overlapping shards, shards of another model and a bad --pairs-from are refused in one line', async () => {
     assertOneLineError(await runCli(['merge', file('all.json'), file('shard-3.json'), '--out', file('x.json')]), EXIT.usage, /all\.json and shard-3\.json both measured pair 3/);
-    assertOneLineError(await runCli(['merge', file('shard-0.json'), file('clip.json'), '--out', file('x.json')]), EXIT.usage, /clip\.json differs from shard-0\.json in model\.sha256/);
+    assertOneLineError(
+      await runCli(['merge', file('shard-0.json'), file('clip.json'), '--out', file('x.json')]),
+      EXIT.usage,
+      /clip\.json differs from shard-0\.json in model\.sha256/,
+    );
     assertOneLineError(await runCli(['merge', file('shard-0.json'), file('shard-3.json')]), EXIT.usage, /needs --out/);
     assertOneLineError(await runCli(['analyze', MODEL, ...FOLDERS, '--pairs-from', 'two']), EXIT.usage, /--pairs-from takes an integer of at least 0 \(got 'two'\)/);
     assertOneLineError(await runCli(['analyze', MODEL, ...FOLDERS, '--pairs-from', '8']), EXIT.report, /Skipping 8 pairs leaves none: the inputs have 8/);
@@ -109,8 +114,16 @@ describe('compare', () => {
   });
 
   test('reports of another architecture or mode are refused with the field that differs', async () => {
-    assertOneLineError(await runCli(['compare', file('all.json'), file('in-context.json')]), EXIT.usage, /in-context\.json differs from all\.json in settings\.mode \(in-context vs isolated\)/);
-    assertOneLineError(await runCli(['compare', file('all.json'), file('clip.json')]), EXIT.usage, /clip\.json differs from all\.json in model\.architecture\.activation \(quick_gelu vs gelu\)/);
+    assertOneLineError(
+      await runCli(['compare', file('all.json'), file('in-context.json')]),
+      EXIT.usage,
+      /in-context\.json differs from all\.json in settings\.mode \(in-context vs isolated\)/,
+    );
+    assertOneLineError(
+      await runCli(['compare', file('all.json'), file('clip.json')]),
+      EXIT.usage,
+      /clip\.json differs from all\.json in model\.architecture\.activation \(quick_gelu vs gelu\)/,
+    );
     assertOneLineError(await runCli(['compare', file('all.json')]), EXIT.usage, /compare takes at least two report files/);
     fs.writeFileSync(file('not-json.json'), 'nope');
     assertOneLineError(await runCli(['compare', file('all.json'), file('not-json.json')]), EXIT.report, /not-json\.json is not JSON/);

@@ -67,9 +67,16 @@ function assertReportConsistent(report: PlasticityReport, where: string): void {
     }
   }
   const ranked = [...GOLDEN_COMPONENTS].sort((a, b) => report.summary[a].rank - report.summary[b].rank);
-  assert.deepEqual(ranked.map((component) => report.summary[component].rank), [1, 2, 3, 4, 5], `${where}: ranks are a permutation of 1..5`);
+  assert.deepEqual(
+    ranked.map((component) => report.summary[component].rank),
+    [1, 2, 3, 4, 5],
+    `${where}: ranks are a permutation of 1..5`,
+  );
   for (let i = 1; i < ranked.length; i++) {
-    assert.ok(report.summary[ranked[i - 1]].mean >= report.summary[ranked[i]].mean, `${where}: rank ${i} (${ranked[i - 1]}) is not at least as plastic as rank ${i + 1} (${ranked[i]})`);
+    assert.ok(
+      report.summary[ranked[i - 1]].mean >= report.summary[ranked[i]].mean,
+      `${where}: rank ${i} (${ranked[i - 1]}) is not at least as plastic as rank ${i + 1} (${ranked[i]})`,
+    );
   }
   for (const component of GOLDEN_COMPONENTS) {
     const blockMeans = report.blocks.map((block) => block.components[component].mean);
@@ -138,11 +145,17 @@ test("executionProvider 'auto' reports every provider it tried and measures on o
     assert.equal(typeof attempt.ok, 'boolean');
     assert.ok(attempt.reason.trim().length > 0, `${attempt.name} has a reason`);
   }
-  assert.ok(tried.some((attempt) => attempt.name === used && attempt.ok), `used provider ${used} is listed as one that ran: ${JSON.stringify(tried)}`);
+  assert.ok(
+    tried.some((attempt) => attempt.name === used && attempt.ok),
+    `used provider ${used} is listed as one that ran: ${JSON.stringify(tried)}`,
+  );
   // Failed attempts come before the one kept; falling back to cpu means a GPU provider was tried.
   assert.ok(tried.findIndex((attempt) => attempt.ok) === tried.length - 1, `only the last attempt ran: ${JSON.stringify(tried)}`);
   if (used === 'cpu') {
-    assert.ok(tried.some((attempt) => attempt.name !== 'cpu' && !attempt.ok), `a GPU provider was tried before cpu: ${JSON.stringify(tried)}`);
+    assert.ok(
+      tried.some((attempt) => attempt.name !== 'cpu' && !attempt.ok),
+      `a GPU provider was tried before cpu: ${JSON.stringify(tried)}`,
+    );
     assertMatchesGolden(auto, golden, 'isolated');
   } else {
     // A GPU machine: its numbers must agree with the cpu run.
@@ -201,7 +214,10 @@ describe('synthetic inputs', () => {
     assert.equal(first.settings.inputs.reference, null);
     assert.equal(first.settings.inputs.target, null);
     assert.equal(first.settings.pairs, 6);
-    assert.ok(first.warnings.some((warning) => /synthetic/i.test(warning)), `warnings mention synthetic inputs: ${JSON.stringify(first.warnings)}`);
+    assert.ok(
+      first.warnings.some((warning) => /synthetic/i.test(warning)),
+      `warnings mention synthetic inputs: ${JSON.stringify(first.warnings)}`,
+    );
     assertReportConsistent(first, 'synthetic');
     const means = (report: PlasticityReport) => report.blocks.flatMap((block) => GOLDEN_COMPONENTS.map((component) => block.components[component].mean));
     assert.deepEqual(means(again), means(first), 'same seed, same numbers');
@@ -211,11 +227,7 @@ describe('synthetic inputs', () => {
 
 test('the model, its external data and the input files are never modified', async () => {
   const model = modelPath('timm_op17_external.onnx');
-  const files = [
-    model,
-    `${model}.data`,
-    ...[PAIRS.reference, PAIRS.target].flatMap((folder) => fs.readdirSync(folder).map((name) => path.join(folder, name))),
-  ];
+  const files = [model, `${model}.data`, ...[PAIRS.reference, PAIRS.target].flatMap((folder) => fs.readdirSync(folder).map((name) => path.join(folder, name)))];
   const before = files.map(fileFingerprint);
   for (const mode of MODES) await supervisor.analyze(fixtureRequest('timm_op17_external.onnx', mode));
   assert.deepEqual(files.map(fileFingerprint), before);

@@ -20,17 +20,53 @@ import { pythonWith, runPythonHelper } from '../support/pythonScripts';
 /** Each fixture style: its ONNX file, a budget, and the head / final-norm parameters PyTorch has. */
 const STYLES: { style: string; model: string; options: RecommendOptions; head: string[]; finalNorm: string[] }[] = [
   { style: 'timm', model: 'timm_op17_dyn.onnx', options: { budget: { kind: 'types', count: 2 } }, head: ['head.weight', 'head.bias'], finalNorm: ['norm.weight', 'norm.bias'] },
-  { style: 'hf_vit', model: 'hf_vit_op14_dyn.onnx', options: { budget: { kind: 'share', percent: 30 } }, head: ['classifier.weight', 'classifier.bias'], finalNorm: ['layernorm.weight', 'layernorm.bias'] },
-  { style: 'torchvision', model: 'torchvision_op17_dyn.onnx', options: { budget: { kind: 'parameters', count: 9000 }, unit: 'cells' }, head: ['heads.head.weight', 'heads.head.bias'], finalNorm: ['encoder.ln.weight', 'encoder.ln.bias'] },
+  {
+    style: 'hf_vit',
+    model: 'hf_vit_op14_dyn.onnx',
+    options: { budget: { kind: 'share', percent: 30 } },
+    head: ['classifier.weight', 'classifier.bias'],
+    finalNorm: ['layernorm.weight', 'layernorm.bias'],
+  },
+  {
+    style: 'torchvision',
+    model: 'torchvision_op17_dyn.onnx',
+    options: { budget: { kind: 'parameters', count: 9000 }, unit: 'cells' },
+    head: ['heads.head.weight', 'heads.head.bias'],
+    finalNorm: ['encoder.ln.weight', 'encoder.ln.bias'],
+  },
   { style: 'openai_clip', model: 'openai_clip_op14.onnx', options: { budget: { kind: 'types', count: 1 } }, head: ['proj'], finalNorm: ['ln_post.weight', 'ln_post.bias'] },
-  { style: 'hf_clip', model: 'hf_clip_op17_dyn.onnx', options: { budget: { kind: 'share', percent: 10 }, unit: 'cells' }, head: [], finalNorm: ['vision_model.post_layernorm.weight', 'vision_model.post_layernorm.bias'] },
-  { style: 'deit_distilled', model: 'deit_distilled_op13.onnx', options: { budget: { kind: 'types', count: 3 } }, head: ['head.weight', 'head.bias', 'head_dist.weight', 'head_dist.bias'], finalNorm: ['norm.weight', 'norm.bias'] },
+  {
+    style: 'hf_clip',
+    model: 'hf_clip_op17_dyn.onnx',
+    options: { budget: { kind: 'share', percent: 10 }, unit: 'cells' },
+    head: [],
+    finalNorm: ['vision_model.post_layernorm.weight', 'vision_model.post_layernorm.bias'],
+  },
+  {
+    style: 'deit_distilled',
+    model: 'deit_distilled_op13.onnx',
+    options: { budget: { kind: 'types', count: 3 } },
+    head: ['head.weight', 'head.bias', 'head_dist.weight', 'head_dist.bias'],
+    finalNorm: ['norm.weight', 'norm.bias'],
+  },
 ];
 
 /** A timm report written in another framework's names, applied to that framework's model. */
 const CROSS_NAMINGS: { id: string; naming: FrameworkNaming; style: string; options: RecommendOptions; extras: string[] }[] = [
-  { id: 'timm-as-torchvision', naming: 'torchvision', style: 'torchvision', options: { budget: { kind: 'types', count: 2 } }, extras: ['heads.head.weight', 'heads.head.bias', 'encoder.ln.weight', 'encoder.ln.bias'] },
-  { id: 'timm-as-clip', naming: 'clip', style: 'openai_clip', options: { budget: { kind: 'share', percent: 10 }, unit: 'cells' }, extras: ['proj', 'ln_post.weight', 'ln_post.bias'] },
+  {
+    id: 'timm-as-torchvision',
+    naming: 'torchvision',
+    style: 'torchvision',
+    options: { budget: { kind: 'types', count: 2 } },
+    extras: ['heads.head.weight', 'heads.head.bias', 'encoder.ln.weight', 'encoder.ln.bias'],
+  },
+  {
+    id: 'timm-as-clip',
+    naming: 'clip',
+    style: 'openai_clip',
+    options: { budget: { kind: 'share', percent: 10 }, unit: 'cells' },
+    extras: ['proj', 'ln_post.weight', 'ln_post.bias'],
+  },
   { id: 'timm-as-hf-clip', naming: 'hf-clip', style: 'hf_clip', options: { budget: { kind: 'types', count: 5 }, includeHead: false }, extras: [] },
 ];
 
@@ -92,7 +128,10 @@ function writeExports(id: string, plan: FreezePlan): { pytorch: string; peft: st
 
 before(async () => {
   for (const { style, model } of STYLES) {
-    reports.set(style, await supervisor.analyze({ modelPath: modelPath(model), mode: 'isolated', executionProvider: 'cpu', reference: PAIRS.reference, target: PAIRS.target, seed: 0 }));
+    reports.set(
+      style,
+      await supervisor.analyze({ modelPath: modelPath(model), mode: 'isolated', executionProvider: 'cpu', reference: PAIRS.reference, target: PAIRS.target, seed: 0 }),
+    );
   }
   const cases: { id: string; style: string; pytorch: string; peft?: string; prefix?: string; wrap?: boolean }[] = [];
   for (const { style, options, head, finalNorm } of STYLES) {

@@ -16,7 +16,11 @@ after(() => supervisor.dispose());
 const golden = goldenFixtures().find((entry) => entry.model === 'timm_op17_dyn.onnx')!;
 
 /** Copies every node of `model` except those `rewrite` handles, and declares inputs and outputs. */
-function rebuild(model: OnnxModel, rewrite: (builder: OnnxGraphBuilder, node: OnnxModel['nodes'][number]) => boolean, addInitializers: (builder: OnnxGraphBuilder) => void): Uint8Array {
+function rebuild(
+  model: OnnxModel,
+  rewrite: (builder: OnnxGraphBuilder, node: OnnxModel['nodes'][number]) => boolean,
+  addInitializers: (builder: OnnxGraphBuilder) => void,
+): Uint8Array {
   const builder = new OnnxGraphBuilder(model.opsetImports);
   const structure = discoverVit(model);
   builder.input(structure.inputName, 1, structure.inputShape);

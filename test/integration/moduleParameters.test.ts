@@ -17,8 +17,24 @@ import { modelPath, PAIRS, sha256OfFile, tempDir } from '../support/fixtures';
 // The fixtures' heads are nn.Linear(32, 10) and their final norms nn.LayerNorm(32) (see
 // test/fixtures/models/README.md): 330 and 64 parameters.
 const STYLES = [
-  { style: 'timm', model: 'timm_op17_dyn.onnx', head: 'head', headParameters: ['head.weight', 'head.bias'], finalNorm: 'norm', finalNormParameters: ['norm.weight', 'norm.bias'], absent: ['head_dist', 'fc_norm', 'classifier'] },
-  { style: 'hf_vit', model: 'hf_vit_op14_dyn.onnx', head: 'classifier', headParameters: ['classifier.weight', 'classifier.bias'], finalNorm: 'layernorm', finalNormParameters: ['layernorm.weight', 'layernorm.bias'], absent: ['head', 'norm', 'visual_projection'] },
+  {
+    style: 'timm',
+    model: 'timm_op17_dyn.onnx',
+    head: 'head',
+    headParameters: ['head.weight', 'head.bias'],
+    finalNorm: 'norm',
+    finalNormParameters: ['norm.weight', 'norm.bias'],
+    absent: ['head_dist', 'fc_norm', 'classifier'],
+  },
+  {
+    style: 'hf_vit',
+    model: 'hf_vit_op14_dyn.onnx',
+    head: 'classifier',
+    headParameters: ['classifier.weight', 'classifier.bias'],
+    finalNorm: 'layernorm',
+    finalNormParameters: ['layernorm.weight', 'layernorm.bias'],
+    absent: ['head', 'norm', 'visual_projection'],
+  },
 ];
 
 const supervisor = new WorkerSupervisor();

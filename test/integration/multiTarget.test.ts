@@ -38,7 +38,12 @@ function assertSameStatistics(actual: PlasticityReport['blocks'], expected: Plas
       const got = block.components[component];
       const want = expected[b].components[component];
       assert.equal(got.n, want.n, `${what} block ${b} ${component} n`);
-      for (const [key, value, reference] of [['mean', got.mean, want.mean], ['std', got.std, want.std], ['ci95 low', got.ci95[0], want.ci95[0]], ['ci95 high', got.ci95[1], want.ci95[1]]] as const) {
+      for (const [key, value, reference] of [
+        ['mean', got.mean, want.mean],
+        ['std', got.std, want.std],
+        ['ci95 low', got.ci95[0], want.ci95[0]],
+        ['ci95 high', got.ci95[1], want.ci95[1]],
+      ] as const) {
         assert.ok(relativeError(value, reference) < 1e-6, `${what} block ${b} ${component} ${key}: ${value} vs ${reference}`);
       }
     }
@@ -60,7 +65,8 @@ for (const mode of ['isolated', 'in-context'] as const) {
       // 3 pairs per probe run: the last batch of the 8 pairs is a partial one.
       multi = await analyze(`multi-${mode}.json`, '--mode', mode, '--reference', PAIRS.reference, ...targets.flatMap((target) => ['--target', target]), '--batch-pairs', '3');
       singles = [];
-      for (const [index, target] of targets.entries()) singles.push(await analyze(`single-${mode}-${index}.json`, '--mode', mode, '--reference', PAIRS.reference, '--target', target));
+      for (const [index, target] of targets.entries())
+        singles.push(await analyze(`single-${mode}-${index}.json`, '--mode', mode, '--reference', PAIRS.reference, '--target', target));
     });
 
     test('each target equals its separate single-target run (to 1e-6): blocks, intervals, summary and ranking', () => {
@@ -97,7 +103,10 @@ describe('the per-target section', () => {
     assert.deepEqual(names, ['target', 'b-target-reversed', 'c-reference-reversed']);
     for (const target of multi.targets!) {
       assert.deepEqual(Object.keys(target).sort(), ['blocks', 'folder', 'inputDistanceStd', 'meanInputDistance', 'name', 'pairIndices', 'pairs', 'ranking', 'summary', 'warnings']);
-      assert.deepEqual(target.ranking, [...GOLDEN_COMPONENTS].sort((a, b) => target.summary[a].rank - target.summary[b].rank));
+      assert.deepEqual(
+        target.ranking,
+        [...GOLDEN_COMPONENTS].sort((a, b) => target.summary[a].rank - target.summary[b].rank),
+      );
       assert.ok(target.meanInputDistance > 0 && Number.isFinite(target.inputDistanceStd), `${target.name}: ${target.meanInputDistance}`);
       assert.deepEqual(target.warnings, []);
     }
@@ -107,7 +116,10 @@ describe('the per-target section', () => {
 
   test('--targets DIR reads one target per subfolder, sorted by name, and gives the same numbers', async () => {
     const report = await analyze('folder-of-folders.json', '--reference', PAIRS.reference, '--targets', file('set'));
-    assert.deepEqual(report.targets!.map((target) => target.name), ['a-target', 'b-target-reversed', 'c-reference-reversed']);
+    assert.deepEqual(
+      report.targets!.map((target) => target.name),
+      ['a-target', 'b-target-reversed', 'c-reference-reversed'],
+    );
     const multi = readReport('multi-isolated.json');
     report.targets!.forEach((target, k) => assertSameStatistics(target.blocks, multi.targets![k].blocks, target.name));
   });
@@ -121,6 +133,10 @@ describe('the per-target section', () => {
 
   test('several targets without a reference, or a target twice, are refused in one line', async () => {
     assertOneLineError(await runCli(['analyze', MODEL, '--ep', 'cpu', '--target', targets[0], '--target', targets[1]]), EXIT.usage, /give --reference DIR too/);
-    assertOneLineError(await runCli(['analyze', MODEL, '--ep', 'cpu', '--reference', PAIRS.reference, '--target', targets[0], '--target', file('set/a-target')]), EXIT.usage, /is given twice/);
+    assertOneLineError(
+      await runCli(['analyze', MODEL, '--ep', 'cpu', '--reference', PAIRS.reference, '--target', targets[0], '--target', file('set/a-target')]),
+      EXIT.usage,
+      /is given twice/,
+    );
   });
 });

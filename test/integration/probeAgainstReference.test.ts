@@ -23,7 +23,12 @@ function randomEmbedding(length: number, seed: number, scale: number): Float64Ar
 }
 
 // Both flavors: the portable graph (any provider) and cpu's, with onnxruntime's fused attention.
-for (const [mode, flavor] of [['isolated', 'portable'], ['isolated', 'cpu'], ['in-context', 'portable'], ['in-context', 'cpu']] as const satisfies readonly (readonly [string, ProbeFlavor])[]) {
+for (const [mode, flavor] of [
+  ['isolated', 'portable'],
+  ['isolated', 'cpu'],
+  ['in-context', 'portable'],
+  ['in-context', 'cpu'],
+] as const satisfies readonly (readonly [string, ProbeFlavor])[]) {
   test(`${mode} probe (${flavor} graph) equals the plain definition on fresh random inputs`, async () => {
     const seedBase = Date.now() % 100000; // fresh inputs on every run; printed on failure
     for (const golden of goldenFixtures()) {

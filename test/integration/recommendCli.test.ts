@@ -15,7 +15,6 @@ let scratch: string;
 let timmReport: string;
 let syntheticReport: string;
 
-
 function writeReport(name: string, value: unknown): string {
   const file = path.join(scratch, name);
   fs.writeFileSync(file, typeof value === 'string' ? value : JSON.stringify(value, null, 2));
@@ -75,7 +74,10 @@ describe('recommend', () => {
     const plan = JSON.parse(result.stdout) as FreezePlan;
     assert.equal(plan.source.model.fileChecked, false);
     assert.ok(plan.notes.some((note) => /gone\.onnx, is missing: head and final-norm names are the framework's alternatives/.test(note)));
-    assert.deepEqual(plan.trainable.filter((group) => group.role === 'head').map((group) => group.match), ['any']);
+    assert.deepEqual(
+      plan.trainable.filter((group) => group.role === 'head').map((group) => group.match),
+      ['any'],
+    );
     const explicit = await runCli(['recommend', timmReport, '--types', '1', '--model', modelPath('hf_vit_op14_dyn.onnx')]);
     assertOneLineError(explicit, EXIT.model, /hf_vit_op14_dyn\.onnx is not the model the report measured \(its sha256 differs\); pass the measured model with --model FILE\.$/);
   });
@@ -101,14 +103,26 @@ describe('recommend', () => {
   });
 
   test('unreadable or foreign reports: one line naming the file, exit 4', async () => {
-    assertOneLineError(await runCli(['recommend', path.join(scratch, 'none.json'), '--types', '1']), EXIT.report, /none\.json cannot be read \(ENOENT\); pass the file written by 'plasticity-lens analyze MODEL --json FILE'/);
+    assertOneLineError(
+      await runCli(['recommend', path.join(scratch, 'none.json'), '--types', '1']),
+      EXIT.report,
+      /none\.json cannot be read \(ENOENT\); pass the file written by 'plasticity-lens analyze MODEL --json FILE'/,
+    );
     assertOneLineError(await runCli(['recommend', writeReport('broken.json', '{"schemaVersion": 1,'), '--types', '1']), EXIT.report, /broken\.json is not JSON/);
     assertOneLineError(await runCli(['recommend', writeReport('other.json', { hello: 'world' }), '--types', '1']), EXIT.report, /other\.json is not a Plasticity Lens report/);
     const future = { ...reportFromGolden(goldens.get('timm')!), schemaVersion: 2 };
-    assertOneLineError(await runCli(['recommend', writeReport('future.json', future), '--types', '1']), EXIT.report, /future\.json is a report of schemaVersion 2, this version reads 1/);
+    assertOneLineError(
+      await runCli(['recommend', writeReport('future.json', future), '--types', '1']),
+      EXIT.report,
+      /future\.json is a report of schemaVersion 2, this version reads 1/,
+    );
     const partial = reportFromGolden(goldens.get('timm')!) as unknown as { blocks: { components: Record<string, unknown> }[] };
     delete partial.blocks[1].components.FC2;
-    assertOneLineError(await runCli(['recommend', writeReport('partial.json', partial), '--types', '1']), EXIT.report, /partial\.json is an incomplete Plasticity Lens report \(block 1 FC2 lacks/);
+    assertOneLineError(
+      await runCli(['recommend', writeReport('partial.json', partial), '--types', '1']),
+      EXIT.report,
+      /partial\.json is an incomplete Plasticity Lens report \(block 1 FC2 lacks/,
+    );
   });
 
   test('help', async () => {

@@ -68,7 +68,7 @@ test('until settled: types that do not separate are measured up to the maximum o
   }
 });
 
-test('cancel: a long until-settled run (the paper\'s 12,800 synthetic pairs) stops at the next batch, in its own worker', async (t) => {
+test("cancel: a long until-settled run (the paper's 12,800 synthetic pairs) stops at the next batch, in its own worker", async (t) => {
   // A grace period far beyond a batch: the worker must stop by itself, not be killed.
   const supervisor = new WorkerSupervisor({ cancelGraceMs: 60_000 });
   try {
@@ -89,7 +89,7 @@ test('cancel: a long until-settled run (the paper\'s 12,800 synthetic pairs) sto
     await assert.rejects(running, CancelledError);
     const latency = performance.now() - abortedAt;
     t.diagnostic(`cancel answered by the worker ${latency.toFixed(0)} ms after the abort`);
-    assert.equal(total, 12_800, 'synthetic inputs under --until-settled run up to the paper\'s 12,800 pairs');
+    assert.equal(total, 12_800, "synthetic inputs under --until-settled run up to the paper's 12,800 pairs");
     assert.equal(supervisor.workerPid, pid, 'the worker stopped the run itself (it was not killed)');
     assert.ok(processIsAlive(pid));
   } finally {

@@ -52,7 +52,7 @@ function assertAgreesWithCpu(gpuReport: PlasticityReport, cpuReport: PlasticityR
 }
 
 describe('WebGPU on SwiftShader', { skip }, () => {
-  test('every fixture gives cpu\'s numbers within 1e-4 on webgpu', async () => {
+  test("every fixture gives cpu's numbers within 1e-4 on webgpu", async () => {
     let worst = 0;
     for (const golden of goldenFixtures()) {
       const file = modelPath(golden.model);
@@ -109,7 +109,7 @@ describe('WebGPU on SwiftShader', { skip }, () => {
     assert.equal(after.settings.executionProvider.used, 'webgpu');
   });
 
-  test('the bounds of a webgpu run are computed on cpu, say why, and equal a cpu run\'s', async () => {
+  test("the bounds of a webgpu run are computed on cpu, say why, and equal a cpu run's", async () => {
     const file = modelPath('hf_vit_op17.onnx');
     const { onGpu, onCpu } = await onBoth(file);
     assert.equal(onGpu.bounds?.executionProvider?.used, 'cpu');

@@ -12,18 +12,7 @@ import { readOnnxModel } from '../../extension/core/onnx/onnxModel';
 import { MeasureMode, PlasticityReport } from '../../extension/core/report/reportSchema';
 import { discoverVit } from '../../extension/core/vit/discoverVit';
 import { WorkerSupervisor } from '../../extension/worker/workerSupervisor';
-import {
-  fileFingerprint,
-  Golden,
-  GOLDEN_COMPONENTS,
-  goldenBlockStatistics,
-  goldenFixtures,
-  MODELS,
-  PAIRS,
-  relativeError,
-  runCli,
-  tempDir,
-} from '../support/fixtures';
+import { fileFingerprint, Golden, GOLDEN_COMPONENTS, goldenBlockStatistics, goldenFixtures, MODELS, PAIRS, relativeError, runCli, tempDir } from '../support/fixtures';
 
 interface Variant {
   file: string;
@@ -48,7 +37,10 @@ function assertCloseToGolden(report: PlasticityReport, golden: Golden, mode: Mea
     GOLDEN_COMPONENTS.forEach((component, c) => {
       const error = relativeError(block.components[component].mean, expected[b][c].mean);
       worst = Math.max(worst, error);
-      assert.ok(error < tolerance, `${where} block ${b} ${component}: ${block.components[component].mean} vs float model ${expected[b][c].mean} (relative ${error.toExponential(2)}, tolerance ${tolerance})`);
+      assert.ok(
+        error < tolerance,
+        `${where} block ${b} ${component}: ${block.components[component].mean} vs float model ${expected[b][c].mean} (relative ${error.toExponential(2)}, tolerance ${tolerance})`,
+      );
     }),
   );
   return worst;
@@ -74,7 +66,10 @@ describe('models in the wild measure as their float model does', () => {
       assert.ok(graph.summary.length > 0);
       if (variant.family === 'float16') assert.deepEqual(graph.weightStorage, ['float16']);
       if (variant.family === 'quantized') {
-        assert.ok(graph.weightStorage.every((type) => type === 'int8' || type === 'uint8'), graph.weightStorage.join());
+        assert.ok(
+          graph.weightStorage.every((type) => type === 'int8' || type === 'uint8'),
+          graph.weightStorage.join(),
+        );
         assert.ok(graph.activationQuantization.length > 0);
         assert.ok(report.warnings.some((warning) => /activation quantization not applied/.test(warning)));
       }
@@ -89,7 +84,14 @@ describe('models in the wild measure as their float model does', () => {
   for (const file of ['timm_op17_fp16.onnx', 'hf_vit_op14_quantized.onnx', 'timm_op17_fused_attention.onnx', 'hf_vit_op14_fused_mha.onnx', 'timm_op23_dynamo.onnx']) {
     const variant = variants.find((candidate) => candidate.file === file)!;
     test(`${file} in-context`, async () => {
-      const report = await supervisor.analyze({ modelPath: path.join(VARIANTS_DIR, file), mode: 'in-context', executionProvider: 'cpu', reference: PAIRS.reference, target: PAIRS.target, seed: 0 });
+      const report = await supervisor.analyze({
+        modelPath: path.join(VARIANTS_DIR, file),
+        mode: 'in-context',
+        executionProvider: 'cpu',
+        reference: PAIRS.reference,
+        target: PAIRS.target,
+        seed: 0,
+      });
       assertCloseToGolden(report, goldens.get(variant.source)!, 'in-context', variant.tolerance, `${file} in-context`);
     });
   }
@@ -136,6 +138,11 @@ test('an operator the engine cannot read is named in a one-line error, never "no
   const fourBit = { ...model, nodes: model.nodes.map((node) => (node === first ? { ...node, opType: 'MatMulNBits', domain: 'com.microsoft' } : node)) };
   assert.throws(
     () => discoverVit(fourBit),
-    (error: Error) => error instanceof ModelFileError && /com\.microsoft\.MatMulNBits/.test(error.message) && /4-bit/.test(error.message) && !error.message.includes('\n') && !/not a Vision Transformer/.test(error.message),
+    (error: Error) =>
+      error instanceof ModelFileError &&
+      /com\.microsoft\.MatMulNBits/.test(error.message) &&
+      /4-bit/.test(error.message) &&
+      !error.message.includes('\n') &&
+      !/not a Vision Transformer/.test(error.message),
   );
 });

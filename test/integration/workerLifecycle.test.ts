@@ -31,7 +31,10 @@ test('progress reports each phase, then measuring with pairsDone rising to pairs
     const events: AnalysisProgress[] = [];
     const report = await supervisor.analyze(syntheticRequest(40, 8), (progress) => events.push({ ...progress }));
     const measuring = events.filter((event) => event.phase === 'measuring');
-    assert.deepEqual(measuring.map((event) => event.pairsDone), [8, 16, 24, 32, 40]);
+    assert.deepEqual(
+      measuring.map((event) => event.pairsDone),
+      [8, 16, 24, 32, 40],
+    );
     for (const event of measuring) {
       assert.equal(event.pairsTotal, 40);
       assert.equal(event.executionProvider, 'cpu');
@@ -40,10 +43,7 @@ test('progress reports each phase, then measuring with pairsDone rising to pairs
     assert.equal(measuring.at(-1)!.etaSeconds, 0);
     // Set-up phases come first, in the order the runner goes through them.
     const firstMeasuring = events.findIndex((event) => event.phase === 'measuring');
-    assert.deepEqual(
-      [...new Set(events.slice(0, firstMeasuring).map((event) => event.phase))],
-      ['loading', 'discovering', 'inputs', 'providers', 'compiling'],
-    );
+    assert.deepEqual([...new Set(events.slice(0, firstMeasuring).map((event) => event.phase))], ['loading', 'discovering', 'inputs', 'providers', 'compiling']);
     // After measuring, only the data-free bounds are computed.
     const afterMeasuring = events.slice(firstMeasuring).map((event) => event.phase);
     assert.deepEqual([...new Set(afterMeasuring)], ['measuring', 'bounds']);
@@ -92,19 +92,16 @@ test('a signal aborted before the request is sent still rejects with CancelledEr
 
 // cancelGraceMs: 1 makes the supervisor stop the worker itself, as it does when a native call
 // outlasts the grace period; a just-forked worker cannot answer within 1 ms.
-test(
-  'a cancel that has to kill the worker leaves the supervisor ready for the next request',
-  async () => {
-    const supervisor = new WorkerSupervisor({ cancelGraceMs: 1 });
-    try {
-      await assert.rejects(supervisor.analyze(LONG_RUN, undefined, AbortSignal.abort()), CancelledError);
-      const report = await supervisor.analyze(SMALL_REQUEST);
-      assert.equal(report.settings.pairs, 8);
-    } finally {
-      supervisor.dispose();
-    }
-  },
-);
+test('a cancel that has to kill the worker leaves the supervisor ready for the next request', async () => {
+  const supervisor = new WorkerSupervisor({ cancelGraceMs: 1 });
+  try {
+    await assert.rejects(supervisor.analyze(LONG_RUN, undefined, AbortSignal.abort()), CancelledError);
+    const report = await supervisor.analyze(SMALL_REQUEST);
+    assert.equal(report.settings.pairs, 8);
+  } finally {
+    supervisor.dispose();
+  }
+});
 
 test('a worker killed mid-run gives WorkerCrashError saying what to try; the next request gets a fresh worker', async () => {
   const supervisor = new WorkerSupervisor();

@@ -100,9 +100,7 @@ export function sampleStatistics(values: number[]): { mean: number; std: number 
 /** Golden per-pair ratios [pair][block][component] reduced to [block][component] statistics. */
 export function goldenBlockStatistics(perPair: number[][][]): { mean: number; std: number }[][] {
   const blocks = perPair[0].length;
-  return Array.from({ length: blocks }, (_, block) =>
-    GOLDEN_COMPONENTS.map((_, component) => sampleStatistics(perPair.map((pair) => pair[block][component]))),
-  );
+  return Array.from({ length: blocks }, (_, block) => GOLDEN_COMPONENTS.map((_, component) => sampleStatistics(perPair.map((pair) => pair[block][component]))));
 }
 
 /** The golden generator calls both CLIP flavours 'clip'; the engine tells HF CLIP apart as 'hf-clip'. */

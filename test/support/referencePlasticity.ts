@@ -32,7 +32,11 @@ function addRow(a: Matrix, row: Float64Array | undefined): Matrix {
 }
 
 function add(a: Matrix, b: Matrix): Matrix {
-  return matrix(a.rows, a.cols, a.data.map((value, i) => value + b.data[i]));
+  return matrix(
+    a.rows,
+    a.cols,
+    a.data.map((value, i) => value + b.data[i]),
+  );
 }
 
 function distance(a: Matrix, b: Matrix): number {

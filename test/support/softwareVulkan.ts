@@ -24,7 +24,12 @@ export function softwareVulkan(): SoftwareVulkan {
 
 function locate(): SoftwareVulkan {
   if (os.platform() !== 'linux') return { found: false, reason: 'the SwiftShader tests run on Linux only' };
-  const icd = [process.env.PLASTICITY_LENS_VK_ICD, ...CHROMIUM_FOLDERS.map((folder) => path.join(folder, ICD_NAME)), ...packageFiles('chromium-common'), ...packageFiles('chromium')]
+  const icd = [
+    process.env.PLASTICITY_LENS_VK_ICD,
+    ...CHROMIUM_FOLDERS.map((folder) => path.join(folder, ICD_NAME)),
+    ...packageFiles('chromium-common'),
+    ...packageFiles('chromium'),
+  ]
     .filter((file): file is string => !!file && file.endsWith(ICD_NAME))
     .find((file) => fs.existsSync(file));
   if (!icd) return { found: false, reason: `no SwiftShader Vulkan driver (${ICD_NAME}) found; install Debian's chromium (apt-get install chromium) to run them` };

@@ -22,10 +22,12 @@ export function writeStackedBlocksModel(source: string, copies: number, file: st
   const builder = new OnnxGraphBuilder(model.opsetImports);
   builder.input(structure.inputName, TensorDataType.FLOAT, structure.inputShape);
   // Copy k renames what the blocks compute; its input is copy k - 1's last output.
-  const nameIn = (copy: number) => (tensor: string): string => {
-    if (tensor === structure.embeddingOutput && copy > 0) return nameIn(copy - 1)(lastOutput);
-    return produced.has(tensor) && copy > 0 ? `${tensor}__copy${copy}` : tensor;
-  };
+  const nameIn =
+    (copy: number) =>
+    (tensor: string): string => {
+      if (tensor === structure.embeddingOutput && copy > 0) return nameIn(copy - 1)(lastOutput);
+      return produced.has(tensor) && copy > 0 ? `${tensor}__copy${copy}` : tensor;
+    };
   for (const node of model.nodes) {
     if (embedding.has(node)) builder.copyNode(model, node);
   }

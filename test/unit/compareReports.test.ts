@@ -62,7 +62,10 @@ describe('comparing reports', () => {
       { report: baseline, file: '/runs/a.json' },
       { report: other, file: '/runs/b.json' },
     ]);
-    assert.deepEqual(comparison.series.map((series) => series.label), ['a.json', 'b.json']);
+    assert.deepEqual(
+      comparison.series.map((series) => series.label),
+      ['a.json', 'b.json'],
+    );
     assert.equal(comparison.differences.length, 1);
     const cells = comparison.differences[0].cells;
     assert.equal(cells.length, 3 * 5);
@@ -87,7 +90,10 @@ describe('comparing reports', () => {
       { report: other, file: 'b.json' },
       { report: baseline, file: 'a.json' },
     ]);
-    assert.deepEqual(comparison.series.map((series) => series.label), ['a.json', 'b.json', 'a.json (2)']);
+    assert.deepEqual(
+      comparison.series.map((series) => series.label),
+      ['a.json', 'b.json', 'a.json (2)'],
+    );
     assert.deepEqual(comparison.rankings[0].order, ['FC1', 'LN1', 'MHA', 'LN2', 'FC2']);
     assert.deepEqual(comparison.rankings[1].order, ['MHA', 'FC1', 'LN1', 'LN2', 'FC2']);
     assert.equal(comparison.rankings[1].sameTop, false);
@@ -109,7 +115,11 @@ describe('comparing reports', () => {
     ];
     for (const [report, message] of cases) {
       assert.throws(
-        () => compareReports([{ report: baseline, file: 'a.json' }, { report, file: 'b.json' }]),
+        () =>
+          compareReports([
+            { report: baseline, file: 'a.json' },
+            { report, file: 'b.json' },
+          ]),
         (error: Error) => error instanceof UsageError && message.test(error.message) && !error.message.includes('\n'),
       );
     }

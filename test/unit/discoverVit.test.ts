@@ -13,35 +13,37 @@ const EXPECTED_NAMING: Record<string, string> = { timm: 'timm', deit_distilled: 
 
 // One test per fixture, so one failure does not hide the others.
 describe('finds the architecture of every exported ViT as PyTorch describes it', () => {
-  for (const golden of goldenFixtures()) test(golden.model, () => {
-    const structure = discoverVit(readOnnxModel(modelPath(golden.model)));
-    const expected = golden.architecture;
-    assert.equal(structure.blocks.length, expected.blocks, golden.model);
-    assert.equal(structure.hiddenSize, expected.hiddenSize, golden.model);
-    assert.equal(structure.heads, expected.heads, golden.model);
-    assert.equal(structure.mlpSize, expected.mlpSize, golden.model);
-    assert.equal(structure.tokens, expected.tokens, golden.model);
-    assert.deepEqual(structure.imageSize, expected.imageSize, golden.model);
-    assert.deepEqual(structure.patchSize, expected.patchSize, golden.model);
-    assert.equal(structure.norm, expected.norm, golden.model);
-    assert.equal(structure.activation, expected.activation, golden.model);
-    assert.equal(structure.naming, EXPECTED_NAMING[golden.style], golden.model);
-    assert.equal(structure.dynamicBatch, golden.dynamicBatch, golden.model);
-    assert.equal(structure.inputName, golden.inputName, golden.model);
-  });
+  for (const golden of goldenFixtures())
+    test(golden.model, () => {
+      const structure = discoverVit(readOnnxModel(modelPath(golden.model)));
+      const expected = golden.architecture;
+      assert.equal(structure.blocks.length, expected.blocks, golden.model);
+      assert.equal(structure.hiddenSize, expected.hiddenSize, golden.model);
+      assert.equal(structure.heads, expected.heads, golden.model);
+      assert.equal(structure.mlpSize, expected.mlpSize, golden.model);
+      assert.equal(structure.tokens, expected.tokens, golden.model);
+      assert.deepEqual(structure.imageSize, expected.imageSize, golden.model);
+      assert.deepEqual(structure.patchSize, expected.patchSize, golden.model);
+      assert.equal(structure.norm, expected.norm, golden.model);
+      assert.equal(structure.activation, expected.activation, golden.model);
+      assert.equal(structure.naming, EXPECTED_NAMING[golden.style], golden.model);
+      assert.equal(structure.dynamicBatch, golden.dynamicBatch, golden.model);
+      assert.equal(structure.inputName, golden.inputName, golden.model);
+    });
 });
 
 describe('names each component with its framework module and parameter names', () => {
-  for (const golden of goldenFixtures()) test(golden.model, () => {
-    const structure = discoverVit(readOnnxModel(modelPath(golden.model)));
-    structure.blocks.forEach((block, b) => {
-      for (const component of COMPONENTS) {
-        assert.equal(block.modules[component], golden.modules[b][component], `${golden.model} block ${b} ${component}`);
-        assert.deepEqual([...block.parameters[component]].sort(), [...golden.parameters[b][component].names].sort(), `${golden.model} block ${b} ${component}`);
-        assert.equal(block.parameterCounts[component], golden.parameters[b][component].count, `${golden.model} block ${b} ${component}`);
-      }
+  for (const golden of goldenFixtures())
+    test(golden.model, () => {
+      const structure = discoverVit(readOnnxModel(modelPath(golden.model)));
+      structure.blocks.forEach((block, b) => {
+        for (const component of COMPONENTS) {
+          assert.equal(block.modules[component], golden.modules[b][component], `${golden.model} block ${b} ${component}`);
+          assert.deepEqual([...block.parameters[component]].sort(), [...golden.parameters[b][component].names].sort(), `${golden.model} block ${b} ${component}`);
+          assert.equal(block.parameterCounts[component], golden.parameters[b][component].count, `${golden.model} block ${b} ${component}`);
+        }
+      });
     });
-  });
 });
 
 test('a CNN is reported as not a ViT, with what was found', () => {

@@ -117,7 +117,7 @@ describe('Hugging Face CLIP names', () => {
   for (const [line, expected] of cases) test(line, () => assert.deepEqual(found('hf_clip', line), expected));
 });
 
-describe('other frameworks\' names for the same architecture', () => {
+describe("other frameworks' names for the same architecture", () => {
   test('a timm model is also found under its Hugging Face, torchvision, CLIP and HF CLIP names', () => {
     assert.deepEqual(found('timm', 'vit.encoder.layer[1].attention'), ['MHA@1 layer[1].attention']);
     assert.deepEqual(found('timm', 'encoder.layers.encoder_layer_0.mlp.0'), ['FC1@0 layers.encoder_layer_0.mlp.0']);
@@ -130,16 +130,25 @@ describe('other frameworks\' names for the same architecture', () => {
     const report = reportOf('timm');
     report.model.architecture.naming = 'generic';
     const index = buildModuleIndex(report);
-    assert.deepEqual(matchLine('"blocks.1.attn"', index).map((match) => `${match.component}@${match.block}`), ['MHA@1']);
+    assert.deepEqual(
+      matchLine('"blocks.1.attn"', index).map((match) => `${match.component}@${match.block}`),
+      ['MHA@1'],
+    );
     assert.deepEqual(matchLine('"encoder.layer.1.attention"', index), []);
-    assert.deepEqual(matchLine('target_modules=["query", "qkv"]', index).map((match) => match.component), ['MHA']);
+    assert.deepEqual(
+      matchLine('target_modules=["query", "qkv"]', index).map((match) => match.component),
+      ['MHA'],
+    );
   });
 
   test('names that do not follow the detected framework are not mapped to other frameworks', () => {
     const report = reportOf('timm');
     for (const block of report.blocks) block.modules.MHA = `${block.module}.attention_module`;
     const index = buildModuleIndex(report);
-    assert.deepEqual(matchLine('model.blocks[1].attention_module', index).map((match) => `${match.component}@${match.block}`), ['MHA@1']);
+    assert.deepEqual(
+      matchLine('model.blocks[1].attention_module', index).map((match) => `${match.component}@${match.block}`),
+      ['MHA@1'],
+    );
     assert.deepEqual(matchLine('model.blocks[1].attn', index), []);
     assert.deepEqual(matchLine('vit.encoder.layer[1].attention', index), []);
   });
@@ -196,7 +205,7 @@ describe('hint text', () => {
   const cell = (block: number, component: ComponentName): ModuleMatch => ({ start: 0, end: 1, block, component, kind: 'cell' });
   const type = (component: ComponentName): ModuleMatch => ({ start: 0, end: 1, component, kind: 'type' });
 
-  test('a cell: component, block, plasticity and rank among the block\'s components', () => {
+  test("a cell: component, block, plasticity and rank among the block's components", () => {
     const report = reportWithBlock2([0.8, 7.5234, 0.9, 3.2, 2.1]);
     assert.equal(hintText(cell(2, 'MHA'), report), '← MHA block 2: 7.52 (rank 1/5)');
     assert.equal(hintText(cell(2, 'LN1'), report), '← LN1 block 2: 0.800 (rank 5/5)');
@@ -225,7 +234,7 @@ describe('hover', () => {
   const report = reportWithBlock2([0.8, 7.5234, 0.9, 3.2, 2.1]);
   const link = openReportCommandLink({ $mid: 1, scheme: 'file', path: '/models/my_vit.onnx' });
 
-  test('a cell: every block\'s numbers for the component, its block in bold, a link to the report', () => {
+  test("a cell: every block's numbers for the component, its block in bold, a link to the report", () => {
     const markdown = hoverMarkdown({ start: 0, end: 1, block: 2, component: 'MHA', kind: 'cell' }, report, 'my_vit.onnx', link);
     const lines = markdown.split('\n');
     assert.equal(lines[0], '**Plasticity Lens: MHA, block 2** in my\\_vit\\.onnx');

@@ -64,7 +64,9 @@ async function writeColumnsPng(file: string, height: number, bands: Array<{ widt
       for (let i = 0; i < band.width; i++, x++) pixels.set(band.rgb, (y * width + x) * 3);
     }
   }
-  await sharp(pixels, { raw: { width, height, channels: 3 } }).png().toFile(file);
+  await sharp(pixels, { raw: { width, height, channels: 3 } })
+    .png()
+    .toFile(file);
 }
 
 interface NpyWriteOptions {
@@ -184,7 +186,9 @@ describe('image decoding', () => {
     // 10 wide, 30 tall: top 10 rows white, middle black, bottom white; a 10x10 model sees black.
     const pixels = Buffer.alloc(10 * 30 * 3, 255);
     pixels.fill(0, 10 * 10 * 3, 20 * 10 * 3);
-    await sharp(pixels, { raw: { width: 10, height: 30, channels: 3 } }).png().toFile(file);
+    await sharp(pixels, { raw: { width: 10, height: 30, channels: 3 } })
+      .png()
+      .toFile(file);
     const o = options(10, 10);
     const values = await loadInputFile(file, o);
     for (let c = 0; c < 3; c++) for (let p = 0; p < 100; p++) assert.equal(values[c * 100 + p], Math.fround(normalised(0, c)));
@@ -198,7 +202,10 @@ describe('image decoding', () => {
     await solidImage(24, 24, rgb).jpeg({ quality: 95 }).toFile(jpeg);
     await solidImage(24, 24, rgb).webp({ lossless: true }).toFile(webp);
     const o = options(8, 8);
-    for (const [file, tolerance] of [[jpeg, 4], [webp, 1]] as const) {
+    for (const [file, tolerance] of [
+      [jpeg, 4],
+      [webp, 1],
+    ] as const) {
       const values = await loadInputFile(file, o);
       for (let c = 0; c < 3; c++) {
         for (const p of [0, 27, 63]) {
@@ -214,7 +221,10 @@ describe('image decoding', () => {
     const file = path.join(folder, 'gray.png');
     const pixels = Buffer.alloc(16 * 16);
     for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 37) % 256;
-    await sharp(pixels, { raw: { width: 16, height: 16, channels: 1 } }).toColourspace('b-w').png().toFile(file);
+    await sharp(pixels, { raw: { width: 16, height: 16, channels: 1 } })
+      .toColourspace('b-w')
+      .png()
+      .toFile(file);
     assert.equal((await sharp(file).metadata()).channels, 1);
 
     const o = options(16, 16);
@@ -234,7 +244,9 @@ describe('image decoding', () => {
   test('an RGBA PNG loads with its alpha dropped', async () => {
     const folder = freshFolder();
     const file = path.join(folder, 'alpha.png');
-    await sharp({ create: { width: 12, height: 12, channels: 4, background: { r: 40, g: 90, b: 250, alpha: 0.5 } } }).png().toFile(file);
+    await sharp({ create: { width: 12, height: 12, channels: 4, background: { r: 40, g: 90, b: 250, alpha: 0.5 } } })
+      .png()
+      .toFile(file);
     assert.equal((await sharp(file).metadata()).channels, 4);
     const o = options(6, 6);
     const values = await loadInputFile(file, o);
@@ -248,7 +260,9 @@ describe('image decoding', () => {
     const noise = Buffer.alloc(48 * 48 * 3);
     const random = mulberry32(7);
     for (let i = 0; i < noise.length; i++) noise[i] = Math.floor(random() * 256);
-    const png = await sharp(noise, { raw: { width: 48, height: 48, channels: 3 } }).png().toBuffer();
+    const png = await sharp(noise, { raw: { width: 48, height: 48, channels: 3 } })
+      .png()
+      .toBuffer();
     const truncated = path.join(folder, 'cut-short.png');
     fs.writeFileSync(truncated, png.subarray(0, Math.floor(png.length / 2)));
     const text = path.join(folder, 'notes-not-a-photo.jpg');
@@ -387,7 +401,14 @@ describe('folder pairing', () => {
     assert.equal(source.count, 3);
     assert.equal(source.notes.length, 1);
     assert.match(source.notes[0], /5 .*3.*using 3 pairs/);
-    assert.deepEqual((await loadAll(source)).map((pair) => [pair[2], pair[3]]), [[0, 10], [1, 11], [2, 12]]);
+    assert.deepEqual(
+      (await loadAll(source)).map((pair) => [pair[2], pair[3]]),
+      [
+        [0, 10],
+        [1, 11],
+        [2, 12],
+      ],
+    );
   });
 
   test('pairs limits to the first N; more than available uses what there is, with a note', async () => {
@@ -395,10 +416,19 @@ describe('folder pairing', () => {
     const target = folderWith({ 't0.npy': 10, 't1.npy': 11, 't2.npy': 12, 't3.npy': 13 });
     const limited = await openPairSource({ reference, target, pairs: 2, seed: 0 }, o);
     assert.equal(limited.count, 2);
-    assert.deepEqual((await loadAll(limited)).map((pair) => [pair[0], pair[1]]), [['r0.npy', 't0.npy'], ['r1.npy', 't1.npy']]);
+    assert.deepEqual(
+      (await loadAll(limited)).map((pair) => [pair[0], pair[1]]),
+      [
+        ['r0.npy', 't0.npy'],
+        ['r1.npy', 't1.npy'],
+      ],
+    );
     const tooMany = await openPairSource({ reference, target, pairs: 10, seed: 0 }, o);
     assert.equal(tooMany.count, 4);
-    assert.ok(tooMany.notes.some((note) => /10 pairs.*only 4/.test(note)), tooMany.notes.join(' | '));
+    assert.ok(
+      tooMany.notes.some((note) => /10 pairs.*only 4/.test(note)),
+      tooMany.notes.join(' | '),
+    );
   });
 
   test('pairs-from skips the first N pairs (a shard): folders, a split folder and synthetic pairs give the same pairs as the full run', async () => {
@@ -406,7 +436,13 @@ describe('folder pairing', () => {
     const target = folderWith({ 't0.npy': 10, 't1.npy': 11, 't2.npy': 12, 't3.npy': 13 });
     const shard = await openPairSource({ reference, target, first: 1, pairs: 2, seed: 0 }, o);
     assert.equal(shard.first, 1);
-    assert.deepEqual((await loadAll(shard)).map((pair) => [pair[0], pair[1]]), [['r1.npy', 't1.npy'], ['r2.npy', 't2.npy']]);
+    assert.deepEqual(
+      (await loadAll(shard)).map((pair) => [pair[0], pair[1]]),
+      [
+        ['r1.npy', 't1.npy'],
+        ['r2.npy', 't2.npy'],
+      ],
+    );
     assert.ok(shard.notes.includes('Using pairs 1 to 2 of 4 available pairs.'), shard.notes.join(' | '));
     const rest = await openPairSource({ reference, target, first: 3, pairs: 5, seed: 0 }, o);
     assert.equal(rest.count, 1);
@@ -415,13 +451,19 @@ describe('folder pairing', () => {
     const whole = await openPairSource({ seed: 5, pairs: 4 }, o);
     const synthetic = await openPairSource({ seed: 5, first: 2, pairs: 2 }, o);
     assert.deepEqual(await synthetic.load(1), await whole.load(3));
-    await assert.rejects(openPairSource({ reference, target, first: 4, seed: 0 }, o), (error: Error) => error instanceof InputDataError && /Skipping 4 pairs leaves none/.test(error.message));
+    await assert.rejects(
+      openPairSource({ reference, target, first: 4, seed: 0 }, o),
+      (error: Error) => error instanceof InputDataError && /Skipping 4 pairs leaves none/.test(error.message),
+    );
     await assert.rejects(openPairSource({ reference, target, first: -1, seed: 0 }, o), UsageError);
   });
 
   test('one folder is split into halves, i-th of the first with i-th of the second', async () => {
     const folder = folderWith({ 'f0.npy': 0, 'f1.npy': 1, 'f2.npy': 2, 'f3.npy': 3, 'f4.npy': 4 });
-    for (const spec of [{ reference: folder, seed: 0 }, { target: folder, seed: 0 }]) {
+    for (const spec of [
+      { reference: folder, seed: 0 },
+      { target: folder, seed: 0 },
+    ]) {
       const source = await openPairSource(spec, o);
       assert.equal(source.kind, 'split-folder');
       assert.equal(source.reference, folder);
@@ -431,7 +473,10 @@ describe('folder pairing', () => {
         ['f0.npy', 'f2.npy', 0, 2],
         ['f1.npy', 'f3.npy', 1, 3],
       ]);
-      assert.ok(source.notes.some((note) => note.includes('f4.npy')), 'the unused odd file is named');
+      assert.ok(
+        source.notes.some((note) => note.includes('f4.npy')),
+        'the unused odd file is named',
+      );
     }
     const limited = await openPairSource({ reference: folder, pairs: 1, seed: 0 }, o);
     assert.deepEqual(await loadAll(limited), [['f0.npy', 'f2.npy', 0, 2]]);

@@ -50,7 +50,10 @@ describe('merging shards', () => {
       assert.equal(merged.summary[component].rank, expected.summary[component].rank);
       assert.ok(relative(merged.summary[component].mean, expected.summary[component].mean) < 1e-12);
     }
-    assert.deepEqual(merged.mergedFrom!.map((one) => one.file), ['a.json', 'b.json', 'c.json']);
+    assert.deepEqual(
+      merged.mergedFrom!.map((one) => one.file),
+      ['a.json', 'b.json', 'c.json'],
+    );
     assert.match(merged.settings.inputs.notes[0], /^Merged from 3 shards: a\.json \(pairs 0–9\), b\.json \(pairs 10–19\), c\.json \(pairs 21–22\)\.$/);
   });
 
@@ -67,12 +70,19 @@ describe('merging shards', () => {
     const first = shard(all.slice(0, 10), indices.slice(0, 10), 'a.json');
     const cases: [ReportShard[], RegExp][] = [
       [[first, shard(all.slice(5, 15), indices.slice(5, 15), 'b.json')], /^a\.json and b\.json both measured pair 5; shards must not overlap/],
-      [[first, shard(all.slice(10, 20), indices.slice(10, 20), 'b.json', { sha256: 'c'.repeat(64) })], /^b\.json differs from a\.json in model\.sha256 \(cccccccccccc… vs aaaaaaaaaaaa…\)/],
+      [
+        [first, shard(all.slice(10, 20), indices.slice(10, 20), 'b.json', { sha256: 'c'.repeat(64) })],
+        /^b\.json differs from a\.json in model\.sha256 \(cccccccccccc… vs aaaaaaaaaaaa…\)/,
+      ],
       [[first, shard(all.slice(10, 20), indices.slice(10, 20), 'b.json', { mode: 'in-context' })], /^b\.json differs from a\.json in settings\.mode \(in-context vs isolated\)/],
       [[first], /at least two/],
     ];
     for (const [given, message] of cases) {
-      assert.throws(() => mergeReports(given), (error: Error) => error instanceof UsageError && message.test(error.message) && !error.message.includes('\n'), String(message));
+      assert.throws(
+        () => mergeReports(given),
+        (error: Error) => error instanceof UsageError && message.test(error.message) && !error.message.includes('\n'),
+        String(message),
+      );
     }
     const old = shard(all.slice(10, 20), indices.slice(10, 20), 'old.json');
     delete old.report.settings.pairIndices;
@@ -89,7 +99,16 @@ describe('merging shards', () => {
       [9, 10],
     ]);
     assert.equal(firstSharedPair([[0, 4]], [[4, 8]]), null);
-    assert.equal(firstSharedPair([[0, 2], [6, 9]], [[3, 7]]), 6);
+    assert.equal(
+      firstSharedPair(
+        [
+          [0, 2],
+          [6, 9],
+        ],
+        [[3, 7]],
+      ),
+      6,
+    );
     assert.deepEqual(unionOfRanges([[[4, 8]], [[0, 4]], [[9, 10]]]), [
       [0, 8],
       [9, 10],

@@ -47,10 +47,16 @@ test('a missing or short external data file is a clear error', () => {
   const dir = tempDir('external');
   fs.copyFileSync(modelPath('timm_op17_external.onnx'), path.join(dir, 'model.onnx'));
   // The model names its data file, which is absent here.
-  assert.throws(() => readOnnxModel(path.join(dir, 'model.onnx')), (error: Error) => error instanceof ModelFileError && /timm_op17_external\.onnx\.data', which is missing; put that file next to the model/.test(error.message));
+  assert.throws(
+    () => readOnnxModel(path.join(dir, 'model.onnx')),
+    (error: Error) => error instanceof ModelFileError && /timm_op17_external\.onnx\.data', which is missing; put that file next to the model/.test(error.message),
+  );
   const data = fs.readFileSync(modelPath('timm_op17_external.onnx.data'));
   fs.writeFileSync(path.join(dir, 'timm_op17_external.onnx.data'), data.subarray(0, data.length - 100));
-  assert.throws(() => readOnnxModel(path.join(dir, 'model.onnx')), (error: Error) => error instanceof ModelFileError && /shorter than model\.onnx expects/.test(error.message));
+  assert.throws(
+    () => readOnnxModel(path.join(dir, 'model.onnx')),
+    (error: Error) => error instanceof ModelFileError && /shorter than model\.onnx expects/.test(error.message),
+  );
 });
 
 test('truncated, empty, non-ONNX and missing files give one-line errors', () => {
@@ -65,7 +71,11 @@ test('truncated, empty, non-ONNX and missing files give one-line errors', () => 
   for (const [name, content, pattern] of cases) {
     const file = path.join(dir, name);
     if (content) fs.writeFileSync(file, content);
-    assert.throws(() => readOnnxModel(file), (error: Error) => error instanceof ModelFileError && pattern.test(error.message) && !error.message.includes('\n'), name);
+    assert.throws(
+      () => readOnnxModel(file),
+      (error: Error) => error instanceof ModelFileError && pattern.test(error.message) && !error.message.includes('\n'),
+      name,
+    );
   }
   assert.throws(() => readOnnxModel(dir), /is a folder/);
 });
@@ -81,7 +91,10 @@ test('the writer makes models the reader parses back, and copies nodes byte for 
   builder.copyNode(source, copied);
   builder.output('z', TensorDataType.FLOAT, ['batch', 2]);
   const parsed = parseOnnxModel(builder.encode(), 'built.onnx');
-  assert.deepEqual(parsed.nodes.map((node) => node.opType), ['MatMul', 'Softmax', 'LayerNormalization']);
+  assert.deepEqual(
+    parsed.nodes.map((node) => node.opType),
+    ['MatMul', 'Softmax', 'LayerNormalization'],
+  );
   assert.equal(parsed.nodes[1].attributes.get('axis')?.i, -1);
   assert.deepEqual(parsed.inputs[0].shape, [{ param: 'batch' }, { value: 4 }]);
   const copy = parsed.nodes[2];

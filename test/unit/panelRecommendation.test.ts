@@ -33,8 +33,20 @@ describe('budgetFromForm', () => {
   });
 
   test('refuses unusable values with a sentence', () => {
-    for (const [kind, value] of [['types', ''], ['types', '1.5'], ['types', '0'], ['share', '150'], ['share', 'abc'], ['parameters', '10%'], ['parameters', '-3']] as const) {
-      assert.throws(() => budgetFromForm({ kind, value }), (error: unknown) => error instanceof UsageError && error.message.length > 10, `${kind} '${value}'`);
+    for (const [kind, value] of [
+      ['types', ''],
+      ['types', '1.5'],
+      ['types', '0'],
+      ['share', '150'],
+      ['share', 'abc'],
+      ['parameters', '10%'],
+      ['parameters', '-3'],
+    ] as const) {
+      assert.throws(
+        () => budgetFromForm({ kind, value }),
+        (error: unknown) => error instanceof UsageError && error.message.length > 10,
+        `${kind} '${value}'`,
+      );
     }
   });
 });
@@ -48,7 +60,10 @@ describe('planFromForm and previewOfPlan', () => {
     assert.equal(preview.choices[0].rank, 1);
     assert.equal(preview.paperNotes.length, 1);
     assert.ok(preview.trainableModules.some((module) => module.includes('attn')));
-    assert.ok(preview.trainableModules.some((module) => /head/.test(module)), preview.trainableModules.join(', '));
+    assert.ok(
+      preview.trainableModules.some((module) => /head/.test(module)),
+      preview.trainableModules.join(', '),
+    );
     assert.equal(preview.counts.selectedBlockParameters, report.summary.MHA.parameterCount);
     assert.equal(preview.warnings.length, 0);
   });
@@ -57,7 +72,10 @@ describe('planFromForm and previewOfPlan', () => {
     const report = reportFromGolden(golden, { means: PAPER_LIKE, synthetic: true });
     const preview = previewOfPlan(planFromForm(report, form({ naming: 'hf', includeHead: false, kind: 'types', value: '2' })));
     assert.equal(preview.choices.length, 2);
-    assert.ok(preview.trainableModules.every((module) => module.startsWith('vit.encoder.layer.')), preview.trainableModules.join(', '));
+    assert.ok(
+      preview.trainableModules.every((module) => module.startsWith('vit.encoder.layer.')),
+      preview.trainableModules.join(', '),
+    );
     assert.ok(!preview.trainableModules.some((module) => /head|classifier/.test(module)));
     assert.deepEqual(preview.counts.trainable, preview.counts.selectedBlockParameters);
     assert.ok(preview.warnings.includes(SYNTHETIC_WARNING));
@@ -70,7 +88,10 @@ describe('planFromForm and previewOfPlan', () => {
     assert.equal(preview.unit, 'cells');
     assert.ok(preview.choices.every((choice) => / of block \d+$/.test(choice.label)));
     assert.ok(preview.counts.selectedBlockParameters <= cheapest * 3);
-    assert.throws(() => planFromForm(report, form({ kind: 'parameters', value: String(cheapest - 1) })), (error: unknown) => error instanceof UsageError && /smaller than the cheapest choice/.test(error.message));
+    assert.throws(
+      () => planFromForm(report, form({ kind: 'parameters', value: String(cheapest - 1) })),
+      (error: unknown) => error instanceof UsageError && /smaller than the cheapest choice/.test(error.message),
+    );
     assert.throws(() => planFromForm(report, form({ kind: 'types', value: '1', unit: 'cells' })), UsageError);
   });
 
@@ -81,10 +102,14 @@ describe('planFromForm and previewOfPlan', () => {
 
 describe("the model file's answer in the panel's plans", () => {
   /** What the worker answers for the report's model file: the same core function, on the real fixture. */
-  const answerFor = (report: PlasticityReport) => (modules: string[]): Promise<MeasuredModuleParameters> =>
-    Promise.resolve(measuredModuleParameters(readOnnxModel(report.model.path), modules));
+  const answerFor =
+    (report: PlasticityReport) =>
+    (modules: string[]): Promise<MeasuredModuleParameters> =>
+      Promise.resolve(measuredModuleParameters(readOnnxModel(report.model.path), modules));
   const extras = (report: PlasticityReport, fromModel: PlanModelParameters) =>
-    planFromForm(report, form({}), fromModel).trainable.filter((group) => group.role !== 'component').map((group) => [group.role, group.match, group.modules, group.parameters, group.parameterCount]);
+    planFromForm(report, form({}), fromModel)
+      .trainable.filter((group) => group.role !== 'component')
+      .map((group) => [group.role, group.match, group.modules, group.parameters, group.parameterCount]);
 
   test("with the worker's answer the head and final norm are named exactly and counted", async () => {
     const report = reportFromGolden(golden, { means: PAPER_LIKE });
@@ -94,7 +119,8 @@ describe("the model file's answer in the panel's plans", () => {
       return answerFor(report)(modules);
     });
     // Every naming's candidates are asked at once: the form can switch namings without asking again.
-    for (const module of ['head', 'head_dist', 'norm', 'fc_norm', 'classifier', 'vit.layernorm', 'heads', 'encoder.ln', 'proj', 'ln_post']) assert.ok(asked.includes(module), module);
+    for (const module of ['head', 'head_dist', 'norm', 'fc_norm', 'classifier', 'vit.layernorm', 'heads', 'encoder.ln', 'proj', 'ln_post'])
+      assert.ok(asked.includes(module), module);
     await modelFile.answered;
     assert.deepEqual(extras(report, modelFile.now()), [
       ['final-norm', 'all', ['norm'], ['norm.weight', 'norm.bias'], 64],
@@ -111,7 +137,12 @@ describe("the model file's answer in the panel's plans", () => {
     assert.match(pytorch, /head 330, final norm 64/);
     assert.doesNotMatch(pytorch, /count unknown|head_dist/);
     // Another naming's template ignores the model's parameters, as in the command line.
-    assert.deepEqual(planFromForm(report, form({ naming: 'hf' }), modelFile.now()).trainable.filter((group) => group.role === 'head').map((group) => group.modules), [['classifier']]);
+    assert.deepEqual(
+      planFromForm(report, form({ naming: 'hf' }), modelFile.now())
+        .trainable.filter((group) => group.role === 'head')
+        .map((group) => group.modules),
+      [['classifier']],
+    );
   });
 
   test('without the answer: the alternatives, count unknown, and a note saying why', async () => {
@@ -144,10 +175,18 @@ describe("the model file's answer in the panel's plans", () => {
     const different = new ModelFileParameters(report, other.model.path, answerFor(other));
     await different.answered;
     assert.deepEqual(extras(report, different.now()), alternatives);
-    assert.match(different.now().note!, /hf_vit_op14_dyn\.onnx is not the model the report measured \(its sha256 differs\): head and final-norm names are the framework's alternatives\.$/);
+    assert.match(
+      different.now().note!,
+      /hf_vit_op14_dyn\.onnx is not the model the report measured \(its sha256 differs\): head and final-norm names are the framework's alternatives\.$/,
+    );
 
     const unexpected: unknown[] = [];
-    const crashed = new ModelFileParameters(report, report.model.path, () => Promise.reject(new Error('worker gone')), (error) => unexpected.push(error));
+    const crashed = new ModelFileParameters(
+      report,
+      report.model.path,
+      () => Promise.reject(new Error('worker gone')),
+      (error) => unexpected.push(error),
+    );
     await crashed.answered;
     assert.equal(crashed.now().note, "The analysis process could not read the model file: head and final-norm names are the framework's alternatives.");
     assert.equal(unexpected.length, 1);
@@ -165,10 +204,16 @@ describe('tree rows', () => {
   test('types in rank order with their mean; blocks in depth order with their value', () => {
     const report = reportFromGolden(golden, { means: PAPER_LIKE });
     const types = componentTypeRows(report);
-    assert.deepEqual(types.map((row) => row.label), ['1. MHA', '2. FC1', '3. FC2', '4. LN2', '5. LN1']);
+    assert.deepEqual(
+      types.map((row) => row.label),
+      ['1. MHA', '2. FC1', '3. FC2', '4. LN2', '5. LN1'],
+    );
     assert.equal(types[0].description, report.summary.MHA.mean.toFixed(3));
     const blocks = blockRows(report, 'MHA');
-    assert.deepEqual(blocks.map((row) => row.label), report.blocks.map((block) => `block ${block.index}`));
+    assert.deepEqual(
+      blocks.map((row) => row.label),
+      report.blocks.map((block) => `block ${block.index}`),
+    );
     assert.equal(blocks[1].description, '7.900');
   });
 });

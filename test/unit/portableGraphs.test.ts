@@ -65,5 +65,8 @@ test('a concat of many tensors is a tree of narrow Concats in the original order
   const graph = parseOnnxModel(bytes, 'concat.onnx');
   // The leaves appear in order, left to right, across the first level of the tree.
   const firstLevel = graph.nodes.filter((node) => node.inputs.every((input) => graph.initializers.has(input)));
-  assert.deepEqual(firstLevel.flatMap((node) => node.inputs), parts);
+  assert.deepEqual(
+    firstLevel.flatMap((node) => node.inputs),
+    parts,
+  );
 });

@@ -20,15 +20,31 @@ import { everyBlock, multiTargetReport } from '../support/multiTargetReports';
 const NAMES = ['a', 'b', 'c'];
 const report = multiTargetReport(NAMES, [everyBlock([1, 5, 2, 4, 3]), everyBlock([1.1, 5.2, 2.1, 4.1, 3.1]), everyBlock([1, 2, 4, 5, 3])]);
 const components = (recommendation: ReturnType<typeof recommend>) => recommendation.options.map((option) => option.component);
-const chosen = (recommendation: ReturnType<typeof recommend>) => recommendation.selected.map((option) => (option.block === null ? option.component : `${option.component}@${option.block}`));
+const chosen = (recommendation: ReturnType<typeof recommend>) =>
+  recommendation.selected.map((option) => (option.block === null ? option.component : `${option.component}@${option.block}`));
 
 describe('component types across targets', () => {
   test('mean rank: order, mean ranks, per-target ranks and mean plasticity', () => {
     const recommendation = recommend(report, { budget: { kind: 'types', count: 2 }, across: 'mean-rank' });
     assert.deepEqual(components(recommendation), ['FC1', 'MHA', 'FC2', 'LN2', 'LN1']);
-    assert.deepEqual(recommendation.options.map((option) => option.rank), [1, 2, 3, 4, 5]);
-    assert.deepEqual(recommendation.options.map((option) => option.targetRanks), [[2, 2, 1], [1, 1, 4], [3, 3, 3], [4, 4, 2], [5, 5, 5]]);
-    assert.deepEqual(recommendation.options.map((option) => option.meanRank), [5 / 3, 2, 3, 10 / 3, 5]);
+    assert.deepEqual(
+      recommendation.options.map((option) => option.rank),
+      [1, 2, 3, 4, 5],
+    );
+    assert.deepEqual(
+      recommendation.options.map((option) => option.targetRanks),
+      [
+        [2, 2, 1],
+        [1, 1, 4],
+        [3, 3, 3],
+        [4, 4, 2],
+        [5, 5, 5],
+      ],
+    );
+    assert.deepEqual(
+      recommendation.options.map((option) => option.meanRank),
+      [5 / 3, 2, 3, 10 / 3, 5],
+    );
     assert.ok(Math.abs(recommendation.options[0].plasticity - (4 + 4.1 + 5) / 3) < 1e-12);
     assert.deepEqual(chosen(recommendation), ['FC1', 'MHA']);
   });
@@ -36,7 +52,10 @@ describe('component types across targets', () => {
   test('worst case: order by the worst rank, ties by mean rank', () => {
     const recommendation = recommend(report, { budget: { kind: 'types', count: 2 }, across: 'worst-case' });
     assert.deepEqual(components(recommendation), ['FC1', 'FC2', 'MHA', 'LN2', 'LN1']);
-    assert.deepEqual(recommendation.options.map((option) => option.worstRank), [2, 3, 4, 4, 5]);
+    assert.deepEqual(
+      recommendation.options.map((option) => option.worstRank),
+      [2, 3, 4, 4, 5],
+    );
     assert.deepEqual(chosen(recommendation), ['FC1', 'FC2']);
   });
 
@@ -44,11 +63,14 @@ describe('component types across targets', () => {
     const meanRank = recommend(report, { budget: { kind: 'types', count: 2 } });
     assert.equal(meanRank.across?.rule, 'mean-rank', 'mean rank is the default');
     assert.match(meanRank.notes[0], /^Chosen across 3 targets \(a, b, c\) by mean rank/);
-    assert.deepEqual(meanRank.across!.perTarget.map((target) => [target.name, target.selected, target.agrees]), [
-      ['a', ['MHA (all blocks)', 'FC1 (all blocks)'], true],
-      ['b', ['MHA (all blocks)', 'FC1 (all blocks)'], true],
-      ['c', ['FC1 (all blocks)', 'LN2 (all blocks)'], false],
-    ]);
+    assert.deepEqual(
+      meanRank.across!.perTarget.map((target) => [target.name, target.selected, target.agrees]),
+      [
+        ['a', ['MHA (all blocks)', 'FC1 (all blocks)'], true],
+        ['b', ['MHA (all blocks)', 'FC1 (all blocks)'], true],
+        ['c', ['FC1 (all blocks)', 'LN2 (all blocks)'], false],
+      ],
+    );
     assert.equal(meanRank.across!.allAgree, false);
     assert.deepEqual(meanRank.across!.disagreements, [
       'On c alone, this budget would choose FC1 (all blocks), LN2 (all blocks) instead of FC1 (all blocks), MHA (all blocks).',
@@ -58,11 +80,17 @@ describe('component types across targets', () => {
     ]);
     const worst = recommend(report, { budget: { kind: 'types', count: 2 }, across: 'worst-case' });
     assert.match(worst.notes[0], /by the worst case/);
-    assert.deepEqual(worst.across!.perTarget.map((target) => target.agrees), [false, false, false]);
+    assert.deepEqual(
+      worst.across!.perTarget.map((target) => target.agrees),
+      [false, false, false],
+    );
     // One type: every target but c would choose MHA alone; across, FC1 under both rules.
     const one = recommend(report, { budget: { kind: 'types', count: 1 } });
     assert.deepEqual(chosen(one), ['FC1']);
-    assert.deepEqual(one.across!.perTarget.map((target) => target.agrees), [false, false, true]);
+    assert.deepEqual(
+      one.across!.perTarget.map((target) => target.agrees),
+      [false, false, true],
+    );
   });
 
   test('targets that agree say so', () => {
@@ -81,16 +109,32 @@ describe('cells across targets', () => {
   test('mean rank of each cell, ties by worst rank; a parameter budget of two FC1 cells', () => {
     const recommendation = recommend(report, { budget: { kind: 'parameters', count: 2 * 4224 }, unit: 'cells', across: 'mean-rank' });
     const top = recommendation.options.slice(0, 5).map((option) => [`${option.component}@${option.block}`, option.meanRank, option.worstRank]);
-    assert.deepEqual(top, [['FC1@0', 3, 4], ['FC1@1', 4, 5], ['MHA@0', 4, 10], ['FC1@2', 5, 6], ['MHA@1', 5, 11]]);
+    assert.deepEqual(top, [
+      ['FC1@0', 3, 4],
+      ['FC1@1', 4, 5],
+      ['MHA@0', 4, 10],
+      ['FC1@2', 5, 6],
+      ['MHA@1', 5, 11],
+    ]);
     assert.deepEqual(chosen(recommendation), ['FC1@0', 'FC1@1']);
     assert.ok(recommendation.options.every((option) => option.ci95 === null && option.targetRanks!.length === 3));
-    assert.deepEqual(recommendation.across!.perTarget.map((target) => target.selected), [['MHA of block 0', 'MHA of block 1'], ['MHA of block 0', 'MHA of block 1'], ['FC1 of block 0', 'FC1 of block 1']]);
+    assert.deepEqual(
+      recommendation.across!.perTarget.map((target) => target.selected),
+      [
+        ['MHA of block 0', 'MHA of block 1'],
+        ['MHA of block 0', 'MHA of block 1'],
+        ['FC1 of block 0', 'FC1 of block 1'],
+      ],
+    );
   });
 });
 
 test('--across on a single-target report is refused', () => {
   const single = reportFromGolden(goldenByStyle().get('timm')!);
-  assert.throws(() => recommend(single, { budget: { kind: 'types', count: 1 }, across: 'worst-case' }), (error: unknown) => error instanceof UsageError && /needs a multi-target report/.test(error.message));
+  assert.throws(
+    () => recommend(single, { budget: { kind: 'types', count: 1 }, across: 'worst-case' }),
+    (error: unknown) => error instanceof UsageError && /needs a multi-target report/.test(error.message),
+  );
   assert.equal(recommend(single, { budget: { kind: 'types', count: 1 } }).across, undefined);
 });
 
@@ -104,7 +148,7 @@ describe('recommend --across on the command line', () => {
   });
   after(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
-  test('states the rule, prints each target\'s ranks and the disagreements, and the plan carries them', async () => {
+  test("states the rule, prints each target's ranks and the disagreements, and the plan carries them", async () => {
     const result = await runCli(['recommend', file, '--types', '2', '--across', 'worst-case']);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stderr, /^Across {4}Chosen across 3 targets \(a, b, c\) by the worst case/m);
@@ -112,7 +156,10 @@ describe('recommend --across on the command line', () => {
     assert.match(result.stderr, /^Targets {3}disagree:$/m);
     assert.match(result.stderr, /^ {2}- MHA ranks 1 on a, 1 on b, 4 on c\.$/m);
     const plan = JSON.parse(result.stdout) as FreezePlan;
-    assert.deepEqual(plan.choices.map((choice) => choice.component), ['FC1', 'FC2']);
+    assert.deepEqual(
+      plan.choices.map((choice) => choice.component),
+      ['FC1', 'FC2'],
+    );
     assert.equal(plan.across?.rule, 'worst-case');
     assert.ok(plan.notes.some((note) => /by the worst case/.test(note)));
   });

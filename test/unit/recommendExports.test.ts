@@ -69,20 +69,39 @@ describe('JSON freeze plan', () => {
     assert.equal(plan.source.settings.mode, 'isolated');
     assert.deepEqual(plan.naming, { used: 'timm', detected: 'timm', names: 'report', root: '', label: 'timm VisionTransformer' });
     assert.deepEqual({ kind: plan.budget.kind, unit: plan.budget.unit, parameterLimit: plan.budget.parameterLimit }, { kind: 'types', unit: 'types', parameterLimit: null });
-    assert.deepEqual(plan.choices.map((choice) => [choice.component, choice.rank, choice.parameterCount]), [['MHA', 1, 12672], ['FC1', 2, 12672]]);
+    assert.deepEqual(
+      plan.choices.map((choice) => [choice.component, choice.rank, choice.parameterCount]),
+      [
+        ['MHA', 1, 12672],
+        ['FC1', 2, 12672],
+      ],
+    );
     assert.deepEqual(plan.choices[0].modules, ['blocks.0.attn', 'blocks.1.attn', 'blocks.2.attn']);
-    assert.deepEqual(plan.trainable.map((group) => [group.role, group.label, group.match]), [
-      ['component', 'MHA in blocks 0-2', 'all'],
-      ['component', 'FC1 in blocks 0-2', 'all'],
-      ['final-norm', 'final norm', 'all'],
-      ['head', 'classification head', 'all'],
-    ]);
+    assert.deepEqual(
+      plan.trainable.map((group) => [group.role, group.label, group.match]),
+      [
+        ['component', 'MHA in blocks 0-2', 'all'],
+        ['component', 'FC1 in blocks 0-2', 'all'],
+        ['final-norm', 'final norm', 'all'],
+        ['head', 'classification head', 'all'],
+      ],
+    );
     assert.equal(plan.trainableParameters.length, 3 * 4 + 3 * 2 + 2 + 2);
     assert.ok(plan.trainableParameters.includes('blocks.2.attn.qkv.weight') && plan.trainableParameters.includes('head.bias'));
     assert.deepEqual(plan.counts, { selectedBlockParameters: 25344, head: 330, finalNorm: 64, trainable: 25738, model: 45258, trainableShare: 25738 / 45258 });
     assert.deepEqual(plan.frozen.modules.slice(0, 3), ['blocks.0.norm1', 'blocks.0.norm2', 'blocks.0.mlp.fc2']);
     assert.equal(plan.frozen.modules.length, 9);
-    assert.deepEqual(plan.lora.targetModules, ['blocks.0.attn.qkv', 'blocks.0.attn.proj', 'blocks.1.attn.qkv', 'blocks.1.attn.proj', 'blocks.2.attn.qkv', 'blocks.2.attn.proj', 'blocks.0.mlp.fc1', 'blocks.1.mlp.fc1', 'blocks.2.mlp.fc1']);
+    assert.deepEqual(plan.lora.targetModules, [
+      'blocks.0.attn.qkv',
+      'blocks.0.attn.proj',
+      'blocks.1.attn.qkv',
+      'blocks.1.attn.proj',
+      'blocks.2.attn.qkv',
+      'blocks.2.attn.proj',
+      'blocks.0.mlp.fc1',
+      'blocks.1.mlp.fc1',
+      'blocks.2.mlp.fc1',
+    ]);
     assert.deepEqual(plan.lora.modulesToSave, ['norm', 'head']);
     assert.equal(plan.ranking.length, 5);
   });
@@ -90,10 +109,13 @@ describe('JSON freeze plan', () => {
   test('without the model file the head and final norm are alternatives with unknown counts', () => {
     const plan = planFor('timm', { budget: { kind: 'types', count: 1 } }, undefined, false);
     const extras = plan.trainable.filter((group) => group.role !== 'component');
-    assert.deepEqual(extras.map((group) => [group.role, group.match, group.modules, group.parameterCount]), [
-      ['final-norm', 'any', ['norm', 'fc_norm'], null],
-      ['head', 'any', ['head', 'head_dist'], null],
-    ]);
+    assert.deepEqual(
+      extras.map((group) => [group.role, group.match, group.modules, group.parameterCount]),
+      [
+        ['final-norm', 'any', ['norm', 'fc_norm'], null],
+        ['head', 'any', ['head', 'head_dist'], null],
+      ],
+    );
     assert.equal(plan.counts.trainable, null);
     assert.equal(plan.source.model.fileChecked, false);
     assert.ok(plan.notes.some((note) => /does not cover the classification head; without the model file its name is one of head, head_dist/.test(note)));
@@ -101,7 +123,10 @@ describe('JSON freeze plan', () => {
 
   test('a model without a head says so, and --no-head freezes head and final norm', () => {
     const hfClip = planFor('hf_clip', { budget: { kind: 'types', count: 1 } });
-    assert.deepEqual(hfClip.trainable.filter((group) => group.role !== 'component').map((group) => group.modules), [['vision_model.post_layernorm']]);
+    assert.deepEqual(
+      hfClip.trainable.filter((group) => group.role !== 'component').map((group) => group.modules),
+      [['vision_model.post_layernorm']],
+    );
     assert.ok(hfClip.notes.some((note) => /The model has no classification head \(no parameters under classifier or visual_projection\)/.test(note)));
     assert.equal(hfClip.counts.head, 0);
     const frozenHead = planFor('timm', { budget: { kind: 'types', count: 1 }, includeHead: false });
@@ -113,7 +138,13 @@ describe('JSON freeze plan', () => {
   test('packed attention goes to modules_to_save, with the reason', () => {
     const plan = planFor('torchvision', { budget: { kind: 'types', count: 1 } });
     assert.deepEqual(plan.lora.targetModules, []);
-    assert.deepEqual(plan.lora.modulesToSave, ['encoder.layers.encoder_layer_0.self_attention', 'encoder.layers.encoder_layer_1.self_attention', 'encoder.layers.encoder_layer_2.self_attention', 'encoder.ln', 'heads']);
+    assert.deepEqual(plan.lora.modulesToSave, [
+      'encoder.layers.encoder_layer_0.self_attention',
+      'encoder.layers.encoder_layer_1.self_attention',
+      'encoder.layers.encoder_layer_2.self_attention',
+      'encoder.ln',
+      'heads',
+    ]);
     assert.ok(plan.lora.notes.some((note) => /MHA: LoRA cannot target the packed q\/k\/v projection/.test(note)));
     assert.ok(plan.lora.notes.some((note) => /PEFT needs at least one target module/.test(note)));
   });
@@ -139,11 +170,25 @@ describe('PyTorch configuration', { skip: python ? false : 'no python3 on this m
     const result = runPythonHelper<{ returned: string[]; trainable: string[] }>(python!, 'exercise_exports.py', ['apply', file, names]);
     assert.deepEqual(sorted(result.returned), sorted(plan.trainableParameters));
     assert.deepEqual(sorted(result.trainable), sorted(plan.trainableParameters));
-    assert.deepEqual(sorted(plan.trainableParameters), sorted([
-      'blocks.1.attn.qkv.weight', 'blocks.1.attn.qkv.bias', 'blocks.1.attn.proj.weight', 'blocks.1.attn.proj.bias',
-      'blocks.0.attn.qkv.weight', 'blocks.0.attn.qkv.bias', 'blocks.0.attn.proj.weight', 'blocks.0.attn.proj.bias',
-      'blocks.2.norm2.weight', 'blocks.2.norm2.bias', 'norm.weight', 'norm.bias', 'head.weight', 'head.bias',
-    ]));
+    assert.deepEqual(
+      sorted(plan.trainableParameters),
+      sorted([
+        'blocks.1.attn.qkv.weight',
+        'blocks.1.attn.qkv.bias',
+        'blocks.1.attn.proj.weight',
+        'blocks.1.attn.proj.bias',
+        'blocks.0.attn.qkv.weight',
+        'blocks.0.attn.qkv.bias',
+        'blocks.0.attn.proj.weight',
+        'blocks.0.attn.proj.bias',
+        'blocks.2.norm2.weight',
+        'blocks.2.norm2.bias',
+        'norm.weight',
+        'norm.bias',
+        'head.weight',
+        'head.bias',
+      ]),
+    );
   });
 
   test('apply() raises, naming the module, when a trainable module owns no parameter', () => {
@@ -151,7 +196,10 @@ describe('PyTorch configuration', { skip: python ? false : 'no python3 on this m
     const file = writeTemp('timm_types.py', exportFreezePlan(plan, 'pytorch'));
     const names = writeTemp('hf_names.json', JSON.stringify(modelParameterNames('hf_vit', ['classifier.weight'])));
     const result = runPythonHelper<{ error: string; trainable: string[] }>(python!, 'exercise_exports.py', ['apply', file, names]);
-    assert.match(result.error, /no parameter of the model lies under 'blocks\.0\.attn' nor under 2 more of its modules \(MHA in blocks 0-2\); the plan's names do not fit this model/);
+    assert.match(
+      result.error,
+      /no parameter of the model lies under 'blocks\.0\.attn' nor under 2 more of its modules \(MHA in blocks 0-2\); the plan's names do not fit this model/,
+    );
     assert.equal(result.trainable.length, (JSON.parse(fs.readFileSync(names, 'utf8')) as string[]).length, 'nothing was changed');
   });
 
@@ -210,7 +258,11 @@ describe('YAML configuration', () => {
   test('PyYAML reads back exactly the plan', { skip: pyyaml ? false : 'PyYAML is not installed' }, () => {
     const plan = planFor('openai_clip', { budget: { kind: 'share', percent: 30 } });
     const file = writeTemp('plan.yaml', exportFreezePlan(plan, 'yaml'));
-    const document = runPythonHelper<{ freeze: { trainable_parameters: unknown; frozen_modules: unknown }; lora: { modules_to_save: unknown }; plasticity_lens: Record<string, unknown> }>(pyyaml!, 'exercise_exports.py', ['yaml', file]);
+    const document = runPythonHelper<{
+      freeze: { trainable_parameters: unknown; frozen_modules: unknown };
+      lora: { modules_to_save: unknown };
+      plasticity_lens: Record<string, unknown>;
+    }>(pyyaml!, 'exercise_exports.py', ['yaml', file]);
     assert.deepEqual(document.freeze.trainable_parameters, plan.trainableParameters);
     assert.deepEqual(document.freeze.frozen_modules, plan.frozen.modules);
     assert.deepEqual(document.lora.modules_to_save, plan.lora.modulesToSave);
@@ -234,7 +286,7 @@ describe('YAML configuration', () => {
       empty: [],
       emptyObject: {},
       nested: [[1, 2], [], [{ a: 'b' }], { 'key with space': ['x'] }],
-      'yes': 'a key that YAML 1.1 would read as true',
+      yes: 'a key that YAML 1.1 would read as true',
     };
     const file = writeTemp('awkward.yaml', toYaml(value));
     const read = runPythonHelper<unknown>(pyyaml!, 'exercise_exports.py', ['yaml', file]);

@@ -39,7 +39,10 @@ describe("the model's own naming uses the report's names", () => {
       for (const requested of [STYLE_NAMING[style], 'onnx'] as FrameworkNaming[]) {
         const again = resolveNaming(report, requested);
         assert.equal(again.source, 'report');
-        assert.deepEqual(allCells(report, again).map((cell) => cell.names), allCells(report, naming).map((cell) => cell.names));
+        assert.deepEqual(
+          allCells(report, again).map((cell) => cell.names),
+          allCells(report, naming).map((cell) => cell.names),
+        );
       }
     });
   }
@@ -79,13 +82,37 @@ describe('framework templates reproduce PyTorch names', () => {
     });
   }
 
-  test('the brief\'s module patterns, spelled out', () => {
+  test("the brief's module patterns, spelled out", () => {
     const report = reportFromGolden(goldens.get('timm')!);
     const names = (naming: FrameworkNaming) => COMPONENTS.map((component) => resolveNaming(report, naming).cell(2, component).module);
-    assert.deepEqual(names('hf'), ['vit.encoder.layer.2.layernorm_before', 'vit.encoder.layer.2.attention', 'vit.encoder.layer.2.layernorm_after', 'vit.encoder.layer.2.intermediate.dense', 'vit.encoder.layer.2.output.dense']);
-    assert.deepEqual(names('torchvision'), ['encoder.layers.encoder_layer_2.ln_1', 'encoder.layers.encoder_layer_2.self_attention', 'encoder.layers.encoder_layer_2.ln_2', 'encoder.layers.encoder_layer_2.mlp.0', 'encoder.layers.encoder_layer_2.mlp.3']);
-    assert.deepEqual(names('clip'), ['transformer.resblocks.2.ln_1', 'transformer.resblocks.2.attn', 'transformer.resblocks.2.ln_2', 'transformer.resblocks.2.mlp.c_fc', 'transformer.resblocks.2.mlp.c_proj']);
-    assert.deepEqual(names('hf-clip'), ['vision_model.encoder.layers.2.layer_norm1', 'vision_model.encoder.layers.2.self_attn', 'vision_model.encoder.layers.2.layer_norm2', 'vision_model.encoder.layers.2.mlp.fc1', 'vision_model.encoder.layers.2.mlp.fc2']);
+    assert.deepEqual(names('hf'), [
+      'vit.encoder.layer.2.layernorm_before',
+      'vit.encoder.layer.2.attention',
+      'vit.encoder.layer.2.layernorm_after',
+      'vit.encoder.layer.2.intermediate.dense',
+      'vit.encoder.layer.2.output.dense',
+    ]);
+    assert.deepEqual(names('torchvision'), [
+      'encoder.layers.encoder_layer_2.ln_1',
+      'encoder.layers.encoder_layer_2.self_attention',
+      'encoder.layers.encoder_layer_2.ln_2',
+      'encoder.layers.encoder_layer_2.mlp.0',
+      'encoder.layers.encoder_layer_2.mlp.3',
+    ]);
+    assert.deepEqual(names('clip'), [
+      'transformer.resblocks.2.ln_1',
+      'transformer.resblocks.2.attn',
+      'transformer.resblocks.2.ln_2',
+      'transformer.resblocks.2.mlp.c_fc',
+      'transformer.resblocks.2.mlp.c_proj',
+    ]);
+    assert.deepEqual(names('hf-clip'), [
+      'vision_model.encoder.layers.2.layer_norm1',
+      'vision_model.encoder.layers.2.self_attn',
+      'vision_model.encoder.layers.2.layer_norm2',
+      'vision_model.encoder.layers.2.mlp.fc1',
+      'vision_model.encoder.layers.2.mlp.fc2',
+    ]);
     assert.deepEqual(names('timm').slice(0, 2), ['blocks.2.norm1', 'blocks.2.attn']);
   });
 });
@@ -93,8 +120,18 @@ describe('framework templates reproduce PyTorch names', () => {
 describe('LoRA targets are the nn.Linear layers', () => {
   const expected: Record<string, string[]> = {
     timm: ['blocks.1.attn.qkv', 'blocks.1.attn.proj'],
-    hf_vit: ['encoder.layer.1.attention.attention.query', 'encoder.layer.1.attention.attention.key', 'encoder.layer.1.attention.attention.value', 'encoder.layer.1.attention.output.dense'],
-    hf_clip: ['vision_model.encoder.layers.1.self_attn.q_proj', 'vision_model.encoder.layers.1.self_attn.k_proj', 'vision_model.encoder.layers.1.self_attn.v_proj', 'vision_model.encoder.layers.1.self_attn.out_proj'],
+    hf_vit: [
+      'encoder.layer.1.attention.attention.query',
+      'encoder.layer.1.attention.attention.key',
+      'encoder.layer.1.attention.attention.value',
+      'encoder.layer.1.attention.output.dense',
+    ],
+    hf_clip: [
+      'vision_model.encoder.layers.1.self_attn.q_proj',
+      'vision_model.encoder.layers.1.self_attn.k_proj',
+      'vision_model.encoder.layers.1.self_attn.v_proj',
+      'vision_model.encoder.layers.1.self_attn.out_proj',
+    ],
     torchvision: [],
     openai_clip: [],
   };

@@ -65,7 +65,10 @@ describe('nodes assigned to components', () => {
         }
       }
       for (const [node, block, component] of KNOWN_NODES[style] ?? []) {
-        assert.ok(nodes.some((candidate) => candidate.name === node), `${style} has node ${node}`);
+        assert.ok(
+          nodes.some((candidate) => candidate.name === node),
+          `${style} has node ${node}`,
+        );
         const assignment = byNode.get(node);
         if (component === null) assert.equal(assignment, undefined, node);
         else assert.deepEqual(assignment && [assignment.block, assignment.component], [block, component], node);
@@ -106,7 +109,10 @@ describe('Model Explorer node data', () => {
     assert.deepEqual(data.results['/encoder/layer.2/layernorm_after/ReduceMean'], { value: report.blocks[2].components.LN2.mean });
     const names = new Set(nodes.map((node) => node.name));
     assert.ok(Object.keys(data.results).every((node) => names.has(node)));
-    assert.deepEqual(data.gradient.map((item) => item.stop), [0, 0.5, 1]);
+    assert.deepEqual(
+      data.gradient.map((item) => item.stop),
+      [0, 0.5, 1],
+    );
     assert.ok(data.gradient.every((item) => /^#[0-9a-f]{6}$/.test(item.bgColor)));
   });
 
@@ -132,11 +138,17 @@ describe('Netron attachment', () => {
     const node = '/encoder/layers/encoder_layer_1/mlp/mlp.0/MatMul';
     const metrics = attachment.metrics.filter((entry) => entry.target === node);
     const stats = report.blocks[1].components.FC1;
-    assert.deepEqual(metrics.map((entry) => entry.name), ['plasticity', 'plasticity 95% interval', 'FC1 rank (mean over blocks)']);
+    assert.deepEqual(
+      metrics.map((entry) => entry.name),
+      ['plasticity', 'plasticity 95% interval', 'FC1 rank (mean over blocks)'],
+    );
     assert.equal(metrics[0].value, stats.mean);
     assert.equal(metrics[1].value, `${stats.ci95[0].toFixed(4)} to ${stats.ci95[1].toFixed(4)}`);
     assert.equal(metrics[2].value, `${report.summary.FC1.rank} of 5, mean ${report.summary.FC1.mean.toFixed(4)}`);
     const metadata = attachment.metadata.filter((entry) => entry.target === node);
-    assert.deepEqual(metadata.map((entry) => entry.value), ['block 1 FC1 (Plasticity Lens, isolated measure, 8 pairs)']);
+    assert.deepEqual(
+      metadata.map((entry) => entry.value),
+      ['block 1 FC1 (Plasticity Lens, isolated measure, 8 pairs)'],
+    );
   });
 });

@@ -28,21 +28,46 @@ function chosen(recommendation: ReturnType<typeof recommend>): string[] {
 describe('ranking', () => {
   test('types are ranked by mean plasticity over blocks, as the report ranks them', () => {
     const recommendation = recommend(report, { budget: { kind: 'types', count: 5 } });
-    assert.deepEqual(recommendation.options.map((option) => option.component), ['MHA', 'FC1', 'FC2', 'LN2', 'LN1']);
-    assert.deepEqual(recommendation.options.map((option) => option.rank), [1, 2, 3, 4, 5]);
+    assert.deepEqual(
+      recommendation.options.map((option) => option.component),
+      ['MHA', 'FC1', 'FC2', 'LN2', 'LN1'],
+    );
+    assert.deepEqual(
+      recommendation.options.map((option) => option.rank),
+      [1, 2, 3, 4, 5],
+    );
     for (const option of recommendation.options) {
       assert.equal(option.plasticity, report.summary[option.component].mean);
       assert.equal(option.parameterCount, report.summary[option.component].parameterCount);
     }
-    assert.deepEqual(recommendation.options.map((option) => option.parameterCount), [12672, 12672, 12384, 192, 192]);
+    assert.deepEqual(
+      recommendation.options.map((option) => option.parameterCount),
+      [12672, 12672, 12384, 192, 192],
+    );
   });
 
   test('cells are ranked by their block mean, ties in block then component order', () => {
-    const tied = reportFromGolden(timm, { means: [[1, 1, 1, 1, 1], [1, 1, 1, 1, 1], [2, 1, 1, 1, 1]] });
+    const tied = reportFromGolden(timm, {
+      means: [
+        [1, 1, 1, 1, 1],
+        [1, 1, 1, 1, 1],
+        [2, 1, 1, 1, 1],
+      ],
+    });
     const recommendation = recommend(tied, { budget: { kind: 'parameters', count: 64 }, unit: 'cells' });
     assert.equal(recommendation.options.length, 15);
-    assert.deepEqual(recommendation.options.slice(0, 3).map((option) => [option.block, option.component]), [[2, 'LN1'], [0, 'LN1'], [0, 'MHA']]);
-    assert.deepEqual(recommendation.options.map((option) => option.rank), Array.from({ length: 15 }, (_, index) => index + 1));
+    assert.deepEqual(
+      recommendation.options.slice(0, 3).map((option) => [option.block, option.component]),
+      [
+        [2, 'LN1'],
+        [0, 'LN1'],
+        [0, 'MHA'],
+      ],
+    );
+    assert.deepEqual(
+      recommendation.options.map((option) => option.rank),
+      Array.from({ length: 15 }, (_, index) => index + 1),
+    );
     assert.ok(recommendation.options.every((option) => option.ci95 !== null));
   });
 });
@@ -110,7 +135,10 @@ describe('budgets', () => {
       assert.equal(recommendation.selected.length, recommendation.options.length, unit);
       assert.equal(recommendation.selectedParameterCount, 38_112, unit);
       assert.equal(recommendation.blockParameterCount, 38_112, unit);
-      assert.ok(recommendation.options.every((option) => option.skipped === undefined), unit);
+      assert.ok(
+        recommendation.options.every((option) => option.skipped === undefined),
+        unit,
+      );
     }
     assert.equal(recommend(report, { budget: { kind: 'share', percent: 100 } }).selected.length, 5);
   });

@@ -30,12 +30,18 @@ test('running statistics equal two-pass statistics on fresh random inputs', () =
     for (const part of parts) merged.merge(part);
     for (let c = 0; c < columns; c++) {
       const expected = describeSample(values.map((row) => row[c]));
-      for (const [name, statistics] of [['running', whole], ['merged', merged]] as const) {
+      for (const [name, statistics] of [
+        ['running', whole],
+        ['merged', merged],
+      ] as const) {
         const actual = statistics.column(c);
         assert.equal(actual.n, rows);
         close(actual.mean, expected.mean, `seed ${seed}, ${rows} rows, column ${c}, ${name} mean`);
         // Sums of squares around a mean near 1000 x scale lose digits in float64 either way: 1e-9 relative.
-        assert.ok(Math.abs(actual.std - expected.std) <= 1e-9 * Math.max(expected.std, 1e-300) || expected.std === 0, `seed ${seed}, ${rows} rows, column ${c}, ${name} std: ${actual.std} vs ${expected.std}`);
+        assert.ok(
+          Math.abs(actual.std - expected.std) <= 1e-9 * Math.max(expected.std, 1e-300) || expected.std === 0,
+          `seed ${seed}, ${rows} rows, column ${c}, ${name} std: ${actual.std} vs ${expected.std}`,
+        );
         close(actual.ci95[0], expected.ci95[0], `seed ${seed}, ${name} interval`);
       }
     }
@@ -58,7 +64,7 @@ function statistics(mean: number, std: number, n: number): Statistics {
   return { mean, std, ci95: [mean - half, mean + half], n };
 }
 
-test('settled: the types\' intervals are disjoint, or every mean within the tolerance, never before the minimum of pairs', () => {
+test("settled: the types' intervals are disjoint, or every mean within the tolerance, never before the minimum of pairs", () => {
   const n = MIN_SETTLED_PAIRS;
   const apart = [1, 2, 3, 4, 5].map((mean) => statistics(mean, 0.1, n));
   const verdict = settledVerdict(apart, apart, {});
@@ -66,7 +72,14 @@ test('settled: the types\' intervals are disjoint, or every mean within the tole
   assert.equal(verdict.settled && verdict.reason, 'ranking-separated');
   assert.match(verdict.settled ? verdict.message : '', /FC2 > FC1 > LN2 > MHA > LN1/);
   // Too few pairs: not yet, however far apart.
-  assert.equal(settledVerdict([1, 2, 3, 4, 5].map((mean) => statistics(mean, 0.1, n - 1)), apart, {}).settled, false);
+  assert.equal(
+    settledVerdict(
+      [1, 2, 3, 4, 5].map((mean) => statistics(mean, 0.1, n - 1)),
+      apart,
+      {},
+    ).settled,
+    false,
+  );
   // Two types tied: not settled by separation; the tolerance decides.
   const tied = [1, 1, 3, 4, 5].map((mean) => statistics(mean, 0.1, n));
   assert.equal(settledVerdict(tied, tied, {}).settled, false);

@@ -20,7 +20,7 @@ function reportTabs(model: string): vscode.Tab[] {
 }
 
 async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 30_000): Promise<T> {
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
     const value = probe();
     if (value !== undefined) return value;
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -65,7 +65,11 @@ const tests: [string, () => Promise<void>][] = [
     'an .onnx file opens in the model overview editor',
     async () => {
       await vscode.commands.executeCommand('vscode.open', workspaceFile('vit.onnx'));
-      const tab = await waitFor('the overview tab', () => vscode.window.tabGroups.all.flatMap((group) => group.tabs).find((candidate) => candidate.input instanceof vscode.TabInputCustom && candidate.input.viewType === 'plasticityLens.modelOverview'));
+      const tab = await waitFor('the overview tab', () =>
+        vscode.window.tabGroups.all
+          .flatMap((group) => group.tabs)
+          .find((candidate) => candidate.input instanceof vscode.TabInputCustom && candidate.input.viewType === 'plasticityLens.modelOverview'),
+      );
       assert.equal((tab.input as vscode.TabInputCustom).uri.fsPath, workspaceFile('vit.onnx').fsPath);
     },
   ],
@@ -79,7 +83,7 @@ export async function run(): Promise<void> {
       console.log(`ok - ${name}`);
     } catch (error) {
       failures.push(name);
-      console.log(`not ok - ${name}: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+      console.log(`not ok - ${name}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     }
   }
   console.log(`${tests.length - failures.length} passed, ${failures.length} failed`);

@@ -41,7 +41,8 @@ function saveState(): void {
 }
 
 const fixed = (value: number | null | undefined, digits = 3) => (value !== null && value !== undefined && Number.isFinite(value) ? value.toFixed(digits) : '–');
-const signed = (value: number | null | undefined, digits = 4) => (value === null || value === undefined || !Number.isFinite(value) ? '–' : value >= 0 ? `+${value.toFixed(digits)}` : value.toFixed(digits));
+const signed = (value: number | null | undefined, digits = 4) =>
+  value === null || value === undefined || !Number.isFinite(value) ? '–' : value >= 0 ? `+${value.toFixed(digits)}` : value.toFixed(digits);
 const formatP = (p: number | null) => (p === null ? 'n/a' : p < 1e-12 ? '<1e-12' : p < 0.001 ? p.toExponential(1) : p.toFixed(3));
 const seriesStyle = (index: number, colors: ThemeColors) => ({
   color: colors.series[index % colors.series.length],
@@ -64,7 +65,10 @@ function render(): void {
       {},
       targets
         ? `Targets of ${series[0].source.modelPath.split(/[\\/]/).pop()}: ${series.map((one) => one.label).join(', ')}`
-        : `Comparison: ${series[0].label} vs ${series.slice(1).map((one) => one.label).join(', ')}`,
+        : `Comparison: ${series[0].label} vs ${series
+            .slice(1)
+            .map((one) => one.label)
+            .join(', ')}`,
     ),
   );
   if (comparison.mode === 'in-context') {
@@ -74,9 +78,14 @@ function render(): void {
   root.append(toolbar());
   root.append(element('section', {}, element('h2', {}, 'Ranking of component types'), rankingTable(comparison)));
   root.append(element('section', {}, element('h2', {}, `Plasticity by type and ${what}`), typeHeatmap(comparison)));
-  if (comparison.recommendations) root.append(element('section', {}, element('h2', {}, 'Do the recommendations agree across targets?'), agreementTable(comparison, comparison.recommendations)));
+  if (comparison.recommendations)
+    root.append(element('section', {}, element('h2', {}, 'Do the recommendations agree across targets?'), agreementTable(comparison, comparison.recommendations)));
 
-  const canvas = element('canvas', { id: 'curves-chart', role: 'img', 'aria-label': `Plasticity of ${component} across block depth, one line per ${what}, with 95% confidence bands` });
+  const canvas = element('canvas', {
+    id: 'curves-chart',
+    role: 'img',
+    'aria-label': `Plasticity of ${component} across block depth, one line per ${what}, with 95% confidence bands`,
+  });
   root.append(element('section', {}, element('h2', {}, 'Across depth'), componentSwitch(comparison), element('div', { class: 'chart' }, canvas)));
   charts.push(curvesChart(canvas, comparison, component as ComponentName, colors));
 
@@ -93,11 +102,25 @@ function seriesList(comparison: PlasticityComparison, colors: ThemeColors): HTML
     const source = one.source;
     if (source.kind === 'target') {
       const facts = `${source.pairs} pairs · mean input distance ||X−Y|| ${fixed(source.meanInputDistance, 3)} · ${source.folder}`;
-      table.append(element('tr', { 'data-series': String(index) }, element('th', { scope: 'row' }, swatch, ` ${one.label}${index === 0 ? ' (baseline)' : ''}`), element('td', { title: source.folder }, facts)));
+      table.append(
+        element(
+          'tr',
+          { 'data-series': String(index) },
+          element('th', { scope: 'row' }, swatch, ` ${one.label}${index === 0 ? ' (baseline)' : ''}`),
+          element('td', { title: source.folder }, facts),
+        ),
+      );
       return;
     }
     const facts = `${source.pairs} pairs · model ${source.modelPath.split(/[\\/]/).pop()} (sha256 ${source.sha256.slice(0, 12)}…) · ${new Date(source.createdAt).toLocaleString()}${source.synthetic ? ' · SYNTHETIC inputs' : ''}`;
-    table.append(element('tr', {}, element('th', { scope: 'row' }, swatch, ` ${one.label}${index === 0 ? ' (baseline)' : ''}`), element('td', { title: source.file ?? source.modelPath }, facts)));
+    table.append(
+      element(
+        'tr',
+        {},
+        element('th', { scope: 'row' }, swatch, ` ${one.label}${index === 0 ? ' (baseline)' : ''}`),
+        element('td', { title: source.file ?? source.modelPath }, facts),
+      ),
+    );
   });
   return table;
 }
@@ -127,7 +150,11 @@ function rankingTable(comparison: PlasticityComparison): HTMLElement {
   const table = element(
     'table',
     { id: 'ranking', class: 'heatmap' },
-    element('caption', {}, `Rank (1 = most plastic) and mean plasticity over blocks of each component type, per ${comparison.seriesKind === 'targets' ? 'target' : 'series'}; rows in the baseline’s order, changed ranks marked ≠.`),
+    element(
+      'caption',
+      {},
+      `Rank (1 = most plastic) and mean plasticity over blocks of each component type, per ${comparison.seriesKind === 'targets' ? 'target' : 'series'}; rows in the baseline’s order, changed ranks marked ≠.`,
+    ),
     element('thead', {}, element('tr', {}, element('th', { scope: 'col' }, 'Type'), ...series.map((one) => element('th', { scope: 'col' }, one.label)))),
   );
   const body = element('tbody');
@@ -139,12 +166,24 @@ function rankingTable(comparison: PlasticityComparison): HTMLElement {
         element('th', { scope: 'row' }, type),
         ...series.map((one) => {
           const moved = one.summary[type].rank !== series[0].summary[type].rank;
-          return element('td', { class: moved ? 'moved' : '' }, `#${one.summary[type].rank}${moved ? ' ≠' : ''}`, element('span', { class: 'interval' }, ` ${fixed(one.summary[type].mean)}`));
+          return element(
+            'td',
+            { class: moved ? 'moved' : '' },
+            `#${one.summary[type].rank}${moved ? ' ≠' : ''}`,
+            element('span', { class: 'interval' }, ` ${fixed(one.summary[type].mean)}`),
+          );
         }),
       ),
     );
   }
-  body.append(element('tr', {}, element('th', { scope: 'row' }, 'Kendall τ'), ...comparison.rankings.map((ranking) => element('td', {}, ranking.series === 0 ? '(baseline)' : `${fixed(ranking.kendallTau, 2)}${ranking.sameTop ? '' : ' · top differs'}`))));
+  body.append(
+    element(
+      'tr',
+      {},
+      element('th', { scope: 'row' }, 'Kendall τ'),
+      ...comparison.rankings.map((ranking) => element('td', {}, ranking.series === 0 ? '(baseline)' : `${fixed(ranking.kendallTau, 2)}${ranking.sameTop ? '' : ' · top differs'}`)),
+    ),
+  );
   table.append(body);
   return table;
 }
@@ -158,7 +197,11 @@ function typeHeatmap(comparison: PlasticityComparison): HTMLElement {
   const table = element(
     'table',
     { id: 'type-heatmap', class: 'heatmap' },
-    element('caption', {}, `Mean plasticity over blocks per component type (rows) and ${comparison.seriesKind === 'targets' ? 'target' : 'series'} (columns); darker cells are more plastic. Below each value: its difference from the baseline.`),
+    element(
+      'caption',
+      {},
+      `Mean plasticity over blocks per component type (rows) and ${comparison.seriesKind === 'targets' ? 'target' : 'series'} (columns); darker cells are more plastic. Below each value: its difference from the baseline.`,
+    ),
     element('thead', {}, element('tr', {}, element('th', { scope: 'col' }, 'Type'), ...series.map((one) => element('th', { scope: 'col' }, one.label)))),
   );
   const body = element('tbody');
@@ -166,7 +209,12 @@ function typeHeatmap(comparison: PlasticityComparison): HTMLElement {
     const cells = series.map((one, index) => {
       const mean = one.summary[type].mean;
       const difference = index === 0 ? null : comparison.differences.find((candidate) => candidate.series === index)!.typeMeans[type];
-      const cell = element('td', { 'data-component': type, 'data-series': String(index), title: `${type}, ${one.label}: ${fixed(mean, 4)}` }, fixed(mean), element('span', { class: 'interval' }, difference === null ? ' base' : ` ${signed(difference, 3)}`));
+      const cell = element(
+        'td',
+        { 'data-component': type, 'data-series': String(index), title: `${type}, ${one.label}: ${fixed(mean, 4)}` },
+        fixed(mean),
+        element('span', { class: 'interval' }, difference === null ? ' base' : ` ${signed(difference, 3)}`),
+      );
       cell.style.setProperty('--heat', intensity(mean).toFixed(3));
       return cell;
     });
@@ -197,7 +245,19 @@ function curvesChart(canvas: HTMLCanvasElement, comparison: PlasticityComparison
   const datasets = comparison.series.flatMap((one: ComparisonSeries, index) => {
     const style = seriesStyle(index, colors);
     const stats = one.blocks.map((block) => block.components[type]);
-    return bandDatasets({ label: one.label, color: style.color, dash: style.dash, pointStyle: style.pointStyle, mean: stats.map((s) => s.mean), low: stats.map((s) => s.ci95[0]), high: stats.map((s) => s.ci95[1]) }, colors, scale);
+    return bandDatasets(
+      {
+        label: one.label,
+        color: style.color,
+        dash: style.dash,
+        pointStyle: style.pointStyle,
+        mean: stats.map((s) => s.mean),
+        low: stats.map((s) => s.ci95[0]),
+        high: stats.map((s) => s.ci95[1]),
+      },
+      colors,
+      scale,
+    );
   });
   return new Chart(canvas, {
     type: 'line',
@@ -225,11 +285,19 @@ function differenceSection(comparison: PlasticityComparison, seriesIndex: number
   const table = element(
     'table',
     { id: `differences-${seriesIndex}`, class: 'heatmap differences' },
-    element('caption', {}, `${other.label} − ${baseline.label}: difference of means per cell, its 95% interval and the two-sided Welch p-value. ${significant} of ${difference.cells.length} cells differ at p < 0.05 (marked “p<.05”).`),
+    element(
+      'caption',
+      {},
+      `${other.label} − ${baseline.label}: difference of means per cell, its 95% interval and the two-sided Welch p-value. ${significant} of ${difference.cells.length} cells differ at p < 0.05 (marked “p<.05”).`,
+    ),
     element(
       'thead',
       {},
-      element('tr', {}, ...['Block', 'Component', baseline.label, other.label, 'Difference', '95% interval', 't', 'df', 'p (Welch)'].map((label) => element('th', { scope: 'col' }, label))),
+      element(
+        'tr',
+        {},
+        ...['Block', 'Component', baseline.label, other.label, 'Difference', '95% interval', 't', 'df', 'p (Welch)'].map((label) => element('th', { scope: 'col' }, label)),
+      ),
     ),
   );
   const body = element('tbody');
@@ -268,7 +336,19 @@ function agreementTable(comparison: PlasticityComparison, agreements: Recommenda
       {},
       'The k most plastic component types each target alone would finetune, whether all targets agree, and the choice across targets by mean rank and by the worst case (recommend --across, and the report panel’s What to finetune).',
     ),
-    element('thead', {}, element('tr', {}, element('th', { scope: 'col' }, 'Types'), ...series.map((one) => element('th', { scope: 'col' }, one.label)), element('th', { scope: 'col' }, 'Targets'), element('th', { scope: 'col' }, 'Mean rank'), element('th', { scope: 'col' }, 'Worst case'))),
+    element(
+      'thead',
+      {},
+      element(
+        'tr',
+        {},
+        element('th', { scope: 'col' }, 'Types'),
+        ...series.map((one) => element('th', { scope: 'col' }, one.label)),
+        element('th', { scope: 'col' }, 'Targets'),
+        element('th', { scope: 'col' }, 'Mean rank'),
+        element('th', { scope: 'col' }, 'Worst case'),
+      ),
+    ),
   );
   const body = element('tbody');
   for (const agreement of agreements) {

@@ -17,7 +17,7 @@ window.addEventListener('message', (event: MessageEvent<HostToModelOverview>) =>
   else if (message.type === 'showBounds' || message.type === 'boundsUnavailable') renderBounds(message);
   else if (message.type === 'overviewError') root.replaceChildren(element('div', { class: 'banner error', role: 'alert' }, message.message));
   else if (message.type === 'analysisState') {
-    running = message.running ? message.message ?? 'running' : undefined;
+    running = message.running ? (message.message ?? 'running') : undefined;
     const status = document.getElementById('status');
     if (status) status.textContent = running ? `Analysis running: ${running}` : '';
   }
@@ -28,7 +28,11 @@ const shape = (dims: (number | string)[]) => `[${dims.join(', ')}]`;
 const megabytes = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
 function table(rows: [string, string][], label: string): HTMLElement {
-  return element('table', { class: 'facts-table', 'aria-label': label }, element('tbody', {}, ...rows.map(([key, value]) => element('tr', {}, element('th', { scope: 'row' }, key), element('td', {}, value)))));
+  return element(
+    'table',
+    { class: 'facts-table', 'aria-label': label },
+    element('tbody', {}, ...rows.map(([key, value]) => element('tr', {}, element('th', { scope: 'row' }, key), element('td', {}, value)))),
+  );
 }
 
 function render(overview: ModelOverview, lastReport: ReportHeadline | undefined): void {
@@ -39,7 +43,10 @@ function render(overview: ModelOverview, lastReport: ReportHeadline | undefined)
   root.replaceChildren(element('h1', {}, name), element('div', { id: 'status', role: 'status' }, running ? `Analysis running: ${running}` : ''));
 
   root.append(
-    element('section', {}, element('h2', {}, 'File'),
+    element(
+      'section',
+      {},
+      element('h2', {}, 'File'),
       table(
         [
           ['Size', megabytes(model.sizeBytes)],
@@ -57,7 +64,10 @@ function render(overview: ModelOverview, lastReport: ReportHeadline | undefined)
   const architecture = overview.architecture;
   if (architecture) {
     root.append(
-      element('section', {}, element('h2', {}, 'Vision Transformer found'),
+      element(
+        'section',
+        {},
+        element('h2', {}, 'Vision Transformer found'),
         table(
           [
             ['Blocks', String(architecture.blocks)],
@@ -85,8 +95,15 @@ function render(overview: ModelOverview, lastReport: ReportHeadline | undefined)
     show.addEventListener('click', () => vscode.postMessage({ type: 'showReport' }));
     const ranking = lastReport.ranking.map((entry, index) => `${index + 1}. ${entry.component} ${entry.mean.toFixed(3)}`).join('   ');
     root.append(
-      element('section', {}, element('h2', {}, 'Last report'),
-        element('p', {}, `${new Date(lastReport.createdAt).toLocaleString()}: ${lastReport.pairs} pairs, ${lastReport.mode} mode${lastReport.synthetic ? ', synthetic inputs' : ''}${lastReport.stale ? ' (out of date: the model changed since)' : ''}`),
+      element(
+        'section',
+        {},
+        element('h2', {}, 'Last report'),
+        element(
+          'p',
+          {},
+          `${new Date(lastReport.createdAt).toLocaleString()}: ${lastReport.pairs} pairs, ${lastReport.mode} mode${lastReport.synthetic ? ', synthetic inputs' : ''}${lastReport.stale ? ' (out of date: the model changed since)' : ''}`,
+        ),
         element('p', { class: 'ranking-line' }, ranking),
         show,
       ),

@@ -82,12 +82,36 @@ export class BudgetControl {
 
   /** The whole section, for a fresh render; asks the host for the preview. `targets`: a multi-target report's target names. */
   render(detectedNaming: string, targets?: string[]): HTMLElement {
-    const kind = this.select('budget-kind', 'Budget kind', (Object.keys(KIND_LABELS) as BudgetFormKind[]).map((value) => [value, KIND_LABELS[value]]), this.form.kind);
-    const valueField = customElement('vscode-textfield', { id: 'budget-value', 'aria-label': KIND_LABELS[this.form.kind], value: this.form.value, placeholder: VALUE_HINTS[this.form.kind] }) as HTMLElement & { value: string };
+    const kind = this.select(
+      'budget-kind',
+      'Budget kind',
+      (Object.keys(KIND_LABELS) as BudgetFormKind[]).map((value) => [value, KIND_LABELS[value]]),
+      this.form.kind,
+    );
+    const valueField = customElement('vscode-textfield', {
+      id: 'budget-value',
+      'aria-label': KIND_LABELS[this.form.kind],
+      value: this.form.value,
+      placeholder: VALUE_HINTS[this.form.kind],
+    }) as HTMLElement & { value: string };
     const hint = element('span', { id: 'budget-value-hint', class: 'muted' }, VALUE_HINTS[this.form.kind]);
-    const unit = this.select('budget-unit', 'Unit', (Object.keys(UNIT_LABELS) as BudgetFormUnit[]).map((value) => [value, UNIT_LABELS[value]]), this.form.unit);
-    const naming = this.select('budget-naming', 'Module naming', NAMINGS.map((value) => [value, value === 'detected' ? `Detected (${detectedNaming})` : NAMING_LABELS[value]]), this.form.naming);
-    const includeHead = customElement('vscode-checkbox', { id: 'budget-include-head', label: 'Train the classification head and final norm (as in the paper)', ...(this.form.includeHead ? { checked: '' } : {}) }) as HTMLElement & { checked: boolean };
+    const unit = this.select(
+      'budget-unit',
+      'Unit',
+      (Object.keys(UNIT_LABELS) as BudgetFormUnit[]).map((value) => [value, UNIT_LABELS[value]]),
+      this.form.unit,
+    );
+    const naming = this.select(
+      'budget-naming',
+      'Module naming',
+      NAMINGS.map((value) => [value, value === 'detected' ? `Detected (${detectedNaming})` : NAMING_LABELS[value]]),
+      this.form.naming,
+    );
+    const includeHead = customElement('vscode-checkbox', {
+      id: 'budget-include-head',
+      label: 'Train the classification head and final norm (as in the paper)',
+      ...(this.form.includeHead ? { checked: '' } : {}),
+    }) as HTMLElement & { checked: boolean };
 
     kind.addEventListener('change', () => {
       const next = (kind as HTMLElement & { value: string }).value as BudgetFormKind;
@@ -105,7 +129,12 @@ export class BudgetControl {
     naming.addEventListener('change', () => this.update({ naming: (naming as HTMLElement & { value: string }).value as BudgetFormNaming }, true));
     includeHead.addEventListener('change', () => this.update({ includeHead: includeHead.checked }, true));
     const across = targets
-      ? this.select('budget-across', 'Choose across targets by', (Object.keys(ACROSS_LABELS) as BudgetFormAcross[]).map((value) => [value, ACROSS_LABELS[value]]), this.form.across ?? 'mean-rank')
+      ? this.select(
+          'budget-across',
+          'Choose across targets by',
+          (Object.keys(ACROSS_LABELS) as BudgetFormAcross[]).map((value) => [value, ACROSS_LABELS[value]]),
+          this.form.across ?? 'mean-rank',
+        )
       : undefined;
     across?.addEventListener('change', () => this.update({ across: (across as HTMLElement & { value: string }).value as BudgetFormAcross }, true));
 
@@ -208,7 +237,11 @@ export class BudgetControl {
         'ol',
         { id: 'recommendation-choices', class: 'choices' },
         ...preview.choices.map((choice) =>
-          element('li', { value: String(choice.rank), 'data-rank': String(choice.rank) }, `${choice.label}: plasticity ${choice.plasticity.toFixed(3)}, ${count(choice.parameterCount)} parameters`),
+          element(
+            'li',
+            { value: String(choice.rank), 'data-rank': String(choice.rank) },
+            `${choice.label}: plasticity ${choice.plasticity.toFixed(3)}, ${count(choice.parameterCount)} parameters`,
+          ),
         ),
       ),
     ];

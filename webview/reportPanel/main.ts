@@ -22,7 +22,11 @@ let analysis: AnalysisStateMessage | undefined;
 let scale: 'linear' | 'log' = vscode.getState()?.scale ?? 'linear';
 let sort: { column: 'block' | ComponentName; descending: boolean } = { column: 'block', descending: false };
 const charts: Chart[] = [];
-const budgetControl = new BudgetControl((message) => vscode.postMessage(message), vscode.getState()?.budget, () => saveState());
+const budgetControl = new BudgetControl(
+  (message) => vscode.postMessage(message),
+  vscode.getState()?.budget,
+  () => saveState(),
+);
 /** The block the Plasticity tree view asked to see; kept so a re-render highlights it again. */
 let revealed: { block: number; component?: string } | undefined;
 
@@ -93,7 +97,13 @@ function render(): void {
   root.append(element('h1', {}, `Plasticity of ${modelName}`));
   root.append(element('div', { id: 'status', role: 'status' }));
   if (report.settings.inputs.synthetic) {
-    root.append(element('div', { class: 'banner warning', role: 'alert' }, 'Synthetic inputs: these numbers describe the model on generated patterns, not on your data. Set reference and target image folders in the settings and re-run.'));
+    root.append(
+      element(
+        'div',
+        { class: 'banner warning', role: 'alert' },
+        'Synthetic inputs: these numbers describe the model on generated patterns, not on your data. Set reference and target image folders in the settings and re-run.',
+      ),
+    );
   }
   if (report.settings.mode === 'in-context') {
     root.append(element('div', { class: 'banner info' }, "In-context mode: each component fed what it receives in the forward pass. This is not the paper's measure."));
@@ -116,9 +126,12 @@ function render(): void {
 
   root.append(budgetControl.render(report.model.architecture.naming, report.targets && report.targets.length > 1 ? report.targets.map((target) => target.name) : undefined));
   root.append(element('section', {}, element('h2', {}, 'Blocks × components'), heatmapTable(report)));
-  if (report.bounds) root.append(boundsSection(report.bounds, "Upper bounds on plasticity from the weights (the paper's theory), with token statistics from this run's first pairs."));
+  if (report.bounds)
+    root.append(boundsSection(report.bounds, "Upper bounds on plasticity from the weights (the paper's theory), with token statistics from this run's first pairs."));
   if (report.warnings.length > 0 || report.settings.inputs.notes.length > 0) {
-    root.append(element('section', {}, element('h2', {}, 'Notes'), element('ul', {}, ...[...report.settings.inputs.notes, ...report.warnings].map((note) => element('li', {}, note)))));
+    root.append(
+      element('section', {}, element('h2', {}, 'Notes'), element('ul', {}, ...[...report.settings.inputs.notes, ...report.warnings].map((note) => element('li', {}, note)))),
+    );
   }
   renderStatus();
   highlightRevealedBlock(false);
@@ -146,7 +159,11 @@ function renderPending(modelPath: string): void {
   root.append(
     element('h1', {}, `Plasticity of ${name}`),
     element('div', { id: 'status', role: 'status' }),
-    element('p', { id: 'not-measured', class: 'banner info' }, 'Nothing measured yet. Analyze Model measures the plasticity of every block and component on the image pairs the settings name; until then, the data-free upper bounds below are all that is known, and they are bounds, not plasticity.'),
+    element(
+      'p',
+      { id: 'not-measured', class: 'banner info' },
+      'Nothing measured yet. Analyze Model measures the plasticity of every block and component on the image pairs the settings name; until then, the data-free upper bounds below are all that is known, and they are bounds, not plasticity.',
+    ),
     element('div', { class: 'toolbar' }, analyze),
   );
   renderPendingBounds();
@@ -160,7 +177,7 @@ function renderPendingBounds(): void {
 
 function renderStatus(): void {
   const status = document.getElementById('status');
-  if (status) status.textContent = analysis?.running ? `Analysis running${analysis.message ? `: ${analysis.message}` : '…'}` : analysis?.message ?? '';
+  if (status) status.textContent = analysis?.running ? `Analysis running${analysis.message ? `: ${analysis.message}` : '…'}` : (analysis?.message ?? '');
   // One analysis at a time: the pending state's button waits for the run it started.
   document.getElementById('analyze')?.toggleAttribute('disabled', analysis?.running === true);
 }
@@ -180,11 +197,22 @@ function factsSection(report: PlasticityReport, architecture: PlasticityReport['
       : []),
     ['Inputs', inputs],
     ...(report.targets && report.targets.length > 1
-      ? ([['Targets', `${report.targets.length} against the same reference pairs: ${report.targets.map((target) => target.name).join(', ')}; shown here: the first, ${report.targets[0].name} (Compare targets shows all; What to finetune chooses across all)`]] as [string, string][])
+      ? ([
+          [
+            'Targets',
+            `${report.targets.length} against the same reference pairs: ${report.targets.map((target) => target.name).join(', ')}; shown here: the first, ${report.targets[0].name} (Compare targets shows all; What to finetune chooses across all)`,
+          ],
+        ] as [string, string][])
       : []),
-    ['Provider', `${settings.executionProvider.used}${settings.executionProvider.requested !== settings.executionProvider.used ? ` (requested ${settings.executionProvider.requested})` : ''}`],
+    [
+      'Provider',
+      `${settings.executionProvider.used}${settings.executionProvider.requested !== settings.executionProvider.used ? ` (requested ${settings.executionProvider.requested})` : ''}`,
+    ],
     ['Time', `${(report.timing.totalMs / 1000).toFixed(1)} s, ${report.timing.pairsPerSecond.toFixed(2)} pairs/s`],
-    ['Architecture', `${architecture.blocks} blocks, d=${architecture.hiddenSize}, ${architecture.heads} heads, MLP ${architecture.mlpSize}, ${architecture.tokens} tokens, ${architecture.naming} naming`],
+    [
+      'Architecture',
+      `${architecture.blocks} blocks, d=${architecture.hiddenSize}, ${architecture.heads} heads, MLP ${architecture.mlpSize}, ${architecture.tokens} tokens, ${architecture.naming} naming`,
+    ],
     ...(architecture.graph ? ([['Graph', architecture.graph.summary]] as [string, string][]) : []),
     ['Model SHA-256', report.model.sha256.slice(0, 16) + '…'],
     ['Made', new Date(report.createdAt).toLocaleString()],
@@ -224,7 +252,13 @@ function depthChart(canvas: HTMLCanvasElement, report: PlasticityReport, colors:
   const datasets: ChartDataset<'line'>[] = [];
   report.components.forEach((component, c) => {
     const stats = report.blocks.map((block) => block.components[component]);
-    datasets.push(...bandDatasets({ label: component, color: colors.series[c], mean: stats.map((s) => s.mean), low: stats.map((s) => s.ci95[0]), high: stats.map((s) => s.ci95[1]) }, colors, scale));
+    datasets.push(
+      ...bandDatasets(
+        { label: component, color: colors.series[c], mean: stats.map((s) => s.mean), low: stats.map((s) => s.ci95[0]), high: stats.map((s) => s.ci95[1]) },
+        colors,
+        scale,
+      ),
+    );
   });
   return new Chart(canvas, {
     type: 'line',
@@ -264,7 +298,10 @@ function rankingChart(canvas: HTMLCanvasElement, report: PlasticityReport, color
     const c = report.components.indexOf(component);
     return {
       label: component,
-      data: report.blocks.map((block) => ({ x: ordered.indexOf(component) + (block.index / Math.max(1, report.blocks.length - 1) - 0.5) * 0.5, y: block.components[component].mean })),
+      data: report.blocks.map((block) => ({
+        x: ordered.indexOf(component) + (block.index / Math.max(1, report.blocks.length - 1) - 0.5) * 0.5,
+        y: block.components[component].mean,
+      })),
       backgroundColor: colors.series[c],
       borderColor: colors.series[c],
       pointRadius: 4,
@@ -324,7 +361,16 @@ function heatmapTable(report: PlasticityReport): HTMLElement {
   for (const block of rows) {
     const cells = components.map((component) => {
       const stats = block.components[component];
-      const cell = element('td', { 'data-component': component, 'data-mean': String(stats.mean), title: `${block.modules[component]}: ${fixed(stats.mean, 4)} (95% ${fixed(stats.ci95[0], 4)} – ${fixed(stats.ci95[1], 4)}, n=${stats.n})` }, fixed(stats.mean), element('span', { class: 'interval' }, ` ±${fixed((stats.ci95[1] - stats.ci95[0]) / 2, 3)}`));
+      const cell = element(
+        'td',
+        {
+          'data-component': component,
+          'data-mean': String(stats.mean),
+          title: `${block.modules[component]}: ${fixed(stats.mean, 4)} (95% ${fixed(stats.ci95[0], 4)} – ${fixed(stats.ci95[1], 4)}, n=${stats.n})`,
+        },
+        fixed(stats.mean),
+        element('span', { class: 'interval' }, ` ±${fixed((stats.ci95[1] - stats.ci95[0]) / 2, 3)}`),
+      );
       cell.style.setProperty('--heat', intensity(stats.mean).toFixed(3));
       return cell;
     });
@@ -333,4 +379,3 @@ function heatmapTable(report: PlasticityReport): HTMLElement {
   table.append(body);
   return table;
 }
-

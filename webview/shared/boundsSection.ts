@@ -10,7 +10,6 @@ const TITLE = 'Data-free upper bounds (not plasticity)';
 /** What the bounds are where no measurement has been made (model overview, report panel before its first report). */
 export const BEFORE_MEASURING_INTRO = "Upper bounds on plasticity before any measurement (the paper's theory), from the weights and the first inputs an analysis would use.";
 
-
 const fixed = (value: number, digits: number) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
 
 /** Where r and s_min came from, or why there is no MHA bound. */
@@ -33,7 +32,12 @@ export function boundsSection(bounds: PlasticityBounds, intro: string, elapsedMs
     'tbody',
     {},
     ...bounds.blocks.map((block) =>
-      element('tr', {}, element('th', { scope: 'row' }, String(block.index)), ...COMPONENTS.map((component) => element('td', {}, block[component] ? fixed(block[component]!.bound, 3) : '–'))),
+      element(
+        'tr',
+        {},
+        element('th', { scope: 'row' }, String(block.index)),
+        ...COMPONENTS.map((component) => element('td', {}, block[component] ? fixed(block[component]!.bound, 3) : '–')),
+      ),
     ),
   );
   return element(

@@ -57,7 +57,14 @@ export interface BandLine {
 export function bandDatasets(line: BandLine, colors: ThemeColors, scale: ValueScale): ChartDataset<'line'>[] {
   const positive = (value: number) => (scale === 'log' ? Math.max(value, 1e-6) : value);
   return [
-    { label: `${line.label} ${BAND_LABEL} upper`, data: line.high.map(positive), borderWidth: 0, pointRadius: 0, backgroundColor: withAlpha(line.color, colors.highContrast ? 0.35 : 0.18), fill: '+1' },
+    {
+      label: `${line.label} ${BAND_LABEL} upper`,
+      data: line.high.map(positive),
+      borderWidth: 0,
+      pointRadius: 0,
+      backgroundColor: withAlpha(line.color, colors.highContrast ? 0.35 : 0.18),
+      fill: '+1',
+    },
     { label: `${line.label} ${BAND_LABEL} lower`, data: line.low.map(positive), borderWidth: 0, pointRadius: 0, fill: false },
     {
       label: line.label,
@@ -83,7 +90,9 @@ export function legendWithoutBands(colors: ThemeColors) {
 
 /** The Linear / Log radio group; `onChange` gets the new scale. */
 export function scaleSwitch(current: ValueScale, onChange: (scale: ValueScale) => void): HTMLElement {
-  const group = customElement('vscode-radio-group', { id: 'scale', 'aria-label': 'Vertical scale' },
+  const group = customElement(
+    'vscode-radio-group',
+    { id: 'scale', 'aria-label': 'Vertical scale' },
     customElement('vscode-radio', { name: 'scale', value: 'linear', label: 'Linear', ...(current === 'linear' ? { checked: '' } : {}) }, 'Linear'),
     customElement('vscode-radio', { name: 'scale', value: 'log', label: 'Log', ...(current === 'log' ? { checked: '' } : {}) }, 'Log'),
   );

@@ -46,7 +46,13 @@ export function onThemeChange(redraw: () => void): void {
 export function withAlpha(color: string, alpha: number): string {
   const hex = /^#([0-9a-f]{3}|[0-9a-f]{6})([0-9a-f]{2})?$/i.exec(color);
   if (hex) {
-    const digits = hex[1].length === 3 ? hex[1].split('').map((digit) => digit + digit).join('') : hex[1];
+    const digits =
+      hex[1].length === 3
+        ? hex[1]
+            .split('')
+            .map((digit) => digit + digit)
+            .join('')
+        : hex[1];
     const [r, g, b] = [0, 2, 4].map((start) => parseInt(digits.slice(start, start + 2), 16));
     return `rgba(${r}, ${g}, ${b}, ${alpha})`;
   }

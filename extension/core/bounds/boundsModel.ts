@@ -48,7 +48,8 @@ export function buildBoundsModel(model: OnnxModel, structure: VitStructure, opti
   const headDim = structure.blocks[0]?.attention.headDim;
   if (headDim === undefined) throw new Error('the model has no transformer blocks');
   for (const block of structure.blocks) {
-    if (block.attention.headDim !== headDim) throw new Error(`block ${block.index} has head size ${block.attention.headDim}, block 0 has ${headDim}; the bounds stack heads of one size`);
+    if (block.attention.headDim !== headDim)
+      throw new Error(`block ${block.index} has head size ${block.attention.headDim}, block 0 has ${headDim}; the bounds stack heads of one size`);
   }
   const totalHeads = structure.blocks.reduce((sum, block) => sum + block.attention.heads, 0);
   const output = (name: string, coefficients: LanczosCoefficients[]) => {

@@ -117,12 +117,9 @@ export function lanczosCoefficients(b: OnnxGraphBuilder, operator: LanczosOperat
 
   const finals = ['vector', ...(operator.metric ? ['metric_vector'] : []), 'previous', 'beta'].map((prefix) => b.fresh(`final_${prefix}`));
   const [alphas, betas] = [b.fresh('alphas'), b.fresh('betas')];
-  b.node(
-    'Loop',
-    [b.intConstant([count], [], 'steps'), '', first.vector, ...(operator.metric ? [first.metricVector] : []), zeroVector, zeroScalar],
-    [...finals, alphas, betas],
-    { body: { graph: body } },
-  );
+  b.node('Loop', [b.intConstant([count], [], 'steps'), '', first.vector, ...(operator.metric ? [first.metricVector] : []), zeroVector, zeroScalar], [...finals, alphas, betas], {
+    body: { graph: body },
+  });
   // Scan outputs stack the steps first: [steps, ...scalarShape] -> [batch, steps].
   const rank = scalarShape.length;
   const perm = [...Array.from({ length: rank }, (_, axis) => axis + 1), 0];

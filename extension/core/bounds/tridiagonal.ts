@@ -42,4 +42,3 @@ function eigenvaluesAbove(alpha: ArrayLike<number>, beta: ArrayLike<number>, n: 
   }
   return count;
 }
-

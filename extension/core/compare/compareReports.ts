@@ -25,7 +25,9 @@ export function checkComparable(reports: NamedReport[]): void {
   others.forEach((other, index) => {
     const difference = firstDifference(first.report, other.report, ARCHITECTURE_FIELDS);
     if (difference) {
-      throw new UsageError(`${labels[index + 1]} differs from ${labels[0]} in ${difference.field} (${difference.other} vs ${difference.first}); compare takes reports of the same architecture measured in the same mode.`);
+      throw new UsageError(
+        `${labels[index + 1]} differs from ${labels[0]} in ${difference.field} (${difference.other} vs ${difference.first}); compare takes reports of the same architecture measured in the same mode.`,
+      );
     }
   });
 }
@@ -53,7 +55,13 @@ function labelsOf(reports: NamedReport[]): string[] {
 
 function sameInputs(reports: PlasticityReport[]): boolean {
   const key = (report: PlasticityReport) =>
-    JSON.stringify([report.settings.inputs.kind, report.settings.inputs.reference, report.settings.inputs.target, report.settings.inputs.synthetic ? report.settings.seed : null, report.settings.pairIndices ?? report.settings.pairs]);
+    JSON.stringify([
+      report.settings.inputs.kind,
+      report.settings.inputs.reference,
+      report.settings.inputs.target,
+      report.settings.inputs.synthetic ? report.settings.seed : null,
+      report.settings.pairIndices ?? report.settings.pairs,
+    ]);
   return new Set(reports.map(key)).size === 1;
 }
 
@@ -79,7 +87,9 @@ export function reportSeries(report: PlasticityReport, file: string | null, labe
         }),
       ) as Record<ComponentName, CellStatistics>,
     })),
-    summary: Object.fromEntries(components.map((component) => [component, { mean: report.summary[component].mean, rank: report.summary[component].rank }])) as ComparisonSeries['summary'],
+    summary: Object.fromEntries(
+      components.map((component) => [component, { mean: report.summary[component].mean, rank: report.summary[component].rank }]),
+    ) as ComparisonSeries['summary'],
   };
 }
 
@@ -91,7 +101,9 @@ export function reportSeries(report: PlasticityReport, file: string | null, labe
 export function compareTargets(report: PlasticityReport, file: string | null): PlasticityComparison {
   const targets = multipleTargets(report);
   if (!targets) {
-    throw new UsageError(`${file ? path.basename(file) : path.basename(report.model.path)} measured one target; comparing targets needs a multi-target report (analyze --target A --target B ...).`);
+    throw new UsageError(
+      `${file ? path.basename(file) : path.basename(report.model.path)} measured one target; comparing targets needs a multi-target report (analyze --target A --target B ...).`,
+    );
   }
   const components = report.components;
   const labels = uniqueLabels(targets.map((target) => target.name));

@@ -3,7 +3,26 @@
 import { PlasticityComparison } from './reportComparison';
 
 export function comparisonToCsv(comparison: PlasticityComparison): string {
-  const rows = [['series', 'block', 'component', 'mean', 'std', 'n', 'ci95_low', 'ci95_high', 'rank', 'difference', 'difference_ci95_low', 'difference_ci95_high', 't', 'df', 'p_welch', 'mode']];
+  const rows = [
+    [
+      'series',
+      'block',
+      'component',
+      'mean',
+      'std',
+      'n',
+      'ci95_low',
+      'ci95_high',
+      'rank',
+      'difference',
+      'difference_ci95_low',
+      'difference_ci95_high',
+      't',
+      'df',
+      'p_welch',
+      'mode',
+    ],
+  ];
   const text = (value: number | null | undefined) => (value === null || value === undefined || !Number.isFinite(value) ? '' : String(value));
   comparison.series.forEach((series, s) => {
     const difference = comparison.differences.find((candidate) => candidate.series === s);

@@ -125,7 +125,10 @@ export function compareSeries(input: ComparisonInput): PlasticityComparison {
         cells.push({ block: block.index, component, ...welchTest(block.components[component], other.blocks[b].components[component]) });
       }
     });
-    const typeMeans = Object.fromEntries(components.map((component) => [component, other.summary[component].mean - baseline.summary[component].mean])) as Record<ComponentName, number>;
+    const typeMeans = Object.fromEntries(components.map((component) => [component, other.summary[component].mean - baseline.summary[component].mean])) as Record<
+      ComponentName,
+      number
+    >;
     return { series: position + 1, cells, typeMeans };
   });
   const baselineOrder = rankOrder(baseline, components);

@@ -137,7 +137,9 @@ export function emitConstant(builder: OnnxGraphBuilder, model: OnnxModel, consta
   const { stored } = constant;
   if (!stored) {
     const data = constant.values?.data ?? [];
-    return constant.values?.dataType === TensorDataType.INT64 ? builder.intConstantNamed(constant.name, data, constant.dims) : builder.floatConstantNamed(constant.name, data, constant.dims);
+    return constant.values?.dataType === TensorDataType.INT64
+      ? builder.intConstantNamed(constant.name, data, constant.dims)
+      : builder.floatConstantNamed(constant.name, data, constant.dims);
   }
   const isFloat = FLOAT_STORAGE.has(stored.dataType);
   if ((stored.data.kind !== 'raw' || stored.data.length <= INLINE_LIMIT_BYTES || constant.storedIn === 'attribute') && (isFloat || constant.dequantize)) {
@@ -151,8 +153,7 @@ export function emitConstant(builder: OnnxGraphBuilder, model: OnnxModel, consta
   if (constant.dequantize) {
     const { scale, zeroPoint, axis } = constant.dequantize;
     // Scales and zero points along `axis` are reshaped so they broadcast over that axis only.
-    const perAxis = (name: string) =>
-      axis === undefined ? name : builder.op('Reshape', [name, builder.intConstant(stored.dims.map((dim, i) => (i === axis ? dim : 1)))]);
+    const perAxis = (name: string) => (axis === undefined ? name : builder.op('Reshape', [name, builder.intConstant(stored.dims.map((dim, i) => (i === axis ? dim : 1)))]));
     if (zeroPoint) value = builder.op('Sub', [value, perAxis(builder.op('Cast', [emitConstant(builder, model, zeroPoint)], { to: TensorDataType.FLOAT }))]);
     value = builder.op('Mul', [value, perAxis(emitConstant(builder, model, scale))]);
   }

@@ -189,7 +189,12 @@ const multiHeadAttention: Expansion = (context, node) => {
   const headDim = width / heads;
   const part = (tensor: string, index: number) => {
     if (!bias) return tensor;
-    const slice = context.graph.addConstant({ ...biasSlice(context, node, bias), name: `${bias}::part${index}`, slice: { axis: 0, start: index * width, end: (index + 1) * width }, dims: [width] });
+    const slice = context.graph.addConstant({
+      ...biasSlice(context, node, bias),
+      name: `${bias}::part${index}`,
+      slice: { axis: 0, start: index * width, end: (index + 1) * width },
+      dims: [width],
+    });
     return context.graph.add('Add', [tensor, slice]);
   };
   const scale = node.attributes.get('scale')?.f ?? 1 / Math.sqrt(headDim);

@@ -56,8 +56,7 @@ export class GraphIndex {
         // named after each parameter: the Identity's name is this parameter's own.
         const source = this.constant(node.inputs[0]);
         if (source) result = { ...source, name };
-      }
-      else if (node?.opType === 'Cast' && node.attributes.get('to')?.i === TensorDataType.FLOAT) {
+      } else if (node?.opType === 'Cast' && node.attributes.get('to')?.i === TensorDataType.FLOAT) {
         // A float weight cast to float32 (float16 models keep some in their own type): the same values.
         const source = this.constant(node.inputs[0]);
         if (source && !INTEGER_TYPES.has(source.stored?.dataType ?? source.values?.dataType ?? 0)) result = source;

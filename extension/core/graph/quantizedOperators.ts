@@ -62,7 +62,12 @@ function dequantizeLinear(context: RewriteContext, node: NodeInfo): boolean {
   const scale = constantOf(context, scaleName);
   if (stored && scale) {
     const zeroPoint = constantOf(context, zeroPointName);
-    const axis = scaleAxis(stored.dims, scale.dims.reduce((a, b) => a * b, 1), node.attributes.get('axis')?.i, 1);
+    const axis = scaleAxis(
+      stored.dims,
+      scale.dims.reduce((a, b) => a * b, 1),
+      node.attributes.get('axis')?.i,
+      1,
+    );
     context.graph.addConstant({
       name: node.outputs[0],
       dims: [...stored.dims],
@@ -121,7 +126,11 @@ function integerProduct(context: RewriteContext, node: NodeInfo): void {
   if (!rescale) fail('its result is not multiplied by the scales');
   const covered: NodeInfo[] = [cast!, rescale!];
   // The factor is x_scale * W_scale, possibly reshaped to broadcast per output channel.
-  const factorName = throughReshapes(context, rescale!.inputs.find((input) => input !== cast!.outputs[0])!, covered);
+  const factorName = throughReshapes(
+    context,
+    rescale!.inputs.find((input) => input !== cast!.outputs[0])!,
+    covered,
+  );
   const factor = context.producer.get(factorName);
   if (factor?.opType !== 'Mul') fail('the rescaling factor is not x_scale * W_scale');
   covered.push(factor!);

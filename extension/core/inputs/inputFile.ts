@@ -20,7 +20,7 @@ export async function loadInputFile(file: string, options: PreprocessOptions): P
     bytes = await fs.promises.readFile(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'it no longer exists' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code ?? 'read error';
+    const reason = code === 'ENOENT' ? 'it no longer exists' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (code ?? 'read error');
     throw new InputDataError(`${file} could not be read (${reason}): check the file, or remove it from the folder.`);
   }
   if (path.extname(file).toLowerCase() === '.npy') {

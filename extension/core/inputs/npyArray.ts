@@ -70,7 +70,9 @@ export function decodeNpyInput(bytes: Uint8Array, file: string, expectedShape: [
   const shapeOk = matches(shape) || (shape.length === 4 && shape[0] === 1 && matches(shape.slice(1)));
   if (!shapeOk) {
     const expected = `[${expectedShape.join(', ')}]`;
-    throw new InputDataError(`${file} has shape [${shape.join(', ')}]; expected ${expected} (or [1, ${expectedShape.join(', ')}]) for this model: preprocess it to the model's channels and size.`);
+    throw new InputDataError(
+      `${file} has shape [${shape.join(', ')}]; expected ${expected} (or [1, ${expectedShape.join(', ')}]) for this model: preprocess it to the model's channels and size.`,
+    );
   }
   const count = expectedShape[0] * expectedShape[1] * expectedShape[2];
   const byteCount = count * 4;

@@ -78,7 +78,10 @@ function validatePairSpec(spec: PairSpec): void {
   if (!Number.isSafeInteger(spec.seed)) {
     throw new UsageError(`The seed must be a whole number; got ${spec.seed}.`);
   }
-  for (const [label, folder] of [['Reference', spec.reference], ['Target', spec.target]] as const) {
+  for (const [label, folder] of [
+    ['Reference', spec.reference],
+    ['Target', spec.target],
+  ] as const) {
     if (folder !== undefined && folder !== null && (typeof folder !== 'string' || folder.trim() === '')) {
       throw new UsageError(`${label} folder path is empty: give a folder, or leave the option out.`);
     }
@@ -124,7 +127,9 @@ async function openSplitFolder(folder: string, label: FolderLabel, limit: PairLi
   const listing = await listInputFolder(folder, label);
   const names = listing.names;
   if (names.length < 2) {
-    throw new InputDataError(`${label} folder ${folder} has only 1 usable file; a single folder is split into two halves, so it needs at least 2: add files, or give both a reference and a target folder.`);
+    throw new InputDataError(
+      `${label} folder ${folder} has only 1 usable file; a single folder is split into two halves, so it needs at least 2: add files, or give both a reference and a target folder.`,
+    );
   }
   const half = Math.floor(names.length / 2);
   const notes = [...listing.notes];
@@ -143,10 +148,7 @@ async function openSplitFolder(folder: string, label: FolderLabel, limit: PairLi
       checkPairIndex(index, count);
       const referenceName = names[first + index];
       const targetName = names[half + first + index];
-      const [reference, target] = await Promise.all([
-        loadInputFile(path.join(folder, referenceName), options),
-        loadInputFile(path.join(folder, targetName), options),
-      ]);
+      const [reference, target] = await Promise.all([loadInputFile(path.join(folder, referenceName), options), loadInputFile(path.join(folder, targetName), options)]);
       return { reference, target, referenceName, targetName };
     },
   };
@@ -163,9 +165,7 @@ function openSynthetic(seed: number, limit: PairLimit, options: PreprocessOption
     target: null,
     first,
     count,
-    notes: [
-      `No folders given: using ${which} (seed ${seed}), smooth reference images against high-frequency target images; the numbers describe the model, not your data.`,
-    ],
+    notes: [`No folders given: using ${which} (seed ${seed}), smooth reference images against high-frequency target images; the numbers describe the model, not your data.`],
     load: async (index) => {
       checkPairIndex(index, count);
       const pair = first + index;
@@ -237,7 +237,7 @@ async function listInputFolder(folder: string, label: FolderLabel): Promise<Fold
     if (code === 'ENOENT' || code === 'ENOTDIR') {
       throw new InputDataError(`${label} folder ${folder} does not exist: check the path.`);
     }
-    const reason = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code ?? 'read error';
+    const reason = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (code ?? 'read error');
     throw new InputDataError(`${label} folder ${folder} could not be read (${reason}): check its permissions.`);
   }
 

@@ -71,7 +71,7 @@ function smoothPixels(random: () => number, channels: number, height: number, wi
       for (let x = 0; x < width; x++) {
         let value = base;
         for (const wave of waves) {
-          value += wave.amplitude * Math.sin(2 * Math.PI * (wave.cyclesY * y / height + wave.cyclesX * x / width) + wave.phase);
+          value += wave.amplitude * Math.sin(2 * Math.PI * ((wave.cyclesY * y) / height + (wave.cyclesX * x) / width) + wave.phase);
         }
         for (const blob of blobs) {
           const distanceSquared = (y - blob.centreY) ** 2 + (x - blob.centreX) ** 2;

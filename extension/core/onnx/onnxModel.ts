@@ -180,7 +180,8 @@ function readTensor(reader: Reader, range: ByteRange, filePath: string): TensorI
         return true;
       case TENSOR_FIELD.rawData:
       case TENSOR_FIELD.floatData: // packed fixed32: the same little-endian bytes as raw_data
-      case TENSOR_FIELD.doubleData: { // packed fixed64
+      case TENSOR_FIELD.doubleData: {
+        // packed fixed64
         if (wireType !== WIRE_BYTES) return false;
         const length = reader.uint32();
         tensor.data = { kind: 'raw', file: filePath, location: path.basename(filePath), offset: reader.pos, length };
@@ -520,17 +521,13 @@ function checkExternalData(model: OnnxModel): void {
       try {
         size = fs.statSync(file).size;
       } catch {
-        throw new ModelFileError(
-          `${path.basename(model.filePath)} keeps its weights in '${path.basename(file)}', which is missing; put that file next to the model.`,
-        );
+        throw new ModelFileError(`${path.basename(model.filePath)} keeps its weights in '${path.basename(file)}', which is missing; put that file next to the model.`);
       }
       sizes.set(file, size);
     }
     if (tensor.data.length < 0) tensor.data.length = size - tensor.data.offset;
     if (tensor.data.offset + tensor.data.length > size) {
-      throw new ModelFileError(
-        `${path.basename(file)} is shorter than ${path.basename(model.filePath)} expects (tensor '${tensor.name}'); copy the weights file again.`,
-      );
+      throw new ModelFileError(`${path.basename(file)} is shorter than ${path.basename(model.filePath)} expects (tensor '${tensor.name}'); copy the weights file again.`);
     }
   }
 }

@@ -119,7 +119,14 @@ export interface ProbeOptions {
 }
 
 function probeBuilder(structure: VitStructure, { flavor = 'portable', targets = 1 }: ProbeOptions = {}): { builder: OnnxGraphBuilder; x: string; y: string } {
-  const builder = new OnnxGraphBuilder(flavor === 'cpu' ? [{ domain: '', version: PROBE_OPSET }, { domain: FUSED_OPS_DOMAIN, version: 1 }] : PROBE_OPSET);
+  const builder = new OnnxGraphBuilder(
+    flavor === 'cpu'
+      ? [
+          { domain: '', version: PROBE_OPSET },
+          { domain: FUSED_OPS_DOMAIN, version: 1 },
+        ]
+      : PROBE_OPSET,
+  );
   const shape = ['pairs', 'tokens', structure.hiddenSize];
   const x = builder.input(PROBE_INPUTS.reference, TensorDataType.FLOAT, shape);
   const y = builder.input(PROBE_INPUTS.target, TensorDataType.FLOAT, targets === 1 ? shape : ['target_rows', 'tokens', structure.hiddenSize]);
@@ -237,7 +244,10 @@ export function buildIsolatedProbe(model: OnnxModel, structure: VitStructure, op
   const columns = blockMajorColumns(structure);
   const keys = numerators.flatMap((entry) => entry.keys);
   const order = columns.map(({ block, component }) => keys.indexOf(`${block}:${component}`));
-  const allNumerators = b.concat(numerators.map((entry) => entry.tensor), 1);
+  const allNumerators = b.concat(
+    numerators.map((entry) => entry.tensor),
+    1,
+  );
   const ordered = b.op('Gather', [allNumerators, b.intConstant(order, [order.length], 'column_order')], { axis: 1 });
   const squaredRatios = b.op('Div', [ordered, b.op('Reshape', [squaredDenominator, b.intConstant([-1, 1])])]);
   b.op('Sqrt', [squaredRatios], {}, PROBE_OUTPUT);

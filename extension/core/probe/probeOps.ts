@@ -34,7 +34,9 @@ export class ProbeOps {
     const { linear, part } = projection;
     const width = part === undefined ? linear.outFeatures : linear.outFeatures / 3;
     let weight = this.weightInOut(linear);
-    let bias = linear.bias ? emitConstant(this.builder, this.model, linear.bias) : this.builder.floatConstant(new Float32Array(linear.outFeatures), [linear.outFeatures], 'zero_bias');
+    let bias = linear.bias
+      ? emitConstant(this.builder, this.model, linear.bias)
+      : this.builder.floatConstant(new Float32Array(linear.outFeatures), [linear.outFeatures], 'zero_bias');
     if (part !== undefined) {
       weight = this.sliceLast(weight, part * width, (part + 1) * width, 1);
       bias = this.sliceLast(bias, part * width, (part + 1) * width, 0);
@@ -90,11 +92,21 @@ export class ProbeOps {
     if (query.linear === key.linear && key.linear === value.linear && query.part === 0 && key.part === 1 && value.part === 2) {
       // A fused qkv layer in its own order is already the operator's packed [d, 3d] weight.
       weight = this.weightInOut(query.linear);
-      bias = query.linear.bias ? emitConstant(b, this.model, query.linear.bias) : b.floatConstant(new Float32Array(query.linear.outFeatures), [query.linear.outFeatures], 'zero_bias');
+      bias = query.linear.bias
+        ? emitConstant(b, this.model, query.linear.bias)
+        : b.floatConstant(new Float32Array(query.linear.outFeatures), [query.linear.outFeatures], 'zero_bias');
     } else {
       const parts = [query, key, value].map((projection) => this.projection(projection));
-      weight = b.op('Concat', parts.map((part) => part.weight), { axis: 1 });
-      bias = b.op('Concat', parts.map((part) => part.bias), { axis: 0 });
+      weight = b.op(
+        'Concat',
+        parts.map((part) => part.weight),
+        { axis: 1 },
+      );
+      bias = b.op(
+        'Concat',
+        parts.map((part) => part.bias),
+        { axis: 0 },
+      );
     }
     const attributes = { num_heads: attention.heads, scale: { float: attention.scoreScale } };
     return b.node('Attention', [input, weight, bias], [b.fresh('attention')], attributes, FUSED_OPS_DOMAIN)[0];

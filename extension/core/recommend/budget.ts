@@ -2,10 +2,7 @@
 // parameters, or a share of the model's parameters.
 import { UsageError } from '../errors';
 
-export type Budget =
-  | { kind: 'types'; count: number }
-  | { kind: 'parameters'; count: number }
-  | { kind: 'share'; percent: number };
+export type Budget = { kind: 'types'; count: number } | { kind: 'parameters'; count: number } | { kind: 'share'; percent: number };
 
 const SUFFIXES: Record<string, number> = { '': 1, k: 1e3, K: 1e3, m: 1e6, M: 1e6, g: 1e9, G: 1e9, b: 1e9, B: 1e9 };
 

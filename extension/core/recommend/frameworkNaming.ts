@@ -59,7 +59,7 @@ function hasPackedAttention(parameters: string[]): boolean {
 }
 
 const PACKED_LIMITATION =
-  "LoRA cannot target the packed q/k/v projection (in_proj_weight) of torch.nn.MultiheadAttention, and its out_proj is applied without calling the module, so the whole attention is trained instead (modules_to_save)";
+  'LoRA cannot target the packed q/k/v projection (in_proj_weight) of torch.nn.MultiheadAttention, and its out_proj is applied without calling the module, so the whole attention is trained instead (modules_to_save)';
 const LAYER_NORM_LIMITATION = 'LoRA has no adapter for LayerNorm, so it is trained in full (modules_to_save)';
 
 function isLayerNorm(component: ComponentName): boolean {

@@ -13,8 +13,7 @@ import { ReportSource } from './reportInput';
 export const FREEZE_PLAN_FORMAT = 'plasticity-lens/freeze-plan';
 export const FREEZE_PLAN_VERSION = 1;
 
-export const MATCHING_RULE =
-  "A parameter is trainable when its name equals one of the trainable module names or starts with it followed by '.'; every other parameter is frozen.";
+export const MATCHING_RULE = "A parameter is trainable when its name equals one of the trainable module names or starts with it followed by '.'; every other parameter is frozen.";
 
 export interface TrainableGroup {
   role: 'component' | 'head' | 'final-norm';
@@ -148,7 +147,12 @@ interface ExtraPart {
 function extraPart(role: 'head' | 'final-norm', candidates: string[], naming: ResolvedNaming, lookup: ModuleParameterLookup | undefined): ExtraPart {
   const label = role === 'head' ? 'classification head' : 'final norm';
   if (candidates.length === 0) {
-    return { group: null, modules: [], parameterCount: null, note: `The ${label} cannot be named for this model (its module names follow no known framework); add its module name to the trainable modules yourself.` };
+    return {
+      group: null,
+      modules: [],
+      parameterCount: null,
+      note: `The ${label} cannot be named for this model (its module names follow no known framework); add its module name to the trainable modules yourself.`,
+    };
   }
   if (lookup && naming.source === 'report') {
     const found = candidates.map((module) => ({ module, parameters: lookup(module) })).filter((entry) => entry.parameters !== null);
@@ -201,7 +205,9 @@ function loraSection(trainable: TrainableGroup[], bareParameters: string[]): Fre
   }
   if (trainableParameters.length > 0) {
     const names = trainableParameters.map((name) => `'${name}'`).join(', ');
-    notes.add(`${names} ${trainableParameters.length === 1 ? 'is a parameter, not a module' : 'are parameters, not modules'}: modules_to_save cannot hold it, so train_parameters() sets it trainable after get_peft_model (TRAINABLE_PARAMETERS).`);
+    notes.add(
+      `${names} ${trainableParameters.length === 1 ? 'is a parameter, not a module' : 'are parameters, not modules'}: modules_to_save cannot hold it, so train_parameters() sets it trainable after get_peft_model (TRAINABLE_PARAMETERS).`,
+    );
   }
   notes.add('LoRA trains low-rank adapters on target_modules instead of their full weights; the parameter counts of this plan are for full finetuning.');
   if (targetModules.length === 0) {

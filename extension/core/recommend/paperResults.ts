@@ -38,10 +38,8 @@ export function paperNoteFor(component: ComponentName): string {
   );
 }
 
-export const PAPER_COMBINATION_NOTE =
-  'The paper finetuned one component type at a time (with the final norm and head); it reports no result for combinations of types.';
-export const PAPER_CELLS_NOTE =
-  "The paper's results are for one component type in all blocks; it reports none for choosing single blocks.";
+export const PAPER_COMBINATION_NOTE = 'The paper finetuned one component type at a time (with the final norm and head); it reports no result for combinations of types.';
+export const PAPER_CELLS_NOTE = "The paper's results are for one component type in all blocks; it reports none for choosing single blocks.";
 export const PAPER_PROTOCOL_NOTE = "In the paper's protocol the final norm and the new classification head are always trained.";
 
 /** A note when this model's measured order differs from the paper's, else null. */

@@ -16,16 +16,17 @@ export function planSummaryLines(plan: FreezePlan): string[] {
   );
   lines.push(`Budget: ${plan.budget.description}, by ${plan.budget.unit === 'types' ? 'component type in all blocks' : '(block, component) cell'}.`);
   for (const choice of plan.choices) {
-    lines.push(
-      `Chosen: ${optionLabel(choice)}, plasticity ${choice.plasticity.toFixed(3)}, rank ${choice.rank}, ${choice.parameterCount.toLocaleString('en-US')} parameters.`,
-    );
+    lines.push(`Chosen: ${optionLabel(choice)}, plasticity ${choice.plasticity.toFixed(3)}, rank ${choice.rank}, ${choice.parameterCount.toLocaleString('en-US')} parameters.`);
   }
   const counts = plan.counts;
   const extras = [
     counts.head === null ? 'head: count unknown' : counts.head > 0 ? `head ${counts.head.toLocaleString('en-US')}` : null,
     counts.finalNorm === null ? 'final norm: count unknown' : counts.finalNorm > 0 ? `final norm ${counts.finalNorm.toLocaleString('en-US')}` : null,
   ].filter((part): part is string => part !== null);
-  const total = counts.trainable === null ? 'total unknown' : `${formatParameterCount(counts.trainable)} of ${formatParameterCount(counts.model)} (${(100 * counts.trainableShare!).toFixed(2)}%)`;
+  const total =
+    counts.trainable === null
+      ? 'total unknown'
+      : `${formatParameterCount(counts.trainable)} of ${formatParameterCount(counts.model)} (${(100 * counts.trainableShare!).toFixed(2)}%)`;
   lines.push(`Trainable: ${counts.selectedBlockParameters.toLocaleString('en-US')} block parameters${extras.length ? `, ${extras.join(', ')}` : ''}; ${total}.`);
   return lines;
 }

@@ -43,9 +43,7 @@ def apply(model, prefix=""):
 
 function groupsLiteral(plan: FreezePlan): string {
   if (plan.trainable.length === 0) return 'TRAINABLE_GROUPS = []';
-  const groups = plan.trainable.map(
-    (group) => `    (${pythonString(group.label)}, ${pythonString(group.match)}, ${pythonStringList(group.modules, 8)}),`,
-  );
+  const groups = plan.trainable.map((group) => `    (${pythonString(group.label)}, ${pythonString(group.match)}, ${pythonStringList(group.modules, 8)}),`);
   return `TRAINABLE_GROUPS = [\n${groups.join('\n')}\n]`;
 }
 

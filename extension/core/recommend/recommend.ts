@@ -73,8 +73,7 @@ export interface Recommendation {
 
 export const SYNTHETIC_WARNING =
   "The report was measured on synthetic images, not on your data: its plasticity ranking says little about real images; rerun 'plasticity-lens analyze' with --reference and --target folders before relying on this recommendation.";
-export const IN_CONTEXT_WARNING =
-  "The report was measured in in-context mode, not the paper's isolated measure: the paper's figures quoted here do not describe this ranking.";
+export const IN_CONTEXT_WARNING = "The report was measured in in-context mode, not the paper's isolated measure: the paper's figures quoted here do not describe this ranking.";
 
 export function optionLabel(option: Pick<RankedOption, 'component' | 'block'>): string {
   return option.block === null ? `${option.component} (all blocks)` : `${option.component} of block ${option.block}`;
@@ -124,7 +123,12 @@ export function recommend(report: PlasticityReport, options: RecommendOptions): 
   if (options.across && !targets) throw acrossNeedsTargets();
   const rule = options.across ?? 'mean-rank';
   const rankOf = (one: PlasticityReport) => (unit === 'types' ? typeOptions(one) : cellOptions(one));
-  const ranked = targets ? rankAcrossTargets(targets.map((target) => rankOf(reportOfTarget(report, target))), rule) : rankOf(report);
+  const ranked = targets
+    ? rankAcrossTargets(
+        targets.map((target) => rankOf(reportOfTarget(report, target))),
+        rule,
+      )
+    : rankOf(report);
   const limit = parameterLimitOf(budget, modelParameters);
   const budgetDescription = describeBudget(budget, modelParameters);
 
@@ -160,7 +164,9 @@ export function recommend(report: PlasticityReport, options: RecommendOptions): 
   const selectedParameterCount = selected.reduce((sum, option) => sum + option.parameterCount, 0);
   const notes: string[] = [];
   if (selected.length === ranked.length) {
-    notes.push(`The budget covers every ${unit === 'types' ? 'component type' : 'cell'} (${blockParameterCount.toLocaleString('en-US')} block parameters): this is finetuning all blocks in full.`);
+    notes.push(
+      `The budget covers every ${unit === 'types' ? 'component type' : 'cell'} (${blockParameterCount.toLocaleString('en-US')} block parameters): this is finetuning all blocks in full.`,
+    );
   }
   if (budget.kind === 'types' && budget.count > ranked.length) {
     notes.push(`Asked for ${budget.count} component types; a block has only ${ranked.length}.`);
@@ -169,8 +175,24 @@ export function recommend(report: PlasticityReport, options: RecommendOptions): 
   if (targets) {
     // What each target alone would choose under the same budget.
     const own = targets.map((target) => recommend(reportOfTarget(report, target), { ...options, across: undefined }).selected.map(optionLabel));
-    across = acrossTargetsSummary(rule, targets.map((target) => target.name), unit, ranked, selected.map(optionLabel), own, optionLabel);
-    notes.unshift(across.statement, across.allAgree ? `Every target alone would make the same choice.` : `The targets disagree: ${across.perTarget.filter((target) => !target.agrees).map((target) => target.name).join(', ')} alone would choose otherwise.`);
+    across = acrossTargetsSummary(
+      rule,
+      targets.map((target) => target.name),
+      unit,
+      ranked,
+      selected.map(optionLabel),
+      own,
+      optionLabel,
+    );
+    notes.unshift(
+      across.statement,
+      across.allAgree
+        ? `Every target alone would make the same choice.`
+        : `The targets disagree: ${across.perTarget
+            .filter((target) => !target.agrees)
+            .map((target) => target.name)
+            .join(', ')} alone would choose otherwise.`,
+    );
   }
   if (unit === 'types') {
     if (selected.length > 1) notes.push(PAPER_COMBINATION_NOTE);

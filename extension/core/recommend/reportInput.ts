@@ -77,7 +77,9 @@ export function parseReport(text: string, fileName: string): PlasticityReport {
     throw new InputDataError(`${name} is not a Plasticity Lens report; pass the report written by 'plasticity-lens analyze MODEL --json ${name}'.`);
   }
   if (value.schemaVersion !== REPORT_SCHEMA_VERSION) {
-    throw new InputDataError(`${name} is a report of schemaVersion ${String(value.schemaVersion)}, this version reads ${REPORT_SCHEMA_VERSION}; rerun the analysis with this version of Plasticity Lens.`);
+    throw new InputDataError(
+      `${name} is a report of schemaVersion ${String(value.schemaVersion)}, this version reads ${REPORT_SCHEMA_VERSION}; rerun the analysis with this version of Plasticity Lens.`,
+    );
   }
   const problem = reportProblem(value);
   if (problem) throw new InputDataError(`${name} is an incomplete Plasticity Lens report (${problem}); rerun 'plasticity-lens analyze MODEL --json ${name}'.`);

@@ -89,9 +89,6 @@ export function freezePlanToYaml(plan: FreezePlan): string {
       warnings: plan.warnings,
     },
   };
-  const header = pythonCommentSections([
-    ['Freeze configuration for config-driven trainers.', ...planSummaryLines(plan)],
-    plan.warnings.map((warning) => `WARNING: ${warning}`),
-  ]);
+  const header = pythonCommentSections([['Freeze configuration for config-driven trainers.', ...planSummaryLines(plan)], plan.warnings.map((warning) => `WARNING: ${warning}`)]);
   return `${header}\n${toYaml(document)}`;
 }

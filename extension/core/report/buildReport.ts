@@ -48,7 +48,10 @@ export function combineStatistics(parts: Pick<Statistics, 'mean' | 'std' | 'n'>[
  */
 export function blockReports(structure: VitStructure, perPair: Float64Array[]): BlockReport[] {
   const columns = structure.blocks.length * COMPONENTS.length;
-  return blockReportsFromStatistics(structure, Array.from({ length: columns }, (_, column) => describeSample(perPair.map((ratios) => ratios[column]))));
+  return blockReportsFromStatistics(
+    structure,
+    Array.from({ length: columns }, (_, column) => describeSample(perPair.map((ratios) => ratios[column]))),
+  );
 }
 
 /** Per-block statistics from each column's statistics (block-major, as blockReports lays out ratios). */

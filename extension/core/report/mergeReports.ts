@@ -34,7 +34,9 @@ export function checkMergeable(shards: ReportShard[]): void {
   for (const other of others) {
     const difference = firstDifference(first.report, other.report, SHARD_FIELDS);
     if (difference) {
-      throw new UsageError(`${name(other)} differs from ${name(first)} in ${difference.field} (${difference.other} vs ${difference.first}); merge takes shards of one model run with the same settings.`);
+      throw new UsageError(
+        `${name(other)} differs from ${name(first)} in ${difference.field} (${difference.other} vs ${difference.first}); merge takes shards of one model run with the same settings.`,
+      );
     }
   }
   for (let i = 0; i < shards.length; i++) {
@@ -85,7 +87,16 @@ export function mergeReports(shards: ReportShard[], now = new Date()): Plasticit
     measureMs: sum(reports, (report) => report.timing.measureMs),
     totalMs: sum(reports, (report) => report.timing.totalMs),
     // Pairs per second of measuring time summed over shards (machines running at once are not counted as one).
-    pairsPerSecond: Number(((pairs / Math.max(sum(reports, (report) => report.timing.measureMs), 1e-9)) * 1000).toFixed(3)),
+    pairsPerSecond: Number(
+      (
+        (pairs /
+          Math.max(
+            sum(reports, (report) => report.timing.measureMs),
+            1e-9,
+          )) *
+        1000
+      ).toFixed(3),
+    ),
   };
   const mergedFrom: MergedShard[] = ordered.map((shard) => ({
     file: shard.file,

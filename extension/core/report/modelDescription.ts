@@ -90,7 +90,11 @@ export function describeModel(model: OnnxModel, readMs: number): ModelOverview {
     const structure = discoverVit(model);
     return {
       model: facts,
-      architecture: { ...architectureOf(structure, structure.tokens ?? 0, structure.imageSize ?? [0, 0]), tokens: structure.tokens ?? null, imageSize: structure.imageSize ?? null },
+      architecture: {
+        ...architectureOf(structure, structure.tokens ?? 0, structure.imageSize ?? [0, 0]),
+        tokens: structure.tokens ?? null,
+        imageSize: structure.imageSize ?? null,
+      },
       timing: { readMs, discoverMs: performance.now() - discoverStarted },
     };
   } catch (error) {

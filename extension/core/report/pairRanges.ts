@@ -34,7 +34,10 @@ export function firstSharedPair(a: PairRange[], b: PairRange[]): number | null {
 
 /** The union of disjoint sets, merged into as few ranges as possible. */
 export function unionOfRanges(sets: PairRange[][]): PairRange[] {
-  const sorted = sets.flat().map(([first, end]): PairRange => [first, end]).sort((a, b) => a[0] - b[0]);
+  const sorted = sets
+    .flat()
+    .map(([first, end]): PairRange => [first, end])
+    .sort((a, b) => a[0] - b[0]);
   const union: PairRange[] = [];
   for (const range of sorted) {
     const last = union[union.length - 1];

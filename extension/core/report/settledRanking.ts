@@ -28,7 +28,11 @@ export function settledVerdict(types: Statistics[], cells: Statistics[], rule: S
   const separated = order.every((entry, i) => i === 0 || order[i - 1].ci95[0] > entry.ci95[1]);
   if (separated) {
     const ranking = order.map((entry) => entry.name).join(' > ');
-    return { settled: true, reason: 'ranking-separated', message: `the ranking of component types (${ranking}) is settled after ${n} pairs: the 95% intervals of their means over blocks are disjoint` };
+    return {
+      settled: true,
+      reason: 'ranking-separated',
+      message: `the ranking of component types (${ranking}) is settled after ${n} pairs: the 95% intervals of their means over blocks are disjoint`,
+    };
   }
   if (rule.tolerance !== undefined) {
     const worst = largestRelativeHalfInterval(cells);

@@ -9,18 +9,7 @@ import { ConstantTensor } from '../graph/constantTensor';
 import { GraphIndex, LAYOUT_OPS } from '../graph/graphIndex';
 import { NAMING_TEMPLATES, templateBlockModule, templateComponentModule } from './namingTemplates';
 import { elementCount, OnnxModel } from '../onnx/onnxModel';
-import {
-  Activation,
-  AttentionLayer,
-  COMPONENTS,
-  ComponentName,
-  LayerNormLayer,
-  LinearLayer,
-  Naming,
-  Projection,
-  TransformerBlock,
-  VitStructure,
-} from './vitStructure';
+import { Activation, AttentionLayer, COMPONENTS, ComponentName, LayerNormLayer, LinearLayer, Naming, Projection, TransformerBlock, VitStructure } from './vitStructure';
 
 export function discoverVit(model: OnnxModel): VitStructure {
   return new VitDiscovery(model).run();
@@ -408,11 +397,7 @@ class VitDiscovery {
   /** The residual Add that `branchOutput` (through layout ops) feeds, and its other operand. */
   private residualAdd(branchOutput: string, what: string): { add: NodeInfo; skip: string } {
     const consumers = this.graph.dataConsumersOf(branchOutput);
-    const next = LAYOUT_OPS.has(consumers[0]?.opType ?? '')
-      ? this.graph.nextThroughLayout(branchOutput)
-      : consumers.length === 1
-        ? { node: consumers[0], via: [] }
-        : undefined;
+    const next = LAYOUT_OPS.has(consumers[0]?.opType ?? '') ? this.graph.nextThroughLayout(branchOutput) : consumers.length === 1 ? { node: consumers[0], via: [] } : undefined;
     if (!next || next.node.opType !== 'Add') throw new BlockResolutionError(`the ${what} output does not feed a residual Add`);
     const fed = next.via.length > 0 ? next.via[next.via.length - 1].outputs[0] : branchOutput;
     const skip = next.node.inputs[0] === fed ? next.node.inputs[1] : next.node.inputs[0];
@@ -438,7 +423,8 @@ class VitDiscovery {
       const nextFrontier: string[] = [];
       for (const tensor of frontier) {
         for (const node of this.graph.consumersOf(tensor)) {
-          const linear = node.opType === 'MatMul' || node.opType === 'Gemm' ? this.linearsByInput.get(node.inputs[0])?.find((candidate) => candidate.input === node.inputs[0]) : undefined;
+          const linear =
+            node.opType === 'MatMul' || node.opType === 'Gemm' ? this.linearsByInput.get(node.inputs[0])?.find((candidate) => candidate.input === node.inputs[0]) : undefined;
           if (linear && linear !== fc1) return { fc2: linear, activation: this.classifyActivation(ops, fc1.output) };
           if (seen.has(node.outputs[0])) continue;
           seen.add(node.outputs[0]);
@@ -560,9 +546,7 @@ class VitDiscovery {
     const kernel = conv?.attributes.get('kernel_shape')?.ints;
     const patchSize = kernel && kernel.length === 2 ? ([kernel[0], kernel[1]] as [number, number]) : undefined;
     const imageSize =
-      inputShape.length === 4 && typeof inputShape[2] === 'number' && typeof inputShape[3] === 'number'
-        ? ([inputShape[2], inputShape[3]] as [number, number])
-        : undefined;
+      inputShape.length === 4 && typeof inputShape[2] === 'number' && typeof inputShape[3] === 'number' ? ([inputShape[2], inputShape[3]] as [number, number]) : undefined;
     const channels = typeof inputShape[1] === 'number' ? inputShape[1] : 3;
     const naming = detectNaming(blocks);
     applyTemplateNames(blocks, naming);
@@ -736,9 +720,7 @@ function applyTemplateNames(blocks: TransformerBlock[], naming: Naming): void {
       const expected = templateComponentModule(template, root, block.index, component);
       if (block.modules[component] === expected) continue;
       block.modules[component] = expected;
-      block.parameters[component] = template.parameters[component]
-        .filter((name) => hasBias[component] || !/(^|[._])bias$/.test(name))
-        .map((name) => `${expected}.${name}`);
+      block.parameters[component] = template.parameters[component].filter((name) => hasBias[component] || !/(^|[._])bias$/.test(name)).map((name) => `${expected}.${name}`);
     }
     block.module = templateBlockModule(template, root, block.index);
   }

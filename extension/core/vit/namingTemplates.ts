@@ -111,9 +111,10 @@ const TEMPLATES_WITHOUT_PARAMETERS: Record<FrameworkTemplateNaming, Omit<NamingT
   },
 };
 
-export const NAMING_TEMPLATES = Object.fromEntries(
-  Object.entries(TEMPLATES_WITHOUT_PARAMETERS).map(([naming, template]) => [naming, withParameters(template)]),
-) as Record<FrameworkTemplateNaming, NamingTemplate>;
+export const NAMING_TEMPLATES = Object.fromEntries(Object.entries(TEMPLATES_WITHOUT_PARAMETERS).map(([naming, template]) => [naming, withParameters(template)])) as Record<
+  FrameworkTemplateNaming,
+  NamingTemplate
+>;
 
 /** Block i's module in a template, under `root`. */
 export function templateBlockModule(template: NamingTemplate, root: string, block: number): string {
