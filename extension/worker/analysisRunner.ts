@@ -62,8 +62,8 @@ export interface AnalysisHooks {
 /** Lets queued messages (a cancel) in between blocking native calls. */
 const yieldToEvents = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks): Promise<PlasticityReport> {
-  if (isMultiTarget(request)) return runMultiTargetAnalysis(request, hooks);
+/** What every analysis does first: progress and cancel plumbing, the model read (and hashed once), its ViT found. */
+export async function prepareAnalysis(request: AnalysisRequest, hooks: AnalysisHooks) {
   const started = performance.now();
   const checkCancelled = async () => {
     await yieldToEvents();
@@ -83,9 +83,15 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
   const structure = discoverVit(model);
   const discoverMs = performance.now() - discoverStarted;
   await checkCancelled();
+  const preprocess = preprocessOptions(request, structure, model);
+  return { started, checkCancelled, report, model, loadMs, sha256, structure, discoverMs, preprocess };
+}
+
+export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks): Promise<PlasticityReport> {
+  if (isMultiTarget(request)) return runMultiTargetAnalysis(request, hooks);
+  const { started, checkCancelled, report, model, loadMs, sha256, structure, discoverMs, preprocess } = await prepareAnalysis(request, hooks);
 
   report('inputs', 'Opening input images');
-  const preprocess = preprocessOptions(request, structure, model);
   const pairSpec = pairSpecOf(request);
   const pairs = await openPairSource(pairSpec, preprocess);
 

@@ -2,31 +2,25 @@
 // run. The reference image of each pair index is read, embedded and run through every component
 // once; each target's images are measured against it (the probe takes Y as [K * pairs, ...]).
 // Kept apart from runAnalysis's single-target loop; it shares its measurer, bounds and helpers.
-import { createHash } from 'node:crypto';
 import * as path from 'node:path';
-import { CancelledError, UsageError } from '../core/errors';
+import { UsageError } from '../core/errors';
 import { LoadedTargets, MultiTargetSource, openMultiTargetSource } from '../core/inputs/pairSource';
-import { readOnnxModel } from '../core/onnx/onnxModel';
 import { graphKindSummary, measuresAnotherPrecision } from '../core/graph/canonicalGraph';
 import { blockReports, describeSample, summarize } from '../core/report/buildReport';
 import { architectureOf, modelFacts } from '../core/report/modelDescription';
 import { rangesOfIndices } from '../core/report/pairRanges';
 import { PlasticityReport, REPORT_SCHEMA_VERSION, TargetReport } from '../core/report/reportSchema';
 import { TOOL_VERSION } from '../core/toolVersion';
-import { discoverVit } from '../core/vit/discoverVit';
 import { COMPONENTS, ComponentName, VitStructure } from '../core/vit/vitStructure';
 import { uniqueLabels } from '../core/compare/reportComparison';
-import { dataFreeBounds, defaultBatchPairs, PairMeasurer, preprocessOptions, round } from './analysisRunner';
+import { AnalysisHooks, dataFreeBounds, defaultBatchPairs, PairMeasurer, prepareAnalysis, round } from './analysisRunner';
 import { chooseExecutionProvider, ONNXRUNTIME_VERSION } from './onnxRuntime';
-import { AnalysisHooks } from './analysisRunner';
-import { AnalysisProgress, AnalysisRequest } from './workerProtocol';
+import { AnalysisRequest } from './workerProtocol';
 
 /** True when the request names two or more target folders. */
 export function isMultiTarget(request: Pick<AnalysisRequest, 'targets'>): boolean {
   return Array.isArray(request.targets) && request.targets.length > 1;
 }
-
-const yieldToEvents = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Names of the targets in reports and panels: their folders' names, numbered where two share one. */
 export function targetNames(folders: string[]): string[] {
@@ -42,31 +36,12 @@ function multiTargetBatchPairs(structure: VitStructure, targets: number): number
 }
 
 export async function runMultiTargetAnalysis(request: AnalysisRequest, hooks: AnalysisHooks): Promise<PlasticityReport> {
-  const started = performance.now();
   const folders = request.targets!;
   const targetCount = folders.length;
   if (!request.reference) throw new UsageError('Several targets are measured against one reference folder: give --reference DIR too.');
-  const checkCancelled = async () => {
-    await yieldToEvents();
-    if (hooks.isCancelled()) throw new CancelledError();
-  };
-  const report = (phase: AnalysisProgress['phase'], message: string, extra: Partial<AnalysisProgress> = {}) =>
-    hooks.onProgress({ phase, message, pairsDone: 0, pairsTotal: 0, pairsPerSecond: 0, ...extra });
-
-  report('loading', `Reading ${path.basename(request.modelPath)}`);
-  const model = readOnnxModel(request.modelPath);
-  const loadMs = performance.now() - started;
-  const sha256 = createHash('sha256').update(model.bytes).digest('hex');
-  await checkCancelled();
-
-  report('discovering', 'Finding transformer blocks');
-  const discoverStarted = performance.now();
-  const structure = discoverVit(model);
-  const discoverMs = performance.now() - discoverStarted;
-  await checkCancelled();
+  const { started, checkCancelled, report, model, loadMs, sha256, structure, discoverMs, preprocess } = await prepareAnalysis(request, hooks);
 
   report('inputs', `Opening the reference and ${targetCount} target folders`);
-  const preprocess = preprocessOptions(request, structure, model);
   const pairs = await openMultiTargetSource({ reference: request.reference, targets: folders, pairs: request.pairs, first: request.pairsFrom, seed: request.seed }, preprocess);
 
   report('providers', 'Choosing an execution provider');

@@ -8,7 +8,7 @@ import type { PointStyle } from 'chart.js';
 import type { ComparisonSeries, PlasticityComparison, RecommendationAgreement } from '../../extension/core/compare/reportComparison';
 import type { ComponentName } from '../../extension/core/vocabulary';
 import type { ComparisonPanelState, ComparisonPanelToHost, HostToComparisonPanel } from '../../extension/panel/webviewProtocol';
-import { axisOptions, bandDatasets, canvasPng, Chart, legendWithoutBands, scaleSwitch, toolbarButton, ValueScale } from '../shared/charts';
+import { bandDatasets, canvasPng, Chart, lineChartAcrossDepth, scaleSwitch, toolbarButton, ValueScale } from '../shared/charts';
 import { onThemeChange, ThemeColors, themeColors } from '../shared/theme';
 import { customElement, element, vscodeApi } from '../shared/vscodeApi';
 
@@ -259,21 +259,7 @@ function curvesChart(canvas: HTMLCanvasElement, comparison: PlasticityComparison
       scale,
     );
   });
-  return new Chart(canvas, {
-    type: 'line',
-    data: { labels, datasets },
-    options: {
-      animation: false,
-      responsive: true,
-      maintainAspectRatio: false,
-      interaction: { mode: 'index', intersect: false },
-      plugins: legendWithoutBands(colors),
-      scales: {
-        x: { type: 'category', title: { display: true, text: 'block', color: colors.foreground }, ticks: { color: colors.foreground }, grid: { color: colors.grid } },
-        y: axisOptions(colors, `${type} plasticity ||f(X)−f(Y)|| / ||X−Y||`, scale === 'log'),
-      },
-    },
-  });
+  return lineChartAcrossDepth(canvas, labels, datasets, colors, scale, `${type} plasticity ||f(X)−f(Y)|| / ||X−Y||`);
 }
 
 /** Every (block, component) cell of one series against the baseline; p < 0.05 marked in words, not only in colour. */

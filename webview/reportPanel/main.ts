@@ -10,7 +10,7 @@ import { boundsBeforeMeasuringSection, boundsSection } from '../shared/boundsSec
 import { customElement, element, vscodeApi } from '../shared/vscodeApi';
 import { BudgetControl } from './budgetControl';
 import { onThemeChange, ThemeColors, themeColors } from '../shared/theme';
-import { axisOptions, bandDatasets, canvasPng, Chart, legendWithoutBands, scaleSwitch, toolbarButton } from '../shared/charts';
+import { axisOptions, bandDatasets, canvasPng, Chart, lineChartAcrossDepth, scaleSwitch, toolbarButton } from '../shared/charts';
 
 const vscode = vscodeApi<ReportPanelState, ReportPanelToHost>();
 const root = document.getElementById('root')!;
@@ -260,21 +260,7 @@ function depthChart(canvas: HTMLCanvasElement, report: PlasticityReport, colors:
       ),
     );
   });
-  return new Chart(canvas, {
-    type: 'line',
-    data: { labels, datasets },
-    options: {
-      animation: false,
-      responsive: true,
-      maintainAspectRatio: false,
-      interaction: { mode: 'index', intersect: false },
-      plugins: legendWithoutBands(colors),
-      scales: {
-        x: { type: 'category', title: { display: true, text: 'block', color: colors.foreground }, ticks: { color: colors.foreground }, grid: { color: colors.grid } },
-        y: axisOptions(colors, 'plasticity ||f(X)−f(Y)|| / ||X−Y||', scale === 'log'),
-      },
-    },
-  });
+  return lineChartAcrossDepth(canvas, labels, datasets, colors, scale, 'plasticity ||f(X)−f(Y)|| / ||X−Y||');
 }
 
 function rankedComponents(report: PlasticityReport): ComponentName[] {

@@ -80,6 +80,32 @@ export function bandDatasets(line: BandLine, colors: ThemeColors, scale: ValueSc
   ];
 }
 
+/** A chart of values across depth (one x tick per block) with 95% bands: the report's and the comparison's. */
+export function lineChartAcrossDepth(
+  canvas: HTMLCanvasElement,
+  labels: string[],
+  datasets: ChartDataset<'line'>[],
+  colors: ThemeColors,
+  scale: ValueScale,
+  valueTitle: string,
+): Chart {
+  return new Chart(canvas, {
+    type: 'line',
+    data: { labels, datasets },
+    options: {
+      animation: false,
+      responsive: true,
+      maintainAspectRatio: false,
+      interaction: { mode: 'index', intersect: false },
+      plugins: legendWithoutBands(colors),
+      scales: {
+        x: { type: 'category', title: { display: true, text: 'block', color: colors.foreground }, ticks: { color: colors.foreground }, grid: { color: colors.grid } },
+        y: axisOptions(colors, valueTitle, scale === 'log'),
+      },
+    },
+  });
+}
+
 /** Legend and tooltip options that leave the bands out. */
 export function legendWithoutBands(colors: ThemeColors) {
   return {
