@@ -1,6 +1,7 @@
 // The HTML shell of every webview: a strict Content-Security-Policy (nothing but our own
 // bundle, by nonce, and our own styles), the built bundle, and the editor's theme variables.
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 
 /** Where built webview bundles and media live inside the extension. */
@@ -14,7 +15,7 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions 
 
 export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, bundle: 'reportPanel' | 'comparisonPanel' | 'modelOverview', title: string): string {
   const nonce = randomBytes(16).toString('base64');
-  const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview', `${bundle}.js`));
+  const script = bundleSource(vscode.Uri.joinPath(extensionUri, 'dist', 'webview', `${bundle}.js`).fsPath);
   const style = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', 'webview.css'));
   const csp = ["default-src 'none'", `script-src 'nonce-${nonce}'`, `style-src ${webview.cspSource}`, `img-src ${webview.cspSource} data:`, `font-src ${webview.cspSource}`].join(
     '; ',
@@ -30,9 +31,26 @@ export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, b
 </head>
 <body>
 <main id="root" aria-live="polite"><p class="muted">Loading…</p></main>
-<script nonce="${nonce}" src="${script}"></script>
+<script nonce="${nonce}">${script}</script>
 </body>
 </html>`;
+}
+
+const bundles = new Map<string, string>();
+
+/**
+ * The bundle's source, put inline (allowed by the nonce): a script fetched through the webview's
+ * resource service worker could 404 in VS Code for the web when a panel was restored at start-up,
+ * leaving the page on "Loading…" for good. `</script` inside it is escaped so the HTML parser does
+ * not end the element early (the same text to JavaScript in strings, regexes and comments).
+ */
+function bundleSource(file: string): string {
+  let source = bundles.get(file);
+  if (source === undefined) {
+    source = fs.readFileSync(file, 'utf8').replace(/<\/script/gi, '<\\/script');
+    bundles.set(file, source);
+  }
+  return source;
 }
 
 function escapeHtml(text: string): string {
