@@ -13,32 +13,27 @@ export interface CellStatistics extends SampleSummary {
   ci95: [number, number];
 }
 
+/** What every series says of the report it comes from. */
+interface ReportFacts {
+  /** The report file, when it was read from one (for a target: the multi-target report's). */
+  file: string | null;
+  modelPath: string;
+  sha256: string;
+  createdAt: string;
+  pairs: number;
+  synthetic: boolean;
+}
+
 /** Where a series' numbers come from: a whole report, or one target of a multi-target report. */
 export type SeriesSource =
-  | {
-      kind: 'report';
-      /** The report file, when it was read from one. */
-      file: string | null;
-      modelPath: string;
-      sha256: string;
-      createdAt: string;
-      pairs: number;
-      synthetic: boolean;
-    }
-  | {
+  | ({ kind: 'report' } & ReportFacts)
+  | ({
       kind: 'target';
-      /** The multi-target report's file, when it was read from one. */
-      file: string | null;
-      modelPath: string;
-      sha256: string;
-      createdAt: string;
-      pairs: number;
-      synthetic: boolean;
       /** The target's image folder. */
       folder: string;
       /** Mean ||X - Y||_F of its pairs: its shift from the reference. */
       meanInputDistance: number;
-    };
+    } & ReportFacts);
 
 /** Per budget of k component types: what each target alone would choose, and the choices across targets. */
 export interface RecommendationAgreement {

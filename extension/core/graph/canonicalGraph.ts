@@ -11,23 +11,18 @@
 //   operators they stand for.
 // Nodes the rewrite leaves alone keep a reference to the file's node, so the embedder copies them
 // byte for byte.
+import * as path from 'node:path';
 import { ModelFileError } from '../errors';
 import { AttributeInfo, NodeInfo, OnnxModel, TensorDataType } from '../onnx/onnxModel';
 import { ConstantTensor, plainConstant, storageOf } from './constantTensor';
 import { FUSED_OPERATORS } from './fusedOperators';
 import { rewriteQuantized } from './quantizedOperators';
 
-/** A node of the canonical graph. */
-export interface GraphNode {
-  name: string;
-  opType: string;
-  domain: string;
-  inputs: string[];
-  outputs: string[];
-  attributes: Map<string, AttributeInfo>;
+/** A node of the canonical graph: a file's node without its place in the file, and that node when copied unchanged. */
+export type GraphNode = Omit<NodeInfo, 'index' | 'message'> & {
   /** The file's node when this node is that node unchanged (copied byte for byte). */
   verbatim?: NodeInfo;
-}
+};
 
 /** What the canonical graph had to rewrite: shown to the user, and in the report. */
 export interface GraphKind {
@@ -175,13 +170,9 @@ export function canonicalGraphOf(model: OnnxModel): CanonicalGraph {
   const unsupported = new Set(graph.nodes.filter((node) => UNSUPPORTED_OPERATORS.has(operatorKey(node))).map(operatorKey));
   if (unsupported.size > 0) {
     const [operator] = [...unsupported];
-    throw new ModelFileError(`${fileNameOf(model)} uses ${[...unsupported].join(', ')}, which Plasticity Lens cannot read yet: ${UNSUPPORTED_OPERATORS.get(operator)}`);
+    throw new ModelFileError(`${path.basename(model.filePath)} uses ${[...unsupported].join(', ')}, which Plasticity Lens cannot read yet: ${UNSUPPORTED_OPERATORS.get(operator)}`);
   }
   return graph;
-}
-
-function fileNameOf(model: OnnxModel): string {
-  return model.filePath.split(/[\\/]/).pop() ?? model.filePath;
 }
 
 const FOUR_BIT = 'its 4-bit weights have no float32 reading here; open the float32, float16 or 8-bit version of the model.';

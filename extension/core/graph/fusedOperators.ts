@@ -3,7 +3,9 @@
 // LayerNorms and softmax attention the same way in every graph. Masks are not carried over: image
 // tokens are never padded, and a ViT attends to every token.
 import { ModelFileError } from '../errors';
-import { NodeInfo, readFileRange, TensorDataType } from '../onnx/onnxModel';
+import * as path from 'node:path';
+import { NodeInfo, TensorDataType } from '../onnx/onnxModel';
+import { readInts } from '../onnx/tensorValues';
 import { RewriteContext } from './canonicalGraph';
 import { valuesConstant } from './constantTensor';
 
@@ -11,7 +13,7 @@ import { valuesConstant } from './constantTensor';
 export type Expansion = (context: RewriteContext, node: NodeInfo) => void;
 
 function fail(context: RewriteContext, node: NodeInfo, why: string): never {
-  throw new ModelFileError(`${context.model.filePath.split(/[\\/]/).pop()}: ${node.opType} '${node.name || node.outputs[0]}' ${why}.`);
+  throw new ModelFileError(`${path.basename(context.model.filePath)}: ${node.opType} '${node.name || node.outputs[0]}' ${why}.`);
 }
 
 function intConstant(context: RewriteContext, values: number[], prefix: string): string {
@@ -113,24 +115,15 @@ function headSizeOf(context: RewriteContext, tensor: string): number | undefined
     const node = context.producer.get(current);
     if (!node) return undefined;
     if (node.opType === 'Reshape') {
+      // A Reshape whose shape is a constant (the model's own; shapes are never float16 or 8-bit).
       const shape = context.model.initializers.get(node.inputs[1]);
-      const dims = shape ? readShape(context, node.inputs[1]) : undefined;
-      const last = dims?.at(-1);
+      const last = shape ? readInts(context.model, shape).at(-1) : undefined;
       return last !== undefined && last > 0 ? last : undefined;
     }
     if (node.opType !== 'Transpose') return undefined;
     current = node.inputs[0];
   }
   return undefined;
-}
-
-function readShape(context: RewriteContext, name: string): number[] | undefined {
-  const tensor = context.model.initializers.get(name);
-  if (!tensor || tensor.data.kind !== 'raw') return undefined;
-  const { offset, length, file } = tensor.data;
-  const bytes = readFileRange(context.model, offset, length, file);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-  return Array.from({ length: length / 8 }, (_, i) => Number(view.getBigInt64(8 * i, true)));
 }
 
 /**
