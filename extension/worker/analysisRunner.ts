@@ -87,6 +87,22 @@ export async function prepareAnalysis(request: AnalysisRequest, hooks: AnalysisH
   return { started, checkCancelled, report, model, loadMs, sha256, structure, discoverMs, preprocess };
 }
 
+/** What every report opens with: its schema, the tool that made it, and the model it measured. */
+export function reportHeader(
+  model: OnnxModel,
+  sha256: string,
+  structure: VitStructure,
+  tokens: number,
+  imageSize: [number, number],
+): Pick<PlasticityReport, 'schemaVersion' | 'tool' | 'createdAt' | 'model'> {
+  return {
+    schemaVersion: REPORT_SCHEMA_VERSION,
+    tool: { name: 'plasticity-lens', version: TOOL_VERSION, onnxruntime: ONNXRUNTIME_VERSION },
+    createdAt: new Date().toISOString(),
+    model: { ...modelFacts(model, sha256), architecture: architectureOf(structure, tokens, imageSize) },
+  };
+}
+
 export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks): Promise<PlasticityReport> {
   if (isMultiTarget(request)) return runMultiTargetAnalysis(request, hooks);
   const { started, checkCancelled, report, model, loadMs, sha256, structure, discoverMs, preprocess } = await prepareAnalysis(request, hooks);
@@ -127,10 +143,7 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
   const pairsCounted = measured.statistics.count;
 
   return {
-    schemaVersion: REPORT_SCHEMA_VERSION,
-    tool: { name: 'plasticity-lens', version: TOOL_VERSION, onnxruntime: ONNXRUNTIME_VERSION },
-    createdAt: new Date().toISOString(),
-    model: { ...modelFacts(model, sha256), architecture: architectureOf(structure, measurer.tokens, preprocess.size) },
+    ...reportHeader(model, sha256, structure, measurer.tokens, preprocess.size),
     settings: {
       mode: request.mode,
       pairs: pairsCounted,

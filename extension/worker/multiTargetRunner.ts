@@ -7,14 +7,12 @@ import { UsageError } from '../core/errors';
 import { LoadedTargets, MultiTargetSource, openMultiTargetSource } from '../core/inputs/pairSource';
 import { graphKindSummary, measuresAnotherPrecision } from '../core/graph/canonicalGraph';
 import { blockReports, describeSample, summarize } from '../core/report/buildReport';
-import { architectureOf, modelFacts } from '../core/report/modelDescription';
 import { rangesOfIndices } from '../core/report/pairRanges';
-import { PlasticityReport, REPORT_SCHEMA_VERSION, TargetReport } from '../core/report/reportSchema';
-import { TOOL_VERSION } from '../core/toolVersion';
+import { PlasticityReport, TargetReport } from '../core/report/reportSchema';
 import { COMPONENTS, ComponentName, VitStructure } from '../core/vit/vitStructure';
 import { uniqueLabels } from '../core/compare/reportComparison';
-import { AnalysisHooks, dataFreeBounds, defaultBatchPairs, PairMeasurer, prepareAnalysis, round } from './analysisRunner';
-import { chooseExecutionProvider, ONNXRUNTIME_VERSION } from './onnxRuntime';
+import { AnalysisHooks, dataFreeBounds, defaultBatchPairs, PairMeasurer, prepareAnalysis, reportHeader, round } from './analysisRunner';
+import { chooseExecutionProvider } from './onnxRuntime';
 import { AnalysisRequest } from './workerProtocol';
 
 /** True when the request names two or more target folders. */
@@ -113,10 +111,7 @@ export async function runMultiTargetAnalysis(request: AnalysisRequest, hooks: An
   const first = targets[0];
 
   return {
-    schemaVersion: REPORT_SCHEMA_VERSION,
-    tool: { name: 'plasticity-lens', version: TOOL_VERSION, onnxruntime: ONNXRUNTIME_VERSION },
-    createdAt: new Date().toISOString(),
-    model: { ...modelFacts(model, sha256), architecture: architectureOf(structure, measurer.tokens, preprocess.size) },
+    ...reportHeader(model, sha256, structure, measurer.tokens, preprocess.size),
     settings: {
       mode: request.mode,
       pairs: first.pairs,
