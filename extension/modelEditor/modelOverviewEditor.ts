@@ -9,7 +9,7 @@ import { PlasticityReport } from '../core/report/reportSchema';
 import { COMPONENTS } from '../core/vit/vitStructure';
 import { boundsMessage } from '../panel/boundsMessage';
 import { ReportPanels } from '../panel/reportPanels';
-import { WebviewLoader, webviewHtml, webviewOptions } from '../panel/webviewHtml';
+import { webviewHtml, webviewOptions } from '../panel/webviewHtml';
 import { HostToModelOverview, ModelOverviewToHost, ReportHeadline } from '../panel/webviewProtocol';
 
 export const MODEL_OVERVIEW_VIEW_TYPE = 'plasticityLens.modelOverview';
@@ -41,7 +41,7 @@ export class ModelOverviewEditor implements vscode.CustomReadonlyEditorProvider 
     const model = document.uri;
     const webview = webviewPanel.webview;
     webview.options = webviewOptions(this.extensionUri);
-    const loader = new WebviewLoader(webview, () => webviewHtml(webview, this.extensionUri, 'modelOverview', path.basename(model.fsPath)));
+    webview.html = webviewHtml(webview, this.extensionUri, 'modelOverview', path.basename(model.fsPath));
     const post = (message: HostToModelOverview) => void webview.postMessage(message);
     const refresh = async () => {
       try {
@@ -65,10 +65,8 @@ export class ModelOverviewEditor implements vscode.CustomReadonlyEditorProvider 
       }
     };
     const subscriptions = [
-      loader,
       webview.onDidReceiveMessage((message: ModelOverviewToHost) => {
         if (message.type === 'ready') {
-          loader.markReady();
           void refresh();
         } else if (message.type === 'analyze') void this.service.analyze(model);
         else if (message.type === 'showReport') void this.panels.open(model);

@@ -11,14 +11,13 @@ import { parseReport } from '../core/recommend/reportInput';
 import { PlasticityReport } from '../core/report/reportSchema';
 import { ReportStore } from '../analysis/reportStore';
 import { saveExport } from './exportFile';
-import { WebviewLoader, webviewHtml, webviewOptions } from './webviewHtml';
+import { webviewHtml, webviewOptions } from './webviewHtml';
 import { ComparisonPanelToHost, HostToComparisonPanel } from './webviewProtocol';
 
 export const COMPARISON_PANEL_VIEW_TYPE = 'plasticityLens.comparison';
 
 class ComparisonPanel implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
-  private readonly loader: WebviewLoader;
 
   constructor(
     readonly panel: vscode.WebviewPanel,
@@ -28,11 +27,8 @@ class ComparisonPanel implements vscode.Disposable {
   ) {
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icon.svg');
     panel.webview.options = webviewOptions(extensionUri);
-    this.loader = new WebviewLoader(panel.webview, () => webviewHtml(panel.webview, extensionUri, 'comparisonPanel', panel.title));
-    this.disposables.push(
-      this.loader,
-      panel.webview.onDidReceiveMessage((message: ComparisonPanelToHost) => void this.handle(message)),
-    );
+    panel.webview.html = webviewHtml(panel.webview, extensionUri, 'comparisonPanel', panel.title);
+    this.disposables.push(panel.webview.onDidReceiveMessage((message: ComparisonPanelToHost) => void this.handle(message)));
     this.post({ type: 'showComparison', comparison });
   }
 
@@ -43,7 +39,6 @@ class ComparisonPanel implements vscode.Disposable {
   private async handle(message: ComparisonPanelToHost): Promise<void> {
     switch (message.type) {
       case 'ready':
-        this.loader.markReady();
         this.post({ type: 'showComparison', comparison: this.comparison });
         break;
       case 'exportPng':

@@ -14,7 +14,7 @@ import { boundsMessage } from './boundsMessage';
 import { saveExport } from './exportFile';
 import { PLAN_EXPORT_FILES, planFromForm, previewOfPlan } from './budgetForm';
 import { ModelFileParameters } from './modelFileParameters';
-import { WebviewLoader, webviewHtml, webviewOptions } from './webviewHtml';
+import { webviewHtml, webviewOptions } from './webviewHtml';
 import { AnalysisStateMessage, BoundsMessage, BudgetForm, HostToReportPanel, ReportPanelState, ReportPanelToHost } from './webviewProtocol';
 
 export const REPORT_PANEL_VIEW_TYPE = 'plasticityLens.report';
@@ -50,7 +50,6 @@ class ReportPanel implements vscode.Disposable {
   /** The webview's latest preview request, answered again when the model file's answer comes. */
   private lastPreview: { requestId: number; form: BudgetForm } | undefined;
   private readonly disposables: vscode.Disposable[] = [];
-  private readonly loader: WebviewLoader;
 
   constructor(
     readonly panel: vscode.WebviewPanel,
@@ -59,11 +58,8 @@ class ReportPanel implements vscode.Disposable {
   ) {
     panel.iconPath = vscode.Uri.joinPath(owner.extensionUri, 'media', 'icon.svg');
     panel.webview.options = webviewOptions(owner.extensionUri);
-    this.loader = new WebviewLoader(panel.webview, () => webviewHtml(panel.webview, owner.extensionUri, 'reportPanel', panel.title));
-    this.disposables.push(
-      this.loader,
-      panel.webview.onDidReceiveMessage((message: ReportPanelToHost) => void this.handle(message)),
-    );
+    panel.webview.html = webviewHtml(panel.webview, owner.extensionUri, 'reportPanel', panel.title);
+    this.disposables.push(panel.webview.onDidReceiveMessage((message: ReportPanelToHost) => void this.handle(message)));
     const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(path.dirname(model.fsPath)), path.basename(model.fsPath)));
     this.disposables.push(
       watcher,
@@ -169,7 +165,6 @@ class ReportPanel implements vscode.Disposable {
   private async handle(message: ReportPanelToHost): Promise<void> {
     switch (message.type) {
       case 'ready':
-        this.loader.markReady();
         this.replay();
         break;
       case 'analyze':
