@@ -315,8 +315,10 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     assert.match(target, /vit-freeze_plan\.py$/);
     await page.keyboard.press('Enter');
     const saved = path.join(workspace, path.basename(target));
-    for (let waited = 0; !fs.existsSync(saved) && waited < 10_000; waited += 200) await page.waitForTimeout(200);
-    const written = fs.readFileSync(saved, 'utf8');
+    // The file exists as soon as the save starts; its content comes with the write's end.
+    const content = () => (fs.existsSync(saved) ? fs.readFileSync(saved, 'utf8') : '');
+    for (let waited = 0; !content().endsWith('\n') && waited < 30_000; waited += 200) await page.waitForTimeout(200);
+    const written = content();
     assert.match(written, /def apply\(model/);
     // The fixture's timm head and final norm, named exactly (not "any" of the alternatives) and counted.
     assert.match(written, /\("classification head", "all", \[\n\s+"head",\n\s+\]\)/);
@@ -427,10 +429,14 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
   await t.test('a changed model file marks its report out of date and offers to re-run', async () => {
     // One more byte changes the file's hash, which is what marks a report out of date.
     fs.appendFileSync(path.join(workspace, 'vit.onnx'), Buffer.from([0x00]));
-    const frame = await reportFrame('vit.onnx');
-    await frame.locator('.banner', { hasText: 'Out of date' }).waitFor({ timeout: 30_000 });
-    await waitForNotification(page, /vit\.onnx changed; its report is out of date/, 30_000);
-    fs.copyFileSync(path.join(FIXTURES, 'models', 'timm_op17_dyn.onnx'), path.join(workspace, 'vit.onnx'));
+    try {
+      const frame = await reportFrame('vit.onnx');
+      await frame.locator('.banner', { hasText: 'Out of date' }).waitFor({ timeout: 30_000 });
+      await waitForNotification(page, /vit\.onnx changed; its report is out of date/, 30_000);
+    } finally {
+      // The next tests analyse this model: a failure here must not leave it broken for them.
+      fs.copyFileSync(path.join(FIXTURES, 'models', 'timm_op17_dyn.onnx'), path.join(workspace, 'vit.onnx'));
+    }
   });
 
   await t.test('a truncated model gives a readable error and the editor stays responsive', async () => {
@@ -453,26 +459,30 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
 
   await t.test('cancel stops a long run within a second and leaves no process behind', async () => {
     writeSettings({ 'plasticityLens.executionProvider': 'cpu', 'plasticityLens.pairs': 200000 });
-    await page.waitForTimeout(1000); // settings are read at the start of a run
-    await clickExplorerContextMenu(page, 'vit.onnx', 'Analyze Model');
-    await waitForNotification(page, /pairs on cpu/, 60_000);
-    const workers = () =>
-      processesWithMarker(server!.marker).filter((pid) => {
-        try {
-          return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('workerMain.js');
-        } catch {
-          return false;
-        }
-      });
-    assert.ok(workers().length >= 1, 'a worker process runs the analysis');
-    await runCommand(page, 'Plasticity Lens: Cancel Analysis');
-    const cancelled = Date.now();
-    await waitForNotification(page, /cancelled/, 10_000);
-    assert.ok(Date.now() - cancelled < 3_000, `cancel took ${Date.now() - cancelled} ms to be reported`);
-    for (let waited = 0; workers().length > 0 && waited < 2_000; waited += 100) await page.waitForTimeout(100);
-    assert.deepEqual(workers(), []);
-    await assertEditorResponsive();
-    writeSettings(MEASURED_SETTINGS);
+    try {
+      await page.waitForTimeout(1000); // settings are read at the start of a run
+      await clickExplorerContextMenu(page, 'vit.onnx', 'Analyze Model');
+      await waitForNotification(page, /pairs on cpu/, 60_000);
+      const workers = () =>
+        processesWithMarker(server!.marker).filter((pid) => {
+          try {
+            return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('workerMain.js');
+          } catch {
+            return false;
+          }
+        });
+      assert.ok(workers().length >= 1, 'a worker process runs the analysis');
+      await runCommand(page, 'Plasticity Lens: Cancel Analysis');
+      const cancelled = Date.now();
+      await waitForNotification(page, /cancelled/, 10_000);
+      assert.ok(Date.now() - cancelled < 3_000, `cancel took ${Date.now() - cancelled} ms to be reported`);
+      for (let waited = 0; workers().length > 0 && waited < 2_000; waited += 100) await page.waitForTimeout(100);
+      assert.deepEqual(workers(), []);
+      await assertEditorResponsive();
+    } finally {
+      // Later tests measure with the workspace's images.
+      writeSettings(MEASURED_SETTINGS);
+    }
   });
 
   await t.test('Show Report on a model with no report opens its panel beside it, not measured yet, with the data-free bounds', async () => {
