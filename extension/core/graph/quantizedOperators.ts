@@ -4,10 +4,14 @@
 //   dequantized weight; QuantizeLinear -> DequantizeLinear on an activation is dropped;
 // - dynamic (quantize_dynamic): DynamicQuantizeLinear(x) -> MatMulInteger / ConvInteger(x_q, W_q)
 //   -> Cast -> Mul(x_scale * W_scale) is MatMul / Conv of x by the dequantized W.
+import * as path from 'node:path';
 import { ModelFileError } from '../errors';
 import { NodeInfo, TensorDataType, TensorInfo } from '../onnx/onnxModel';
 import { AttributeSpec, RewriteContext } from './canonicalGraph';
 import { ConstantTensor, plainConstant } from './constantTensor';
+
+/** Which input of a quantized operator is its 8-bit weight (when that input is a constant). */
+export const QUANTIZED_WEIGHT_INPUT: Readonly<Record<string, number>> = { DequantizeLinear: 0, MatMulInteger: 1, ConvInteger: 1 };
 
 const STATIC_QDQ = 'static (QuantizeLinear/DequantizeLinear on activations)';
 const DYNAMIC = 'dynamic (DynamicQuantizeLinear on activations)';
@@ -33,6 +37,10 @@ export function rewriteQuantized(context: RewriteContext, node: NodeInfo): boole
   }
 }
 
+/**
+ * The constant tensor behind `name` among the file's own nodes (the canonical graph's index does
+ * not exist yet while it is being built): an initializer, or one read through Identity or Constant.
+ */
 function initializer(context: RewriteContext, name: string | undefined): TensorInfo | undefined {
   if (!name) return undefined;
   const direct = context.model.initializers.get(name);
@@ -58,7 +66,7 @@ function scaleAxis(dims: number[], scaleCount: number, axis: number | undefined,
 
 function dequantizeLinear(context: RewriteContext, node: NodeInfo): boolean {
   const [input, scaleName, zeroPointName] = node.inputs;
-  const stored = initializer(context, input);
+  const stored = initializer(context, node.inputs[QUANTIZED_WEIGHT_INPUT.DequantizeLinear]);
   const scale = constantOf(context, scaleName);
   if (stored && scale) {
     const zeroPoint = constantOf(context, zeroPointName);
@@ -112,10 +120,11 @@ function throughReshapes(context: RewriteContext, tensor: string, visited: NodeI
 function integerProduct(context: RewriteContext, node: NodeInfo): void {
   const fail = (why: string): never => {
     throw new ModelFileError(
-      `${context.model.filePath.split(/[\\/]/).pop()}: the quantized ${node.opType} '${node.name || node.outputs[0]}' is not in the form quantize_dynamic writes (${why}); open the float32 or float16 version of the model, or a QDQ quantization.`,
+      `${path.basename(context.model.filePath)}: the quantized ${node.opType} '${node.name || node.outputs[0]}' is not in the form quantize_dynamic writes (${why}); open the float32 or float16 version of the model, or a QDQ quantization.`,
     );
   };
-  const [quantizedInput, weightName, , weightZeroPointName] = node.inputs;
+  const [quantizedInput, , , weightZeroPointName] = node.inputs;
+  const weightName = node.inputs[QUANTIZED_WEIGHT_INPUT[node.opType]];
   const dynamicQuantize = context.producer.get(quantizedInput);
   if (dynamicQuantize?.opType !== 'DynamicQuantizeLinear' || dynamicQuantize.outputs[0] !== quantizedInput) fail('its input is not made by DynamicQuantizeLinear');
   const stored = initializer(context, weightName);

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { ModelFileError } from '../errors';
 import { defaultOpset, elementCount, OnnxModel, onnxFileSha256, TensorDataType, TensorInfo, ValueInfo } from '../onnx/onnxModel';
 import { graphKindSummary } from '../graph/canonicalGraph';
+import { QUANTIZED_WEIGHT_INPUT } from '../graph/quantizedOperators';
 import { discoverVit } from '../vit/discoverVit';
 import { VitStructure } from '../vit/vitStructure';
 import { Architecture, ModelFacts, ModelOverview } from './reportSchema';
@@ -15,9 +16,6 @@ export type { ModelOverview } from './reportSchema';
 function shapeOf(info: ValueInfo): (number | string)[] {
   return (info.shape ?? []).map((dim) => dim.value ?? dim.param ?? '?');
 }
-
-/** Which input of a quantized operator is its 8-bit weight. */
-const QUANTIZED_WEIGHT_INPUT: Record<string, number> = { DequantizeLinear: 0, MatMulInteger: 1, ConvInteger: 1 };
 
 /** Facts of a parsed model file. `sha256` covers the .onnx file itself (not external data). */
 export function modelFacts(model: OnnxModel, sha256 = onnxFileSha256(model)): ModelFacts {
