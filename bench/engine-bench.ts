@@ -105,7 +105,7 @@ async function main(): Promise<void> {
     console.log(`  measuring (images, embedding, probe; not the bounds): ${(timing.measureMs / 1000).toFixed(2)} s = ${perPair.toFixed(3)} s per pair   (goal <= 0.25 s)`);
     if (timing.measureCpuMs !== undefined) console.log(`  processor time while measuring, all threads: ${(timing.measureCpuMs / 1000 / settings.pairs).toFixed(3)} s per pair`);
     if (timing.inputsWaitMs !== undefined) console.log(`  waiting for decoded images (decoding overlaps the probe): ${(timing.inputsWaitMs / 1000).toFixed(2)} s`);
-    if (timing.boundsMs !== undefined) console.log(`  data-free bounds, after measuring: ${(timing.boundsMs / 1000).toFixed(2)} s`);
+    if (timing.boundsMs !== undefined) console.log(`  data-free bounds, before the probe loads: ${(timing.boundsMs / 1000).toFixed(2)} s`);
     console.log(
       `  whole analysis (read, hash, providers, compile, measure): ${(run.wallMs! / 1000).toFixed(2)} s = ${(run.wallMs! / 1000 / settings.pairs).toFixed(3)} s per pair`,
     );

@@ -24,6 +24,7 @@ import { RunningStatistics } from '../core/report/runningStatistics';
 import { MIN_SETTLED_PAIRS, SettledRule, SettledVerdict, settledVerdict } from '../core/report/settledRanking';
 import {
   ExecutionProviderName,
+  MeasureMode,
   PairRange,
   PlasticityBounds,
   PlasticityReport,
@@ -44,6 +45,7 @@ import {
   ONNXRUNTIME_VERSION,
   ort,
   PROVIDER_AGREEMENT,
+  ProviderChoice,
   providerFailure,
   SessionOptions,
   worstRelativeDifference,
@@ -59,6 +61,9 @@ export interface AnalysisHooks {
   isCancelled(): boolean;
 }
 
+/** Tells the host which phase the analysis is in (progress events). */
+export type PhaseReporter = (phase: AnalysisProgress['phase'], message: string, extra?: Partial<AnalysisProgress>) => void;
+
 /** Lets queued messages (a cancel) in between blocking native calls. */
 const yieldToEvents = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -69,8 +74,7 @@ export async function prepareAnalysis(request: AnalysisRequest, hooks: AnalysisH
     await yieldToEvents();
     if (hooks.isCancelled()) throw new CancelledError();
   };
-  const report = (phase: AnalysisProgress['phase'], message: string, extra: Partial<AnalysisProgress> = {}) =>
-    hooks.onProgress({ phase, message, pairsDone: 0, pairsTotal: 0, pairsPerSecond: 0, ...extra });
+  const report: PhaseReporter = (phase, message, extra = {}) => hooks.onProgress({ phase, message, pairsDone: 0, pairsTotal: 0, pairsPerSecond: 0, ...extra });
 
   report('loading', `Reading ${path.basename(request.modelPath)}`);
   const model = readOnnxModel(request.modelPath);
@@ -103,6 +107,47 @@ export function reportHeader(
   };
 }
 
+/** The models a PairMeasurer opens sessions on (see PairMeasurer.buildModels). */
+export interface MeasurerModels {
+  modelName: string;
+  externalDataFolder: string;
+  embedderBytes: Uint8Array;
+  /**
+   * In-context mode: the model's own nodes from the image to the last block's output, run once
+   * on the first pairs to check the probe's rebuilt forward pass.
+   */
+  blockCheckBytes?: Uint8Array;
+  /** The probe per flavor: 'cpu' for cpu sessions, 'portable' for a GPU provider's. */
+  probeModels: Partial<Record<ProbeFlavor, ProbeModel>>;
+}
+
+/**
+ * From a read model to a measurer with open sessions, and the weights' part of the bounds. The
+ * order is for memory: the probe is built while the file's bytes are at hand, the bytes are
+ * dropped, and the bounds run before the probe's sessions load the weights. Run after measuring,
+ * the bounds came on top of the heap the measuring had freed but the process kept: ViT-B/16
+ * peaked at 2.2x the file.
+ */
+export async function prepareMeasuring(
+  setup: { model: OnnxModel; structure: VitStructure; request: AnalysisRequest; imageSize: [number, number]; provider: ProviderChoice },
+  compilingMessage: string,
+  report: PhaseReporter,
+  checkCancelled: () => Promise<void>,
+): Promise<{ measurer: PairMeasurer; weightBounds: WeightBoundValues; boundsMs: number }> {
+  const { model, structure, request, imageSize, provider } = setup;
+  const models = PairMeasurer.buildModels(model, structure, request, provider.used);
+  report('bounds', 'Computing the data-free upper bounds');
+  const boundsStarted = performance.now();
+  const weightBounds = await weightBoundValues(model, structure);
+  const boundsMs = performance.now() - boundsStarted;
+  await checkCancelled();
+
+  report('compiling', compilingMessage, { executionProvider: provider.used });
+  const measurer = await PairMeasurer.open(models, structure, request, imageSize, provider.used, provider.tried);
+  await checkCancelled();
+  return { measurer, weightBounds, boundsMs };
+}
+
 export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks): Promise<PlasticityReport> {
   if (isMultiTarget(request)) return runMultiTargetAnalysis(request, hooks);
   const { started, checkCancelled, report, model, loadMs, sha256, structure, discoverMs, preprocess } = await prepareAnalysis(request, hooks);
@@ -115,9 +160,12 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
   const provider = await chooseExecutionProvider(request.executionProvider);
   await checkCancelled();
 
-  report('compiling', `Preparing the probe on ${provider.used}`, { executionProvider: provider.used });
-  const measurer = await PairMeasurer.create(model, structure, request, preprocess.size, provider.used, provider.tried);
-  await checkCancelled();
+  const { measurer, weightBounds, boundsMs } = await prepareMeasuring(
+    { model, structure, request, imageSize: preprocess.size, provider },
+    `Preparing the probe on ${provider.used}`,
+    report,
+    checkCancelled,
+  );
 
   const warnings: string[] = [];
   if (pairs.kind === 'synthetic') {
@@ -129,16 +177,12 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
   const measureStarted = performance.now();
   const cpuStarted = process.cpuUsage();
   const measured = await measurePairs(pairs, measurer, structure, request, { spec: pairSpec, preprocess }, report, checkCancelled);
-  // The measuring phase ends here: the bounds that follow are timed on their own (boundsMs).
   const measureMs = performance.now() - measureStarted;
   const measureCpu = process.cpuUsage(cpuStarted);
   warnings.push(...measured.warnings);
   await measurer.release();
-  report('bounds', 'Computing the data-free upper bounds', { pairsDone: measured.pairsMeasured, pairsTotal: pairs.count, executionProvider: measurer.provider });
-  const boundsStarted = performance.now();
   const tokens = measurer.tokenStatistics;
-  const bounds = await dataFreeBounds(model, structure, tokens && { ...tokens, synthetic: pairs.kind === 'synthetic' });
-  const boundsMs = performance.now() - boundsStarted;
+  const bounds = boundsOf(model, structure, weightBounds, tokens && { ...tokens, synthetic: pairs.kind === 'synthetic' });
   const blocks = blockReportsFromStatistics(structure, measured.statistics.all());
   const pairsCounted = measured.statistics.count;
 
@@ -226,7 +270,7 @@ async function measurePairs(
   report: (phase: AnalysisProgress['phase'], message: string, extra?: Partial<AnalysisProgress>) => void,
   checkCancelled: () => Promise<void>,
 ): Promise<MeasuredPairs> {
-  const batchPairs = request.batchPairs ?? defaultBatchPairs(structure);
+  const batchPairs = request.batchPairs ?? defaultBatchPairs(structure, request.mode);
   const columns = COMPONENTS.length * structure.blocks.length;
   const width = columns + COMPONENTS.length;
   // Left-out pairs (identical inputs): every index (the report's pairIndices are exact), names of the first only.
@@ -353,12 +397,16 @@ function rangesWithout(first: number, count: number, leftOut: number[]): PairRan
 }
 
 /**
- * Pairs per probe run. About 36 MB of per-pair activations (attention scores and projections)
- * per run: measured on ViT-B/16 that is 4 pairs, as fast per pair as 7 and 150 MB lighter.
+ * Pairs per probe run. About 36 MB of per-pair activations per run. Isolated mode holds one
+ * block's attention scores and projections for the pair's two images: on ViT-B/16 that is 4
+ * pairs, as fast per pair as 7 and 150 MB lighter. In-context mode runs the whole forward pass
+ * and holds every block's scores and MLP activations, about 0.4 GB per pair on ViT-B/16: one
+ * pair per run there measured as fast as four, with a peak of 1.0 GB instead of 2.3 GB.
  */
-export function defaultBatchPairs(structure: VitStructure): number {
+export function defaultBatchPairs(structure: VitStructure, mode: MeasureMode): number {
   const tokens = structure.tokens ?? 197;
-  const perPair = 2 * (structure.heads * tokens * tokens + 4 * tokens * structure.hiddenSize) * 4;
+  const scores = structure.heads * tokens * tokens;
+  const perPair = mode === 'in-context' ? 2 * structure.blocks.length * 4 * (scores + tokens * structure.mlpSize) * 4 : 2 * (scores + 4 * tokens * structure.hiddenSize) * 4;
   return Math.max(1, Math.min(16, Math.floor((36 * 2 ** 20) / perPair)));
 }
 
@@ -373,6 +421,8 @@ interface Sessions {
 interface Measurement {
   ratios: Float32Array;
   distances: Float32Array;
+  /** The last block's output as the probe rebuilds it, reference rows [count, tokens, d]. */
+  rebuiltFinal: Float32Array | undefined;
   /** The pairs' embeddings [count, tokens, d], for the token statistics. */
   embeddings: { reference: Float32Array; target: Float32Array };
 }
@@ -398,14 +448,10 @@ export class PairMeasurer {
   private cpuSessions: Sessions | undefined;
 
   private constructor(
-    private readonly modelName: string,
+    private readonly models: MeasurerModels,
     private readonly structure: VitStructure,
     private readonly request: AnalysisRequest,
     private readonly embedder: ImageEmbedder,
-    private readonly embedderBytes: Uint8Array,
-    /** The probe per flavor: 'cpu' for cpu sessions, 'portable' for a GPU provider's. */
-    private readonly probeModels: Partial<Record<ProbeFlavor, ProbeModel>>,
-    private readonly externalDataFolder: string,
     private sessions: Sessions,
     /** The report's `tried`: every provider attempt, in order, the one in use last. */
     readonly tried: ProviderAttempt[],
@@ -427,15 +473,12 @@ export class PairMeasurer {
     return this.embedder.tokens;
   }
 
-  static async create(
-    model: OnnxModel,
-    structure: VitStructure,
-    request: AnalysisRequest,
-    imageSize: [number, number],
-    provider: ExecutionProviderName,
-    tried: ProviderAttempt[],
-  ): Promise<PairMeasurer> {
-    const folder = model.dataFolder;
+  /**
+   * The embedder and probe models for `provider` (their weights referenced in the model's file),
+   * built while the file's bytes are at hand; those bytes are then dropped: from here on the
+   * weights live only in onnxruntime.
+   */
+  static buildModels(model: OnnxModel, structure: VitStructure, request: AnalysisRequest, provider: ExecutionProviderName): MeasurerModels {
     const inContext = request.mode === 'in-context';
     const targets = isMultiTarget(request) ? request.targets!.length : 1;
     // cpu always (it checks a GPU provider, and is where a failing one falls back to).
@@ -443,22 +486,24 @@ export class PairMeasurer {
       inContext ? buildInContextProbe(model, structure, { flavor, targets }) : buildIsolatedProbe(model, structure, { flavor, targets });
     const probeModels: Partial<Record<ProbeFlavor, ProbeModel>> = { cpu: buildProbe('cpu') };
     if (provider !== 'cpu') probeModels.portable = buildProbe('portable');
+    const embedderBytes = buildEmbedderModel(model, structure, []);
     // In-context mode rebuilds the blocks' forward pass, so it checks it against the model's own.
-    const embedderBytes = buildEmbedderModel(model, structure, inContext ? [structure.blocks[structure.blocks.length - 1].output] : []);
-    const name = path.basename(model.filePath);
-    // Both models are built: the weights now live only in onnxruntime (peak memory stays near the file size).
+    const blockCheckBytes = inContext ? buildEmbedderModel(model, structure, [structure.blocks[structure.blocks.length - 1].output]) : undefined;
     dropFileBytes(model);
-    const measurer = new PairMeasurer(
-      name,
-      structure,
-      request,
-      new ImageEmbedder(name, structure, imageSize),
-      embedderBytes,
-      probeModels,
-      folder,
-      undefined as unknown as Sessions,
-      [...tried],
-    );
+    return { modelName: path.basename(model.filePath), externalDataFolder: model.dataFolder, embedderBytes, blockCheckBytes, probeModels };
+  }
+
+  /** Opens the sessions of built models on `provider`, or on cpu when a GPU provider cannot take them. */
+  static async open(
+    models: MeasurerModels,
+    structure: VitStructure,
+    request: AnalysisRequest,
+    imageSize: [number, number],
+    provider: ExecutionProviderName,
+    tried: ProviderAttempt[],
+  ): Promise<PairMeasurer> {
+    const name = models.modelName;
+    const measurer = new PairMeasurer(models, structure, request, new ImageEmbedder(name, structure, imageSize), undefined as unknown as Sessions, [...tried]);
     try {
       measurer.sessions = await measurer.openSessions(provider);
     } catch (error) {
@@ -469,10 +514,10 @@ export class PairMeasurer {
   }
 
   private async openSessions(provider: ExecutionProviderName): Promise<Sessions> {
-    const options = { provider, externalDataFolder: this.externalDataFolder };
-    const embedder = await createSession(this.embedderBytes, options);
+    const options = { provider, externalDataFolder: this.models.externalDataFolder };
+    const embedder = await createSession(this.models.embedderBytes, options);
     try {
-      const probeModel = this.probeModels[provider === 'cpu' ? 'cpu' : 'portable']!;
+      const probeModel = this.models.probeModels[provider === 'cpu' ? 'cpu' : 'portable']!;
       const constants = probeModel.precompute ? await runOnce(probeModel.precompute, options) : {};
       const probe = await createSession(probeModel.bytes, options);
       return { provider, embedder, probe, constants };
@@ -500,12 +545,13 @@ export class PairMeasurer {
     let result: Measurement;
     const started = performance.now();
     try {
-      result = await this.measureOn(this.sessions, reference, target, count, checkBlocks);
+      result = await this.measureOn(this.sessions, reference, target, count);
     } catch (error) {
       if (provider === 'cpu' || error instanceof ModelFileError) throw error;
       return { kind: 'restart', resumeAt: await this.abandonGpu(provider, `failed on pairs ${start}-${start + count - 1}: ${describeOrtError(error)}`) };
     }
     const seconds = (performance.now() - started) / 1000;
+    if (checkBlocks) await this.checkRebuiltBlocks(reference, result.rebuiltFinal);
     if (provider !== 'cpu' && this.checksLeft > 0) {
       const outcome = await this.checkAgainstCpu(provider, result, seconds, reference, target, start, count, more);
       if (outcome.kind === 'restart') return outcome;
@@ -530,7 +576,7 @@ export class PairMeasurer {
   ): Promise<BatchOutcome> {
     this.cpuSessions ??= await this.openSessions('cpu');
     const cpuStarted = performance.now();
-    const cpuResult = await this.measureOn(this.cpuSessions, reference, target, count, false);
+    const cpuResult = await this.measureOn(this.cpuSessions, reference, target, count);
     const cpuSeconds = (performance.now() - cpuStarted) / 1000;
     const worst = worstRelativeDifference(result.ratios, cpuResult.ratios);
     if (!(worst < PROVIDER_AGREEMENT)) {
@@ -570,7 +616,7 @@ export class PairMeasurer {
    * `why`) and resumes at the first pair not checked against cpu; otherwise a one-line error.
    */
   private async abandonGpu(provider: ExecutionProviderName, why: string): Promise<number> {
-    if (this.request.executionProvider !== 'auto') throw providerFailure(provider, `${this.modelName} ${why}`);
+    if (this.request.executionProvider !== 'auto') throw providerFailure(provider, `${this.models.modelName} ${why}`);
     this.updateAttempt(provider, { ok: false, reason: why });
     this.tried.push({
       name: 'cpu',
@@ -598,8 +644,8 @@ export class PairMeasurer {
     this.cpuSessions = undefined;
   }
 
-  private async measureOn(sessions: Sessions, reference: Float32Array[], target: Float32Array[], count: number, checkBlocks: boolean): Promise<Measurement> {
-    const x = await this.embedder.embed(sessions.embedder, reference, checkBlocks);
+  private async measureOn(sessions: Sessions, reference: Float32Array[], target: Float32Array[], count: number): Promise<Measurement> {
+    const x = await this.embedder.embed(sessions.embedder, reference, false);
     const y = await this.embedder.embed(sessions.embedder, target, false);
     const shape = [count, this.tokens, this.structure.hiddenSize];
     // Several targets: `target` holds each target's `count` images in turn, all against `reference`.
@@ -609,10 +655,10 @@ export class PairMeasurer {
       [PROBE_INPUTS.reference]: new ort.Tensor('float32', x.embedding, shape),
       [PROBE_INPUTS.target]: new ort.Tensor('float32', y.embedding, targetShape),
     });
-    if (x.final) this.checkRebuiltBlocks(x.final, outputs[PROBE_FINAL_OUTPUT].data as Float32Array);
     return {
       ratios: outputs[PROBE_OUTPUT].data as Float32Array,
       distances: outputs[PROBE_DENOMINATOR].data as Float32Array,
+      rebuiltFinal: outputs[PROBE_FINAL_OUTPUT]?.data as Float32Array | undefined,
       embeddings: { reference: x.embedding, target: y.embedding },
     };
   }
@@ -634,7 +680,21 @@ export class PairMeasurer {
     return tokenStatistics(concatFloats([...batches.map((entry) => entry.reference), ...batches.map((entry) => entry.target)]), 2 * count, this.tokens, this.structure.hiddenSize);
   }
 
-  private checkRebuiltBlocks(modelOutput: Float32Array, rebuilt: Float32Array): void {
+  /**
+   * Runs the model's own blocks on the reference images, on cpu in a session opened for this
+   * once (keeping a second copy of the weights loaded for the whole run doubled in-context
+   * mode's memory), and compares the last block's output with the probe's rebuilt one.
+   */
+  private async checkRebuiltBlocks(reference: Float32Array[], rebuilt: Float32Array | undefined): Promise<void> {
+    const { blockCheckBytes, externalDataFolder } = this.models;
+    if (!blockCheckBytes || !rebuilt) throw new Error('in-context mode: the block check model or the rebuilt output is missing');
+    const session = await createSession(blockCheckBytes, { provider: 'cpu', externalDataFolder, graphOptimizationLevel: 'disabled', prepackWeights: false, memoryArena: false });
+    let modelOutput: Float32Array;
+    try {
+      modelOutput = (await this.embedder.embed(session, reference, true)).final!;
+    } finally {
+      await session.release();
+    }
     let scale = 0;
     let worst = 0;
     for (let i = 0; i < modelOutput.length; i++) {
@@ -643,7 +703,7 @@ export class PairMeasurer {
     }
     if (worst > 1e-3 * Math.max(scale, 1)) {
       throw new ModelFileError(
-        `${this.modelName}: in-context mode rebuilds the blocks' forward pass, but it differs from the model's own output (max difference ${worst.toExponential(2)}); the blocks hold parts it does not model (layer scale, extra norms). Use --mode isolated.`,
+        `${this.models.modelName}: in-context mode rebuilds the blocks' forward pass, but it differs from the model's own output (max difference ${worst.toExponential(2)}); the blocks hold parts it does not model (layer scale, extra norms). Use --mode isolated.`,
       );
     }
   }
@@ -706,11 +766,21 @@ const BOUNDS_ON_CPU =
  * products that gain nothing from it).
  */
 export async function dataFreeBounds(model: OnnxModel, structure: VitStructure, tokens: TokenStatistics | null): Promise<PlasticityBounds> {
-  const steps = DEFAULT_BOUNDS_STEPS;
-  const bytes = buildBoundsModel(model, structure, { steps });
+  return boundsOf(model, structure, await weightBoundValues(model, structure), tokens);
+}
+
+/** The bounds model's outputs (the weights' eigenvalues): the part of the bounds that needs no input. */
+export type WeightBoundValues = Record<string, Float32Array>;
+
+export async function weightBoundValues(model: OnnxModel, structure: VitStructure): Promise<WeightBoundValues> {
+  const bytes = buildBoundsModel(model, structure, { steps: DEFAULT_BOUNDS_STEPS });
   const outputs = await runOnce(bytes, { provider: 'cpu', externalDataFolder: model.dataFolder, prepackWeights: false });
-  const values = Object.fromEntries(Object.entries(outputs).map(([name, tensor]) => [name, tensor.data as Float32Array]));
-  return { ...combineBounds(structure, model, values, tokens, steps), executionProvider: { used: 'cpu', reason: BOUNDS_ON_CPU } };
+  return Object.fromEntries(Object.entries(outputs).map(([name, tensor]) => [name, tensor.data as Float32Array]));
+}
+
+/** The bounds from the weights' eigenvalues and, where there are inputs, their token statistics. */
+export function boundsOf(model: OnnxModel, structure: VitStructure, values: WeightBoundValues, tokens: TokenStatistics | null): PlasticityBounds {
+  return { ...combineBounds(structure, model, values, tokens, DEFAULT_BOUNDS_STEPS), executionProvider: { used: 'cpu', reason: BOUNDS_ON_CPU } };
 }
 
 /** Frees the worker's copy of the model file (the worker runs with --expose-gc, so it goes at once). */
@@ -721,7 +791,7 @@ function dropFileBytes(model: OnnxModel): void {
 
 /** Runs a model without inputs once and returns its outputs (the session is released at once). */
 async function runOnce(bytes: Uint8Array, options: SessionOptions): Promise<Record<string, ort.Tensor>> {
-  const session = await createSession(bytes, { ...options, graphOptimizationLevel: 'disabled' });
+  const session = await createSession(bytes, { ...options, graphOptimizationLevel: 'disabled', memoryArena: false });
   try {
     return await session.run({});
   } finally {

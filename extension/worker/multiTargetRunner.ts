@@ -8,10 +8,10 @@ import { LoadedTargets, MultiTargetSource, openMultiTargetSource } from '../core
 import { graphKindSummary, measuresAnotherPrecision } from '../core/graph/canonicalGraph';
 import { blockReports, describeSample, summarize } from '../core/report/buildReport';
 import { rangesOfIndices } from '../core/report/pairRanges';
-import { PlasticityReport, TargetReport } from '../core/report/reportSchema';
+import { MeasureMode, PlasticityReport, TargetReport } from '../core/report/reportSchema';
 import { COMPONENTS, ComponentName, VitStructure } from '../core/vit/vitStructure';
 import { uniqueLabels } from '../core/compare/reportComparison';
-import { AnalysisHooks, dataFreeBounds, defaultBatchPairs, PairMeasurer, prepareAnalysis, reportHeader, round } from './analysisRunner';
+import { AnalysisHooks, boundsOf, defaultBatchPairs, prepareAnalysis, prepareMeasuring, reportHeader, round } from './analysisRunner';
 import { chooseExecutionProvider } from './onnxRuntime';
 import { AnalysisRequest } from './workerProtocol';
 
@@ -29,8 +29,8 @@ export function targetNames(folders: string[]): string[] {
  * Pairs per probe run for K targets: the single-target default scaled so a run holds about the
  * same activations (it runs 1 + K images per pair index instead of 2).
  */
-function multiTargetBatchPairs(structure: VitStructure, targets: number): number {
-  return Math.max(1, Math.floor((defaultBatchPairs(structure) * 2) / (targets + 1)));
+function multiTargetBatchPairs(structure: VitStructure, mode: MeasureMode, targets: number): number {
+  return Math.max(1, Math.floor((defaultBatchPairs(structure, mode) * 2) / (targets + 1)));
 }
 
 export async function runMultiTargetAnalysis(request: AnalysisRequest, hooks: AnalysisHooks): Promise<PlasticityReport> {
@@ -46,9 +46,12 @@ export async function runMultiTargetAnalysis(request: AnalysisRequest, hooks: An
   const provider = await chooseExecutionProvider(request.executionProvider);
   await checkCancelled();
 
-  report('compiling', `Preparing the probe for ${targetCount} targets on ${provider.used}`, { executionProvider: provider.used });
-  const measurer = await PairMeasurer.create(model, structure, request, preprocess.size, provider.used, provider.tried);
-  await checkCancelled();
+  const { measurer, weightBounds, boundsMs } = await prepareMeasuring(
+    { model, structure, request, imageSize: preprocess.size, provider },
+    `Preparing the probe for ${targetCount} targets on ${provider.used}`,
+    report,
+    checkCancelled,
+  );
 
   const warnings: string[] = [];
   if (measuresAnotherPrecision(structure.kind)) warnings.push(`The model stores ${graphKindSummary(structure.kind)}.`);
@@ -56,7 +59,7 @@ export async function runMultiTargetAnalysis(request: AnalysisRequest, hooks: An
   const columns = COMPONENTS.length * structure.blocks.length;
   // Per target, per pair index: its ratios and input distance, or the names of a pair left out.
   const measured = folders.map(() => new Map<number, { ratios: Float64Array; distance: number } | string>());
-  const batchPairs = request.batchPairs ?? multiTargetBatchPairs(structure, targetCount);
+  const batchPairs = request.batchPairs ?? multiTargetBatchPairs(structure, request.mode, targetCount);
   let done = 0;
   while (done < pairs.count) {
     const count = Math.min(batchPairs, pairs.count - done);
@@ -90,6 +93,7 @@ export async function runMultiTargetAnalysis(request: AnalysisRequest, hooks: An
     });
     await checkCancelled();
   }
+  const measureMs = performance.now() - measureStarted;
   await measurer.release();
 
   const names = targetNames(folders);
@@ -102,12 +106,8 @@ export async function runMultiTargetAnalysis(request: AnalysisRequest, hooks: An
   }
   for (const target of targets) warnings.push(...target.warnings.map((warning) => `${target.name}: ${warning}`));
 
-  report('bounds', 'Computing the data-free upper bounds', { pairsDone: done, pairsTotal: pairs.count, executionProvider: measurer.provider });
-  const boundsStarted = performance.now();
   const tokens = measurer.tokenStatistics;
-  const bounds = await dataFreeBounds(model, structure, tokens && { ...tokens, synthetic: false });
-  const boundsMs = performance.now() - boundsStarted;
-  const measureMs = performance.now() - measureStarted;
+  const bounds = boundsOf(model, structure, weightBounds, tokens && { ...tokens, synthetic: false });
   const first = targets[0];
 
   return {
