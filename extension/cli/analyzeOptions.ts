@@ -31,7 +31,8 @@ Options:
                       shards' reports combine with 'plasticity-lens merge'
   --until-settled     stop once the ranking of component types is settled (their 95% intervals
                       are disjoint), after at least 32 pairs and at most --pairs (synthetic
-                      inputs: 12800 by default); the report says how many pairs it took and why
+                      inputs: 12800 by default; several targets: once every target is settled);
+                      the report says how many pairs it took and why
   --tolerance T       with --until-settled: stop also when every (block, component) mean's 95%
                       half-interval is at most T times the mean (e.g. 0.01)
   --seed S            seed of synthetic inputs (default 0)

@@ -356,7 +356,7 @@ async function measurePairs(
 }
 
 /** One pair's row: its ratios (block-major), then per component type the mean over blocks. */
-function pairRow(ratios: Float32Array, offset: number, blocks: number, row: Float64Array): void {
+export function pairRow(ratios: ArrayLike<number>, offset: number, blocks: number, row: Float64Array): void {
   const types = COMPONENTS.length;
   const columns = blocks * types;
   row.fill(0, columns);
@@ -367,11 +367,11 @@ function pairRow(ratios: Float32Array, offset: number, blocks: number, row: Floa
   }
 }
 
-function typeColumns(statistics: RunningStatistics, columns: number): Statistics[] {
+export function typeColumns(statistics: RunningStatistics, columns: number): Statistics[] {
   return COMPONENTS.map((_, index) => statistics.column(columns + index));
 }
 
-function stoppingReport(rule: SettledRule | undefined, verdict: SettledVerdict, measured: number, maxPairs: number): StoppingReport {
+export function stoppingReport(rule: SettledRule | undefined, verdict: SettledVerdict, measured: number, maxPairs: number): StoppingReport {
   if (!rule) return { rule: 'all-pairs', reason: 'all-pairs', pairsMeasured: measured, maxPairs, message: `measured all ${measured} pairs asked for` };
   const settings = { ...(rule.tolerance !== undefined ? { tolerance: rule.tolerance } : {}), minPairs: rule.minPairs ?? MIN_SETTLED_PAIRS };
   if (verdict.settled) return { rule: 'until-settled', reason: verdict.reason, pairsMeasured: measured, maxPairs, message: verdict.message, ...settings };

@@ -8,10 +8,12 @@ import { LoadedTargets, MultiTargetSource, openMultiTargetSource } from '../core
 import { graphKindSummary, measuresAnotherPrecision } from '../core/graph/canonicalGraph';
 import { blockReports, describeSample, summarize } from '../core/report/buildReport';
 import { rangesOfIndices } from '../core/report/pairRanges';
+import { RunningStatistics } from '../core/report/runningStatistics';
+import { everyTargetSettled, SettledRule, settledVerdict, SettledVerdict } from '../core/report/settledRanking';
 import { MeasureMode, PlasticityReport, TargetReport } from '../core/report/reportSchema';
 import { COMPONENTS, ComponentName, VitStructure } from '../core/vit/vitStructure';
 import { uniqueLabels } from '../core/compare/reportComparison';
-import { AnalysisHooks, boundsOf, defaultBatchPairs, prepareAnalysis, prepareMeasuring, reportHeader, round } from './analysisRunner';
+import { AnalysisHooks, boundsOf, defaultBatchPairs, pairRow, prepareAnalysis, prepareMeasuring, reportHeader, round, stoppingReport, typeColumns } from './analysisRunner';
 import { chooseExecutionProvider } from './onnxRuntime';
 import { AnalysisRequest } from './workerProtocol';
 
@@ -60,6 +62,9 @@ export async function runMultiTargetAnalysis(request: AnalysisRequest, hooks: An
   // Per target, per pair index: its ratios and input distance, or the names of a pair left out.
   const measured = folders.map(() => new Map<number, { ratios: Float64Array; distance: number } | string>());
   const batchPairs = request.batchPairs ?? multiTargetBatchPairs(structure, request.mode, targetCount);
+  const names = targetNames(folders);
+  const rule: SettledRule | undefined = request.untilSettled ? { tolerance: request.tolerance } : undefined;
+  let verdict: SettledVerdict = { settled: false };
   let done = 0;
   while (done < pairs.count) {
     const count = Math.min(batchPairs, pairs.count - done);
@@ -83,20 +88,22 @@ export async function runMultiTargetAnalysis(request: AnalysisRequest, hooks: An
       }
     }
     done += count;
+    if (rule) verdict = everyTargetSettled(measured.map((perTarget, k) => ({ name: names[k], verdict: targetVerdict(perTarget, structure.blocks.length, rule) })));
     const rate = done / ((performance.now() - measureStarted) / 1000);
-    report('measuring', `Measured ${done} of ${pairs.count} pairs, ${targetCount} targets each`, {
+    report('measuring', `Measured ${done} of ${rule ? 'at most ' : ''}${pairs.count} pairs, ${targetCount} targets each`, {
       pairsDone: done,
       pairsTotal: pairs.count,
       pairsPerSecond: rate,
-      etaSeconds: (pairs.count - done) / rate,
+      etaSeconds: verdict.settled ? 0 : (pairs.count - done) / rate,
       executionProvider: measurer.provider,
+      ...(rule ? { untilSettled: true } : {}),
     });
     await checkCancelled();
+    if (verdict.settled) break;
   }
   const measureMs = performance.now() - measureStarted;
   await measurer.release();
 
-  const names = targetNames(folders);
   const targets = measured.map((perTarget, k) => targetReport(structure, pairs, folders[k], names[k], perTarget));
   const empty = targets.find((target) => target.pairs === 0);
   if (empty) {
@@ -140,13 +147,27 @@ export async function runMultiTargetAnalysis(request: AnalysisRequest, hooks: An
       measureMs: round(measureMs),
       totalMs: round(performance.now() - started),
       // Pair indices per second, each measured against every target.
-      pairsPerSecond: round((pairs.count / measureMs) * 1000, 3),
+      pairsPerSecond: round((done / measureMs) * 1000, 3),
       boundsMs: round(boundsMs),
     },
+    stopping: stoppingReport(rule, verdict, done, pairs.count),
     warnings,
     bounds,
     targets,
   };
+}
+
+/** One target's until-settled verdict from the ratios measured so far (pairs left out skipped). */
+function targetVerdict(perTarget: Map<number, { ratios: Float64Array; distance: number } | string>, blocks: number, rule: SettledRule): SettledVerdict {
+  const columns = COMPONENTS.length * blocks;
+  const statistics = new RunningStatistics(columns + COMPONENTS.length);
+  const row = new Float64Array(columns + COMPONENTS.length);
+  for (const value of perTarget.values()) {
+    if (typeof value === 'string') continue;
+    pairRow(value.ratios, 0, blocks, row);
+    statistics.add(row);
+  }
+  return settledVerdict(typeColumns(statistics, columns), statistics.all().slice(0, columns), rule);
 }
 
 function targetReport(

@@ -57,6 +57,17 @@ export function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `plasticity-lens-${prefix}-`));
 }
 
+/** Writes a float32 array as a NumPy .npy file (format 1.0, C order), as numpy.save does. */
+export function writeNpyFile(file: string, data: Float32Array, shape: number[]): void {
+  const dictionary = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  // Magic (6) + version (2) + header length (2) + header, padded with spaces to 64 bytes, ending in a newline.
+  const unpadded = 10 + dictionary.length + 1;
+  const header = dictionary + ' '.repeat((64 - (unpadded % 64)) % 64) + '\n';
+  const prefix = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 0, 0]);
+  prefix.writeUInt16LE(header.length, 8);
+  fs.writeFileSync(file, Buffer.concat([prefix, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
+}
+
 export interface CliResult {
   code: number | null;
   stdout: string;

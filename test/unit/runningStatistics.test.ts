@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { describeSample, Statistics } from '../../extension/core/report/buildReport';
 import { RunningStatistics } from '../../extension/core/report/runningStatistics';
-import { largestRelativeHalfInterval, MIN_SETTLED_PAIRS, settledVerdict } from '../../extension/core/report/settledRanking';
+import { everyTargetSettled, largestRelativeHalfInterval, MIN_SETTLED_PAIRS, settledVerdict } from '../../extension/core/report/settledRanking';
 
 function close(actual: number, expected: number, what: string): void {
   assert.ok(Math.abs(actual - expected) <= 1e-12 * Math.max(1, Math.abs(expected)), `${what}: ${actual} vs ${expected}`);
@@ -88,4 +88,29 @@ test("settled: the types' intervals are disjoint, or every mean within the toler
   const byTolerance = settledVerdict(tied, cells, { tolerance: 0.001 });
   assert.equal(byTolerance.settled && byTolerance.reason, 'tolerance-reached');
   assert.equal(settledVerdict(tied, cells, { tolerance: 1e-5 }).settled, false);
+});
+
+test('several targets: settled once every target is, with the tolerance as the reason when any target needed it', () => {
+  const separated = { settled: true, reason: 'ranking-separated', message: 'the ranking of component types (FC1 > MHA > LN2 > LN1 > FC2) is settled' } as const;
+  const tolerant = { settled: true, reason: 'tolerance-reached', message: 'every (block, component) mean is known to 5%' } as const;
+  assert.deepEqual(
+    everyTargetSettled([
+      { name: 'a', verdict: separated },
+      { name: 'b', verdict: { settled: false } },
+    ]),
+    { settled: false },
+  );
+  assert.deepEqual(everyTargetSettled([]), { settled: false });
+  const both = everyTargetSettled([
+    { name: 'a', verdict: separated },
+    { name: 'b', verdict: separated },
+  ]);
+  assert.ok(both.settled && both.reason === 'ranking-separated');
+  const mixed = everyTargetSettled([
+    { name: 'a', verdict: separated },
+    { name: 'b', verdict: tolerant },
+  ]);
+  assert.ok(mixed.settled);
+  assert.equal(mixed.reason, 'tolerance-reached');
+  assert.equal(mixed.message, `every target is settled: a: ${separated.message}; b: ${tolerant.message}`);
 });

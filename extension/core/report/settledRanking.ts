@@ -47,6 +47,24 @@ export function settledVerdict(types: Statistics[], cells: Statistics[], rule: S
   return { settled: false };
 }
 
+/**
+ * Several targets measured against one reference: the run may stop once every target's own
+ * verdict is settled. The reason is the tolerance's when any target needed it.
+ */
+export function everyTargetSettled(verdicts: { name: string; verdict: SettledVerdict }[]): SettledVerdict {
+  const settled: { name: string; reason: Exclude<StopReason, 'all-pairs' | 'max-pairs'>; message: string }[] = [];
+  for (const { name, verdict } of verdicts) {
+    if (!verdict.settled) return { settled: false };
+    settled.push({ name, reason: verdict.reason, message: verdict.message });
+  }
+  if (settled.length === 0) return { settled: false };
+  return {
+    settled: true,
+    reason: settled.some((entry) => entry.reason === 'tolerance-reached') ? 'tolerance-reached' : 'ranking-separated',
+    message: `every target is settled: ${settled.map((entry) => `${entry.name}: ${entry.message}`).join('; ')}`,
+  };
+}
+
 /** The largest 95% half-interval of the cells, relative to the cell's mean (Infinity for a zero mean with spread). */
 export function largestRelativeHalfInterval(cells: Statistics[]): number {
   let worst = 0;
