@@ -11,7 +11,7 @@ import { AnalysisService } from './analysis/analysisService';
 import { ReportStore } from './analysis/reportStore';
 import { InlineSensitivityHints } from './hints/inlineHints';
 import { MODEL_OVERVIEW_VIEW_TYPE, ModelOverviewEditor } from './modelEditor/modelOverviewEditor';
-import { ComparisonPanels } from './panel/comparisonPanels';
+import { COMPARISON_PANEL_VIEW_TYPE, ComparisonPanels } from './panel/comparisonPanels';
 import { REPORT_PANEL_VIEW_TYPE, ReportPanels } from './panel/reportPanels';
 import { registerModelsTree } from './tree/modelsTree';
 
@@ -29,6 +29,7 @@ export function activate(context: vscode.ExtensionContext): void {
     service,
     panels,
     vscode.window.registerWebviewPanelSerializer(REPORT_PANEL_VIEW_TYPE, panels),
+    vscode.window.registerWebviewPanelSerializer(COMPARISON_PANEL_VIEW_TYPE, comparisons),
     vscode.window.registerCustomEditorProvider(MODEL_OVERVIEW_VIEW_TYPE, new ModelOverviewEditor(context.extensionUri, service, store, panels), {
       supportsMultipleEditorsPerDocument: true,
       webviewOptions: { retainContextWhenHidden: false },

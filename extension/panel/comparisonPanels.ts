@@ -12,24 +12,25 @@ import { PlasticityReport } from '../core/report/reportSchema';
 import { ReportStore } from '../analysis/reportStore';
 import { saveExport } from './exportFile';
 import { webviewHtml, webviewOptions } from './webviewHtml';
-import { ComparisonPanelToHost, HostToComparisonPanel } from './webviewProtocol';
+import { ComparisonPanelState, ComparisonPanelToHost, HostToComparisonPanel, ShownComparison } from './webviewProtocol';
 
 export const COMPARISON_PANEL_VIEW_TYPE = 'plasticityLens.comparison';
 
 class ComparisonPanel implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
+  private readonly comparison: PlasticityComparison;
 
   constructor(
     readonly panel: vscode.WebviewPanel,
-    private readonly comparison: PlasticityComparison,
-    private readonly reports: NamedReport[],
+    private readonly shown: ShownComparison,
     extensionUri: vscode.Uri,
   ) {
+    this.comparison = shown.comparison;
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icon.svg');
     panel.webview.options = webviewOptions(extensionUri);
     panel.webview.html = webviewHtml(panel.webview, extensionUri, 'comparisonPanel', panel.title);
     this.disposables.push(panel.webview.onDidReceiveMessage((message: ComparisonPanelToHost) => void this.handle(message)));
-    this.post({ type: 'showComparison', comparison });
+    this.post({ type: 'showComparison', ...shown });
   }
 
   private post(message: HostToComparisonPanel): void {
@@ -39,7 +40,7 @@ class ComparisonPanel implements vscode.Disposable {
   private async handle(message: ComparisonPanelToHost): Promise<void> {
     switch (message.type) {
       case 'ready':
-        this.post({ type: 'showComparison', comparison: this.comparison });
+        this.post({ type: 'showComparison', ...this.shown });
         break;
       case 'exportPng':
         await this.save(`${message.chart}.png`, { 'PNG image': ['png'] }, Buffer.from(message.dataUrl.replace(/^data:image\/png;base64,/, ''), 'base64'));
@@ -55,8 +56,7 @@ class ComparisonPanel implements vscode.Disposable {
 
   /** Saved next to the baseline's model by default; never over the model or a compared report. */
   private async save(suffix: string, filters: Record<string, string[]>, content: Buffer): Promise<void> {
-    const files = this.reports.flatMap((named) => (named.file ? [named.file] : []));
-    await saveExport({ besideFile: this.reports[0].report.model.path, suffix, filters, content, protectReports: true, protectedFiles: files });
+    await saveExport({ besideFile: this.shown.exportsBeside, suffix, filters, content, protectReports: true, protectedFiles: this.shown.protectedFiles });
   }
 
   dispose(): void {
@@ -70,7 +70,7 @@ interface ReportPick extends vscode.QuickPickItem {
   chooseFiles?: true;
 }
 
-export class ComparisonPanels implements vscode.Disposable {
+export class ComparisonPanels implements vscode.Disposable, vscode.WebviewPanelSerializer<ComparisonPanelState> {
   private readonly panels = new Set<ComparisonPanel>();
 
   constructor(
@@ -149,13 +149,25 @@ export class ComparisonPanels implements vscode.Disposable {
       { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
       { retainContextWhenHidden: false },
     );
-    const panel = new ComparisonPanel(webviewPanel, comparison, reports, this.extensionUri);
+    const protectedFiles = reports.flatMap((named) => (named.file ? [named.file] : []));
+    this.adopt(webviewPanel, { comparison, exportsBeside: reports[0].report.model.path, protectedFiles });
+    return comparison;
+  }
+
+  /** After a reload: the panel comes back with the comparison it kept in its state. */
+  deserializeWebviewPanel(webviewPanel: vscode.WebviewPanel, state: ComparisonPanelState | undefined): Promise<void> {
+    if (isShownComparison(state?.shown)) this.adopt(webviewPanel, state.shown);
+    else webviewPanel.dispose();
+    return Promise.resolve();
+  }
+
+  private adopt(webviewPanel: vscode.WebviewPanel, shown: ShownComparison): void {
+    const panel = new ComparisonPanel(webviewPanel, shown, this.extensionUri);
     this.panels.add(panel);
     webviewPanel.onDidDispose(() => {
       panel.dispose();
       this.panels.delete(panel);
     });
-    return comparison;
   }
 
   /** Stored reports (other than `exclude`) and an item to choose JSON report files. */
@@ -189,6 +201,20 @@ export class ComparisonPanels implements vscode.Disposable {
   dispose(): void {
     for (const panel of this.panels) panel.panel.dispose();
   }
+}
+
+/** A panel state written by this extension's comparison panel (a state from an older version has none). */
+function isShownComparison(value: unknown): value is ShownComparison {
+  if (typeof value !== 'object' || value === null) return false;
+  const shown = value as Partial<ShownComparison>;
+  return (
+    typeof shown.exportsBeside === 'string' &&
+    Array.isArray(shown.protectedFiles) &&
+    typeof shown.comparison === 'object' &&
+    shown.comparison !== null &&
+    Array.isArray(shown.comparison.series) &&
+    shown.comparison.series.length > 0
+  );
 }
 
 /** A JSON report file, or undefined after saying in one sentence why it cannot be used. */

@@ -94,14 +94,27 @@ export interface RecommendationPreview {
   across?: { statement: string; allAgree: boolean; disagreements: string[]; targets: string[] };
 }
 
+/**
+ * A comparison as a panel shows it: the comparison, and where its exports go. The panel keeps it
+ * in its webview state, so a reload restores the panel without the compared reports.
+ */
+export interface ShownComparison {
+  comparison: PlasticityComparison;
+  /** Exports are offered beside this file (the baseline's model). */
+  exportsBeside: string;
+  /** Files an export may not overwrite (the compared report files). */
+  protectedFiles: string[];
+}
+
 /** What the comparison panel persists through VS Code's webview state. */
 export interface ComparisonPanelState {
   scale?: 'linear' | 'log';
   /** The component whose per-block curves are drawn. */
   component?: string;
+  shown?: ShownComparison;
 }
 
-export type HostToComparisonPanel = { type: 'showComparison'; comparison: PlasticityComparison };
+export type HostToComparisonPanel = { type: 'showComparison' } & ShownComparison;
 
 export type ComparisonPanelToHost = { type: 'ready' } | { type: 'exportPng'; chart: string; dataUrl: string } | { type: 'exportCsv' } | { type: 'exportJson' };
 

@@ -4,7 +4,7 @@
 // values, the per-block curves of a chosen component, and the Welch table. Then a multi-target
 // analysis (plasticityLens.targetFolders) and "Compare targets": the same panel with one series
 // per target and which recommendations the targets agree on, and the budget control choosing
-// across targets. Screenshots go to the artifacts folder.
+// across targets; a reload restores both comparison panels. Screenshots go to the artifacts folder.
 //
 // Run: npm run test:e2e (builds the .vsix first). Skips when code-server is not set up.
 import assert from 'node:assert/strict';
@@ -18,6 +18,7 @@ import {
   clickExplorerContextMenu,
   e2eUnavailableReason,
   openWorkbench,
+  reloadWindow,
   repoRoot,
   screenshot,
   startCodeServer,
@@ -206,5 +207,22 @@ test('the comparison panel in a real VS Code', { skip: unavailable, timeout: 600
     await frame.locator('#recommendation-agreement').scrollIntoViewIfNeeded();
     await page.waitForTimeout(300);
     await shot('targets-agreement-dark');
+  });
+
+  await t.test('a reload brings both comparison panels back with their comparisons', async () => {
+    const targets = await frameShowing('h1', /^Targets of vit\.onnx: /);
+    const heatBefore = await targets.locator('#type-heatmap tbody td').allInnerTexts();
+    await reloadWindow(page);
+    // A restored panel may lie behind another tab (a hidden webview has no frame): each is brought to the front by its tab, as a user would.
+    const restored = async (tabTitle: RegExp, heading: RegExp) => {
+      const tab = page.locator('.tabs-container .tab', { hasText: tabTitle }).first();
+      await tab.waitFor({ timeout: 60_000 });
+      await tab.click();
+      return frameShowing('h1', heading, 60_000);
+    };
+    const targetsAgain = await restored(/Targets: vit\.onnx/, /^Targets of vit\.onnx: target, target-reversed, reference-reversed$/);
+    assert.deepEqual(await targetsAgain.locator('#type-heatmap tbody td').allInnerTexts(), heatBefore);
+    const reportsAgain = await restored(/Compare: /, /^Comparison: vit\.onnx vs vit\.onnx \(2\)$/);
+    assert.equal(await reportsAgain.locator('#ranking tbody tr[data-component]').count(), 5);
   });
 });

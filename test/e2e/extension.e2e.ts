@@ -19,6 +19,7 @@ import {
   openWorkbench,
   processesWithMarker,
   repoRoot,
+  reloadWindow,
   runCommand,
   screenshot,
   startCodeServer,
@@ -166,19 +167,6 @@ async function assertBoundsBeforeMeasuring(frame: Frame): Promise<void> {
 /** How many editor tabs hold the report panel of `model`. */
 function reportTabCount(model: string): Promise<number> {
   return page.locator('.tabs-container .tab', { hasText: `Plasticity: ${model}` }).count();
-}
-
-/**
- * Reloads the window as a user does, with the workbench's command: it saves the open editors
- * (webview panels and their state) before reloading. A browser reload keeps only what the
- * workbench last saved on its own (when the window lost focus, or every minute), which may
- * predate the panels a test just opened.
- */
-async function reloadWindow(): Promise<void> {
-  const reloaded = page.waitForEvent('framenavigated', { predicate: (frame) => frame === page.mainFrame(), timeout: 30_000 });
-  await runCommand(page, 'Developer: Reload Window');
-  await reloaded;
-  await page.locator('.monaco-workbench').waitFor({ state: 'visible' });
 }
 
 /** The editor stays responsive: the command palette opens and closes at once. */
@@ -413,7 +401,7 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
   });
 
   await t.test('a reload restores the panel from the stored report', async () => {
-    await reloadWindow();
+    await reloadWindow(page);
     // The panel's tab comes back; it may lie behind train.py in its group (a hidden webview has no
     // frame), so it is brought to the front as a user would, by its tab.
     const tab = page.locator('.tabs-container .tab', { hasText: 'Plasticity: vit.onnx' }).first();
@@ -500,7 +488,7 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
   });
 
   await t.test('a reload brings the panel of a model with no report back, not measured yet', async () => {
-    await reloadWindow();
+    await reloadWindow(page);
     await assertBoundsBeforeMeasuring(await pendingFrame('hf.onnx'));
   });
 

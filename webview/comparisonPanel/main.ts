@@ -7,7 +7,7 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import type { PointStyle } from 'chart.js';
 import type { ComparisonSeries, PlasticityComparison, RecommendationAgreement } from '../../extension/core/compare/reportComparison';
 import type { ComponentName } from '../../extension/core/vocabulary';
-import type { ComparisonPanelState, ComparisonPanelToHost, HostToComparisonPanel } from '../../extension/panel/webviewProtocol';
+import type { ComparisonPanelState, ComparisonPanelToHost, HostToComparisonPanel, ShownComparison } from '../../extension/panel/webviewProtocol';
 import { bandDatasets, canvasPng, Chart, lineChartAcrossDepth, scaleSwitch, toolbarButton, ValueScale } from '../shared/charts';
 import { onThemeChange, ThemeColors, themeColors } from '../shared/theme';
 import { customElement, element, vscodeApi } from '../shared/vscodeApi';
@@ -15,6 +15,8 @@ import { customElement, element, vscodeApi } from '../shared/vscodeApi';
 const vscode = vscodeApi<ComparisonPanelState, ComparisonPanelToHost>();
 const root = document.getElementById('root')!;
 let comparison: PlasticityComparison | undefined;
+/** Kept in the webview state: the host restores the panel from it after a reload. */
+let shown: ShownComparison | undefined = vscode.getState()?.shown;
 let scale: ValueScale = vscode.getState()?.scale ?? 'linear';
 let component: string | undefined = vscode.getState()?.component;
 const charts: Chart[] = [];
@@ -28,6 +30,7 @@ window.addEventListener('message', (event: MessageEvent<HostToComparisonPanel>) 
   const message = event.data;
   if (message.type === 'showComparison') {
     comparison = message.comparison;
+    shown = { comparison: message.comparison, exportsBeside: message.exportsBeside, protectedFiles: message.protectedFiles };
     if (!component || !comparison.components.includes(component as ComponentName)) component = comparison.rankings[0].order[0];
     saveState();
     render();
@@ -37,7 +40,7 @@ onThemeChange(() => render());
 vscode.postMessage({ type: 'ready' });
 
 function saveState(): void {
-  vscode.setState({ scale, component });
+  vscode.setState({ scale, component, shown });
 }
 
 const fixed = (value: number | null | undefined, digits = 3) => (value !== null && value !== undefined && Number.isFinite(value) ? value.toFixed(digits) : '–');
