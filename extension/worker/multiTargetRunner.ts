@@ -6,12 +6,12 @@ import * as path from 'node:path';
 import { UsageError } from '../core/errors';
 import { LoadedTargets, MultiTargetSource, openMultiTargetSource } from '../core/inputs/pairSource';
 import { graphKindSummary, measuresAnotherPrecision } from '../core/graph/canonicalGraph';
-import { blockReports, describeSample, summarize } from '../core/report/buildReport';
+import { blockReports, describeSample, rankingOf, summarize } from '../core/report/buildReport';
 import { rangesOfIndices } from '../core/report/pairRanges';
 import { RunningStatistics } from '../core/report/runningStatistics';
 import { everyTargetSettled, SettledRule, settledVerdict, SettledVerdict } from '../core/report/settledRanking';
 import { MeasureMode, PlasticityReport, TargetReport } from '../core/report/reportSchema';
-import { COMPONENTS, ComponentName, VitStructure } from '../core/vit/vitStructure';
+import { COMPONENTS, VitStructure } from '../core/vit/vitStructure';
 import { uniqueLabels } from '../core/compare/reportComparison';
 import { AnalysisHooks, boundsOf, defaultBatchPairs, pairRow, prepareAnalysis, prepareMeasuring, reportHeader, round, stoppingReport, typeColumns } from './analysisRunner';
 import { chooseExecutionProvider } from './onnxRuntime';
@@ -205,11 +205,6 @@ function targetReport(
     inputDistanceStd: distance.std,
     warnings,
   };
-}
-
-/** Component types, most plastic first. */
-export function rankingOf(summary: TargetReport['summary']): ComponentName[] {
-  return [...COMPONENTS].sort((a, b) => summary[a].rank - summary[b].rank);
 }
 
 interface TargetBatch {

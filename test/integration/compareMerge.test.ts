@@ -30,6 +30,15 @@ before(async () => {
   await analyze('shard-3.json', MODEL, ...FOLDERS, '--pairs-from', '3');
   await analyze('in-context.json', MODEL, ...FOLDERS, '--mode', 'in-context', '--pairs', '4');
   await analyze('clip.json', modelPath('hf_clip_op17_dyn.onnx'), ...FOLDERS, '--pairs', '4');
+  // Two targets against the same reference: the fixture targets, and the reference images in reverse order.
+  const reversed = file('reference-reversed');
+  fs.mkdirSync(reversed);
+  const names = fs.readdirSync(PAIRS.reference).sort();
+  names.forEach((name, index) => fs.copyFileSync(path.join(PAIRS.reference, names[names.length - 1 - index]), path.join(reversed, name)));
+  const targets = ['--reference', PAIRS.reference, '--target', PAIRS.target, '--target', reversed, '--ep', 'cpu'];
+  await analyze('targets-all.json', MODEL, ...targets);
+  await analyze('targets-0.json', MODEL, ...targets, '--pairs-from', '0', '--pairs', '3');
+  await analyze('targets-3.json', MODEL, ...targets, '--pairs-from', '3');
 });
 after(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
@@ -73,6 +82,40 @@ describe('analyze --pairs-from and merge', () => {
       assert.ok(relativeError(merged.summary[component].mean, single.summary[component].mean) < 1e-6);
     }
     assert.equal(merged.mergedFrom?.length, 2);
+  });
+
+  test('shards of a multi-target run merge target by target into the single run', async () => {
+    const result = await runCli(['merge', file('targets-3.json'), file('targets-0.json'), '--out', file('targets-merged.json')]);
+    assert.equal(result.code, EXIT.done, result.stderr);
+    const merged = readReport('targets-merged.json');
+    const single = readReport('targets-all.json');
+    assert.equal(merged.targets?.length, 2);
+    merged.targets!.forEach((target, k) => {
+      const reference = single.targets![k];
+      assert.equal(target.name, reference.name);
+      assert.equal(target.pairs, reference.pairs);
+      assert.deepEqual(target.pairIndices, reference.pairIndices);
+      assert.deepEqual(target.ranking, reference.ranking);
+      assert.ok(relativeError(target.meanInputDistance, reference.meanInputDistance) < 1e-9);
+      assert.ok(relativeError(target.inputDistanceStd, reference.inputDistanceStd) < 1e-6);
+      target.blocks.forEach((block, b) => {
+        for (const component of GOLDEN_COMPONENTS) {
+          const stats = block.components[component];
+          const expected = reference.blocks[b].components[component];
+          assert.equal(stats.n, expected.n);
+          for (const key of ['mean', 'std'] as const)
+            assert.ok(relativeError(stats[key], expected[key]) < 1e-6, `${target.name} block ${b} ${component} ${key}: ${stats[key]} vs ${expected[key]}`);
+        }
+      });
+    });
+    // The top level stays the first target's, as in a single run.
+    assert.deepEqual(merged.summary, merged.targets![0].summary);
+    // A multi-target shard and a single-target one are not shards of one run.
+    assertOneLineError(
+      await runCli(['merge', file('targets-0.json'), file('shard-3.json'), '--out', file('x.json')]),
+      EXIT.usage,
+      /shard-3\.json differs from targets-0\.json in settings\.inputs\.targets/,
+    );
   });
 
   test('overlapping shards, shards of another model and a bad --pairs-from are refused in one line', async () => {

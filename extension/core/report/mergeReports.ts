@@ -1,14 +1,16 @@
 // Shards of one run (same model, same settings, disjoint pairs, e.g. run on several machines with
 // --pairs-from N --pairs M) combined into the report a single run over all their pairs makes:
 // per cell mean, std and n exactly from each shard's (the parallel variance formula), the
-// intervals, summary and ranking recomputed by the code that builds every report.
+// intervals, summary and ranking recomputed by the code that builds every report. Shards of a
+// multi-target run merge target by target.
 import * as path from 'node:path';
 import { UsageError } from '../errors';
 import { TOOL_VERSION } from '../toolVersion';
-import { combineStatistics, summarize } from './buildReport';
+import { combineStatistics, rankingOf, summarize } from './buildReport';
 import { describeRanges, firstSharedPair, unionOfRanges } from './pairRanges';
 import { firstDifference, SHARD_FIELDS } from './reportFields';
-import { BlockReport, ComponentStatistics, MergedShard, PlasticityReport, REPORT_SCHEMA_VERSION } from './reportSchema';
+import { ComponentName } from '../vocabulary';
+import { BlockReport, ComponentStatistics, MergedShard, PlasticityReport, REPORT_SCHEMA_VERSION, TargetReport } from './reportSchema';
 
 export interface ReportShard {
   report: PlasticityReport;
@@ -24,9 +26,6 @@ export function checkMergeable(shards: ReportShard[]): void {
   const [first, ...others] = shards;
   const name = (shard: ReportShard) => path.basename(shard.file);
   for (const shard of shards) {
-    if (shard.report.targets && shard.report.targets.length > 1) {
-      throw new UsageError(`${name(shard)} is a multi-target report; merge does not combine those yet: run the shards per target (one --target each) and merge those.`);
-    }
     if (!shard.report.settings.pairIndices) {
       throw new UsageError(`${name(shard)} does not record which pairs it measured (settings.pairIndices; made by an older version); rerun that shard with this version.`);
     }
@@ -57,19 +56,10 @@ export function mergeReports(shards: ReportShard[], now = new Date()): Plasticit
   const base = ordered[0].report;
   const reports = ordered.map((shard) => shard.report);
 
-  const blocks: BlockReport[] = base.blocks.map((block, position) => {
-    const components = {} as BlockReport['components'];
-    for (const component of base.components) {
-      const parts = reports.map((report) => report.blocks[position].components[component]);
-      const combined: ComponentStatistics = {
-        ...combineStatistics(parts),
-        parameters: block.components[component].parameters,
-        parameterCount: block.components[component].parameterCount,
-      };
-      components[component] = combined;
-    }
-    return { index: block.index, module: block.module, modules: block.modules, components };
-  });
+  const blocks = mergeBlocks(
+    reports.map((report) => report.blocks),
+    base.components,
+  );
 
   const pairIndices = unionOfRanges(reports.map((report) => report.settings.pairIndices!));
   const pairs = reports.reduce((sum, report) => sum + report.settings.pairs, 0);
@@ -121,7 +111,58 @@ export function mergeReports(shards: ReportShard[], now = new Date()): Plasticit
   };
   // The bounds' weights are the model's; their token statistics are the first shard's first pairs, as in a single run.
   if (base.bounds) merged.bounds = base.bounds;
+  // The targets are the same folders in the same order in every shard (checked as settings.inputs.targets).
+  if (base.targets)
+    merged.targets = base.targets.map((_, k) =>
+      mergeTarget(
+        reports.map((report) => report.targets![k]),
+        base.components,
+      ),
+    );
   return merged;
+}
+
+/** Each (block, component) cell combined over the shards' blocks (each list in the same block order). */
+function mergeBlocks(shardBlocks: BlockReport[][], components: ComponentName[]): BlockReport[] {
+  return shardBlocks[0].map((block, position) => {
+    const merged = {} as BlockReport['components'];
+    for (const component of components) {
+      const parts = shardBlocks.map((blocks) => blocks[position].components[component]);
+      const combined: ComponentStatistics = {
+        ...combineStatistics(parts),
+        parameters: block.components[component].parameters,
+        parameterCount: block.components[component].parameterCount,
+      };
+      merged[component] = combined;
+    }
+    return { index: block.index, module: block.module, modules: block.modules, components: merged };
+  });
+}
+
+/** One target of a multi-target run, from its part in each shard. */
+function mergeTarget(parts: TargetReport[], components: ComponentName[]): TargetReport {
+  const measured = parts.filter((part) => part.pairs > 0);
+  const blocks =
+    measured.length > 0
+      ? mergeBlocks(
+          measured.map((part) => part.blocks),
+          components,
+        )
+      : [];
+  const summary = blocks.length > 0 ? summarize(blocks) : ({} as TargetReport['summary']);
+  const distance = combineStatistics(measured.map((part) => ({ mean: part.meanInputDistance, std: part.inputDistanceStd, n: part.pairs })));
+  return {
+    name: parts[0].name,
+    folder: parts[0].folder,
+    pairs: parts.reduce((total, part) => total + part.pairs, 0),
+    pairIndices: unionOfRanges(parts.map((part) => part.pairIndices)),
+    blocks,
+    summary,
+    ranking: blocks.length > 0 ? rankingOf(summary) : [],
+    meanInputDistance: distance.mean,
+    inputDistanceStd: distance.std,
+    warnings: unique(parts.flatMap((part) => part.warnings)),
+  };
 }
 
 function unique<T>(values: T[]): T[] {

@@ -33,6 +33,7 @@ export const SHARD_FIELDS: ReportField[] = [
   field('settings.inputs.kind', (report) => report.settings.inputs.kind),
   field('settings.inputs.reference', (report) => folderName(report.settings.inputs.reference)),
   field('settings.inputs.target', (report) => folderName(report.settings.inputs.target)),
+  field('settings.inputs.targets', (report) => report.settings.inputs.targets?.map(folderName) ?? null),
   field('settings.seed', (report) => (report.settings.inputs.synthetic ? report.settings.seed : 'not used')),
   field('settings.preprocessing.size', (report) => report.settings.preprocessing.size),
   field('settings.preprocessing.mean', (report) => report.settings.preprocessing.mean),
