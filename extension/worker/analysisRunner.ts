@@ -267,7 +267,7 @@ async function measurePairs(
   structure: VitStructure,
   request: AnalysisRequest,
   loader: LoaderSetup,
-  report: (phase: AnalysisProgress['phase'], message: string, extra?: Partial<AnalysisProgress>) => void,
+  report: PhaseReporter,
   checkCancelled: () => Promise<void>,
 ): Promise<MeasuredPairs> {
   const batchPairs = request.batchPairs ?? defaultBatchPairs(structure, request.mode);
@@ -320,15 +320,7 @@ async function measurePairs(
       const all = counted.statistics.copy();
       all.merge(unchecked.statistics);
       if (rule) verdict = settledVerdict(typeColumns(all, columns), all.all().slice(0, columns), rule);
-      const rate = done / ((performance.now() - measureStarted) / 1000);
-      report('measuring', `Measured ${done} of ${rule ? 'at most ' : ''}${pairs.count} pairs`, {
-        pairsDone: done,
-        pairsTotal: pairs.count,
-        pairsPerSecond: rate,
-        etaSeconds: verdict.settled ? 0 : (pairs.count - done) / rate,
-        executionProvider: measurer.provider,
-        ...(rule ? { untilSettled: true } : {}),
-      });
+      reportMeasured(report, { done, total: pairs.count, started: measureStarted, untilSettled: rule !== undefined, settled: verdict.settled, provider: measurer.provider });
       await checkCancelled();
       if (verdict.settled) break;
     }
@@ -353,6 +345,26 @@ async function measurePairs(
     warnings,
     inputsWaitMs: prefetcher.waitedMs,
   };
+}
+
+/**
+ * The progress event after a batch: pairs done of the most there will be, the rate, and the time
+ * left (none once the ranking is settled). `detail` ends the message.
+ */
+export function reportMeasured(
+  report: PhaseReporter,
+  progress: { done: number; total: number; started: number; untilSettled: boolean; settled: boolean; provider: ExecutionProviderName; detail?: string },
+): void {
+  const { done, total } = progress;
+  const rate = done / ((performance.now() - progress.started) / 1000);
+  report('measuring', `Measured ${done} of ${progress.untilSettled ? 'at most ' : ''}${total} pairs${progress.detail ?? ''}`, {
+    pairsDone: done,
+    pairsTotal: total,
+    pairsPerSecond: rate,
+    etaSeconds: progress.settled ? 0 : (total - done) / rate,
+    executionProvider: progress.provider,
+    ...(progress.untilSettled ? { untilSettled: true } : {}),
+  });
 }
 
 /** One pair's row: its ratios (block-major), then per component type the mean over blocks. */
@@ -503,28 +515,19 @@ export class PairMeasurer {
     tried: ProviderAttempt[],
   ): Promise<PairMeasurer> {
     const name = models.modelName;
-    const measurer = new PairMeasurer(models, structure, request, new ImageEmbedder(name, structure, imageSize), undefined as unknown as Sessions, [...tried]);
+    const embedder = new ImageEmbedder(name, structure, imageSize);
+    let sessions: Sessions;
     try {
-      measurer.sessions = await measurer.openSessions(provider);
+      sessions = await openSessions(models, provider);
     } catch (error) {
       if (provider === 'cpu') throw new ModelFileError(`${name} could not be prepared for onnxruntime on cpu: ${describeOrtError(error)}`);
-      await measurer.abandonGpu(provider, `could not prepare the probe: ${describeOrtError(error)}`);
+      const why = `could not prepare the probe: ${describeOrtError(error)}`;
+      if (request.executionProvider !== 'auto') throw providerFailure(provider, `${name} ${why}`);
+      const measurer = new PairMeasurer(models, structure, request, embedder, await openSessions(models, 'cpu'), [...tried]);
+      measurer.recordFallback(provider, why);
+      return measurer;
     }
-    return measurer;
-  }
-
-  private async openSessions(provider: ExecutionProviderName): Promise<Sessions> {
-    const options = { provider, externalDataFolder: this.models.externalDataFolder };
-    const embedder = await createSession(this.models.embedderBytes, options);
-    try {
-      const probeModel = this.models.probeModels[provider === 'cpu' ? 'cpu' : 'portable']!;
-      const constants = probeModel.precompute ? await runOnce(probeModel.precompute, options) : {};
-      const probe = await createSession(probeModel.bytes, options);
-      return { provider, embedder, probe, constants };
-    } catch (error) {
-      await embedder.release();
-      throw error;
-    }
+    return new PairMeasurer(models, structure, request, embedder, sessions, [...tried]);
   }
 
   async release(): Promise<void> {
@@ -574,7 +577,7 @@ export class PairMeasurer {
     count: number,
     more: boolean,
   ): Promise<BatchOutcome> {
-    this.cpuSessions ??= await this.openSessions('cpu');
+    this.cpuSessions ??= await openSessions(this.models, 'cpu');
     const cpuStarted = performance.now();
     const cpuResult = await this.measureOn(this.cpuSessions, reference, target, count);
     const cpuSeconds = (performance.now() - cpuStarted) / 1000;
@@ -617,19 +620,24 @@ export class PairMeasurer {
    */
   private async abandonGpu(provider: ExecutionProviderName, why: string): Promise<number> {
     if (this.request.executionProvider !== 'auto') throw providerFailure(provider, `${this.models.modelName} ${why}`);
+    this.recordFallback(provider, why);
+    await releaseSessions(this.sessions).catch(() => undefined);
+    this.sessions = this.cpuSessions ?? (await openSessions(this.models, 'cpu'));
+    this.cpuSessions = undefined;
+    this.checksLeft = 0;
+    const keep = this.checkedPairs;
+    this.statisticsBatches = this.statisticsBatches.filter((entry) => entry.start < keep);
+    return keep;
+  }
+
+  /** `tried` says that `provider` failed (`why`) and that the run goes on on cpu. */
+  private recordFallback(provider: ExecutionProviderName, why: string): void {
     this.updateAttempt(provider, { ok: false, reason: why });
     this.tried.push({
       name: 'cpu',
       ok: true,
       reason: `fallback: ${provider} failed; ${this.checkedPairs > 0 ? `pairs 0-${this.checkedPairs - 1} (checked against cpu) kept, the rest measured on cpu` : 'every pair measured on cpu'}`,
     });
-    if (this.sessions) await releaseSessions(this.sessions).catch(() => undefined);
-    this.sessions = this.cpuSessions ?? (await this.openSessions('cpu'));
-    this.cpuSessions = undefined;
-    this.checksLeft = 0;
-    const keep = this.checkedPairs;
-    this.statisticsBatches = this.statisticsBatches.filter((entry) => entry.start < keep);
-    return keep;
   }
 
   /** Rewrites the last attempt of `provider` (the one chooseExecutionProvider kept). */
@@ -796,6 +804,21 @@ async function runOnce(bytes: Uint8Array, options: SessionOptions): Promise<Reco
     return await session.run({});
   } finally {
     await session.release();
+  }
+}
+
+/** The embedder and probe sessions of built models on `provider` (and the probe's weight-only inputs). */
+async function openSessions(models: MeasurerModels, provider: ExecutionProviderName): Promise<Sessions> {
+  const options = { provider, externalDataFolder: models.externalDataFolder };
+  const embedder = await createSession(models.embedderBytes, options);
+  try {
+    const probeModel = models.probeModels[provider === 'cpu' ? 'cpu' : 'portable']!;
+    const constants = probeModel.precompute ? await runOnce(probeModel.precompute, options) : {};
+    const probe = await createSession(probeModel.bytes, options);
+    return { provider, embedder, probe, constants };
+  } catch (error) {
+    await embedder.release();
+    throw error;
   }
 }
 

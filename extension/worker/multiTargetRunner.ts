@@ -13,7 +13,19 @@ import { everyTargetSettled, SettledRule, settledVerdict, SettledVerdict } from 
 import { MeasureMode, PlasticityReport, TargetReport } from '../core/report/reportSchema';
 import { COMPONENTS, VitStructure } from '../core/vit/vitStructure';
 import { uniqueLabels } from '../core/compare/reportComparison';
-import { AnalysisHooks, boundsOf, defaultBatchPairs, pairRow, prepareAnalysis, prepareMeasuring, reportHeader, round, stoppingReport, typeColumns } from './analysisRunner';
+import {
+  AnalysisHooks,
+  boundsOf,
+  defaultBatchPairs,
+  pairRow,
+  prepareAnalysis,
+  prepareMeasuring,
+  reportHeader,
+  reportMeasured,
+  round,
+  stoppingReport,
+  typeColumns,
+} from './analysisRunner';
 import { chooseExecutionProvider } from './onnxRuntime';
 import { AnalysisRequest } from './workerProtocol';
 
@@ -89,14 +101,14 @@ export async function runMultiTargetAnalysis(request: AnalysisRequest, hooks: An
     }
     done += count;
     if (rule) verdict = everyTargetSettled(measured.map((perTarget, k) => ({ name: names[k], verdict: targetVerdict(perTarget, structure.blocks.length, rule) })));
-    const rate = done / ((performance.now() - measureStarted) / 1000);
-    report('measuring', `Measured ${done} of ${rule ? 'at most ' : ''}${pairs.count} pairs, ${targetCount} targets each`, {
-      pairsDone: done,
-      pairsTotal: pairs.count,
-      pairsPerSecond: rate,
-      etaSeconds: verdict.settled ? 0 : (pairs.count - done) / rate,
-      executionProvider: measurer.provider,
-      ...(rule ? { untilSettled: true } : {}),
+    reportMeasured(report, {
+      done,
+      total: pairs.count,
+      started: measureStarted,
+      untilSettled: rule !== undefined,
+      settled: verdict.settled,
+      provider: measurer.provider,
+      detail: `, ${targetCount} targets each`,
     });
     await checkCancelled();
     if (verdict.settled) break;
@@ -157,7 +169,10 @@ export async function runMultiTargetAnalysis(request: AnalysisRequest, hooks: An
   };
 }
 
-/** One target's until-settled verdict from the ratios measured so far (pairs left out skipped). */
+/**
+ * One target's until-settled verdict from the ratios measured so far (pairs left out skipped).
+ * Recomputed from the kept ratios after each batch: a move to cpu drops pairs from them.
+ */
 function targetVerdict(perTarget: Map<number, { ratios: Float64Array; distance: number } | string>, blocks: number, rule: SettledRule): SettledVerdict {
   const columns = COMPONENTS.length * blocks;
   const statistics = new RunningStatistics(columns + COMPONENTS.length);

@@ -49,15 +49,8 @@ export interface PairSource {
 export const DEFAULT_SYNTHETIC_PAIRS = 32;
 
 export async function openPairSource(spec: PairSpec, preprocess: PreprocessOptions): Promise<PairSource> {
-  validatePreprocessOptions(preprocess);
+  const options = checkedCopy(preprocess);
   validatePairSpec(spec);
-  // Copy so later changes by the caller cannot alter what load() produces.
-  const options: PreprocessOptions = {
-    size: [preprocess.size[0], preprocess.size[1]],
-    channels: preprocess.channels,
-    mean: [preprocess.mean[0], preprocess.mean[1], preprocess.mean[2]],
-    std: [preprocess.std[0], preprocess.std[1], preprocess.std[2]],
-  };
   // Callers decoding JSON may send null for an absent folder.
   const reference = spec.reference ?? undefined;
   const target = spec.target ?? undefined;
@@ -66,6 +59,17 @@ export async function openPairSource(spec: PairSpec, preprocess: PreprocessOptio
   if (reference !== undefined) return openSplitFolder(reference, 'Reference', limit, options);
   if (target !== undefined) return openSplitFolder(target, 'Target', limit, options);
   return openSynthetic(spec.seed, limit, options);
+}
+
+/** The preprocessing options, checked, and copied so later changes by the caller cannot alter what load() produces. */
+function checkedCopy(preprocess: PreprocessOptions): PreprocessOptions {
+  validatePreprocessOptions(preprocess);
+  return {
+    size: [preprocess.size[0], preprocess.size[1]],
+    channels: preprocess.channels,
+    mean: [preprocess.mean[0], preprocess.mean[1], preprocess.mean[2]],
+    std: [preprocess.std[0], preprocess.std[1], preprocess.std[2]],
+  };
 }
 
 function validatePairSpec(spec: PairSpec): void {
@@ -89,20 +93,7 @@ function validatePairSpec(spec: PairSpec): void {
 }
 
 async function openFolderPairs(referenceFolder: string, targetFolder: string, limit: PairLimit, options: PreprocessOptions): Promise<PairSource> {
-  const referenceListing = await listInputFolder(referenceFolder, 'Reference');
-  const targetListing = await listInputFolder(targetFolder, 'Target');
-  if (referenceListing.realPath === targetListing.realPath) {
-    // Every pair would be an image with itself: zero distance, no ratio to take.
-    throw new InputDataError(`Reference and target are the same folder (${referenceFolder}): give two different folders, or only one to pair its two halves.`);
-  }
-  const notes = [...referenceListing.notes, ...targetListing.notes];
-  const referenceCount = referenceListing.names.length;
-  const targetCount = targetListing.names.length;
-  const available = Math.min(referenceCount, targetCount);
-  if (referenceCount !== targetCount) {
-    notes.push(`Reference folder has ${referenceCount} usable files and target folder ${targetCount}: using ${available} pairs (the first ${available} of each, sorted by name).`);
-  }
-  const { first, count } = limitPairs(available, limit, notes);
+  const { first, count, notes, load } = await openReferenceAndTargets(referenceFolder, [targetFolder], limit, options);
   return {
     kind: 'folders',
     reference: referenceFolder,
@@ -111,14 +102,63 @@ async function openFolderPairs(referenceFolder: string, targetFolder: string, li
     count,
     notes,
     load: async (index) => {
+      const loaded = await load(index);
+      return { reference: loaded.reference, target: loaded.targets[0], referenceName: loaded.referenceName, targetName: loaded.targetNames[0] };
+    },
+  };
+}
+
+/**
+ * A reference folder and one or more target folders, paired by sorted name: pair i is the i-th
+ * file of each. The smallest folder decides how many pairs there are, for every target.
+ */
+async function openReferenceAndTargets(
+  reference: string,
+  targets: string[],
+  limit: PairLimit,
+  options: PreprocessOptions,
+): Promise<Pick<MultiTargetSource, 'first' | 'count' | 'notes' | 'load'>> {
+  const referenceListing = await listInputFolder(reference, 'Reference');
+  const targetListings: FolderListing[] = [];
+  for (const folder of targets) {
+    const listing = await listInputFolder(folder, 'Target');
+    if (listing.realPath === referenceListing.realPath) {
+      // Every pair would be an image with itself: zero distance, no ratio to take.
+      throw new InputDataError(
+        targets.length === 1
+          ? `Reference and target are the same folder (${reference}): give two different folders, or only one to pair its two halves.`
+          : `Reference and target are the same folder (${folder}): every pair would be an image with itself; give target folders other than the reference.`,
+      );
+    }
+    const twin = targetListings.findIndex((other) => other.realPath === listing.realPath);
+    if (twin >= 0) throw new UsageError(`Target folder ${folder} is given twice (also as ${targets[twin]}); give each target once.`);
+    targetListings.push(listing);
+  }
+  const notes = [...referenceListing.notes, ...targetListings.flatMap((listing) => listing.notes)];
+  const referenceCount = referenceListing.names.length;
+  const counts = targetListings.map((listing) => listing.names.length);
+  const available = Math.min(referenceCount, ...counts);
+  if (counts.some((count) => count !== referenceCount)) {
+    notes.push(
+      targets.length === 1
+        ? `Reference folder has ${referenceCount} usable files and target folder ${counts[0]}: using ${available} pairs (the first ${available} of each, sorted by name).`
+        : `The folders hold different numbers of usable files (reference ${referenceCount}, targets ${counts.join(', ')}): every target uses the same ${available} pairs (the first ${available} files of each, sorted by name).`,
+    );
+  }
+  const { first, count } = limitPairs(available, limit, notes);
+  return {
+    first,
+    count,
+    notes,
+    load: async (index) => {
       checkPairIndex(index, count);
       const referenceName = referenceListing.names[first + index];
-      const targetName = targetListing.names[first + index];
-      const [reference, target] = await Promise.all([
-        loadInputFile(path.join(referenceFolder, referenceName), options),
-        loadInputFile(path.join(targetFolder, targetName), options),
+      const targetNames = targetListings.map((listing) => listing.names[first + index]);
+      const [referenceImage, ...targetImages] = await Promise.all([
+        loadInputFile(path.join(reference, referenceName), options),
+        ...targetNames.map((name, k) => loadInputFile(path.join(targets[k], name), options)),
       ]);
-      return { reference, target, referenceName, targetName };
+      return { reference: referenceImage, referenceName, targets: targetImages, targetNames };
     },
   };
 }
@@ -308,52 +348,10 @@ export interface MultiTargetSource {
  * embedded and measured once for all targets.
  */
 export async function openMultiTargetSource(spec: MultiTargetSpec, preprocess: PreprocessOptions): Promise<MultiTargetSource> {
-  validatePreprocessOptions(preprocess);
+  const options = checkedCopy(preprocess);
   validatePairSpec({ reference: spec.reference, pairs: spec.pairs, first: spec.first, seed: spec.seed });
   if (spec.targets.length < 2) throw new UsageError(`A multi-target run takes at least two target folders, got ${spec.targets.length}.`);
   for (const folder of spec.targets) validatePairSpec({ target: folder, seed: spec.seed });
-  const options: PreprocessOptions = {
-    size: [preprocess.size[0], preprocess.size[1]],
-    channels: preprocess.channels,
-    mean: [preprocess.mean[0], preprocess.mean[1], preprocess.mean[2]],
-    std: [preprocess.std[0], preprocess.std[1], preprocess.std[2]],
-  };
-  const referenceListing = await listInputFolder(spec.reference, 'Reference');
-  const targetListings: FolderListing[] = [];
-  for (const folder of spec.targets) {
-    const listing = await listInputFolder(folder, 'Target');
-    if (listing.realPath === referenceListing.realPath) {
-      throw new InputDataError(`Reference and target are the same folder (${folder}): every pair would be an image with itself; give target folders other than the reference.`);
-    }
-    const twin = targetListings.findIndex((other) => other.realPath === listing.realPath);
-    if (twin >= 0) throw new UsageError(`Target folder ${folder} is given twice (also as ${spec.targets[twin]}); give each target once.`);
-    targetListings.push(listing);
-  }
-  const notes = [...referenceListing.notes, ...targetListings.flatMap((listing) => listing.notes)];
-  const counts = targetListings.map((listing) => listing.names.length);
-  const available = Math.min(referenceListing.names.length, ...counts);
-  if (counts.some((count) => count !== referenceListing.names.length)) {
-    notes.push(
-      `The folders hold different numbers of usable files (reference ${referenceListing.names.length}, targets ${counts.join(', ')}): every target uses the same ${available} pairs (the first ${available} files of each, sorted by name).`,
-    );
-  }
-  const { first, count } = limitPairs(available, { first: spec.first ?? 0, pairs: spec.pairs }, notes);
-  return {
-    kind: 'folders',
-    reference: spec.reference,
-    targets: [...spec.targets],
-    first,
-    count,
-    notes,
-    load: async (index) => {
-      checkPairIndex(index, count);
-      const referenceName = referenceListing.names[first + index];
-      const targetNames = targetListings.map((listing) => listing.names[first + index]);
-      const [reference, ...targets] = await Promise.all([
-        loadInputFile(path.join(spec.reference, referenceName), options),
-        ...targetNames.map((name, k) => loadInputFile(path.join(spec.targets[k], name), options)),
-      ]);
-      return { reference, referenceName, targets, targetNames };
-    },
-  };
+  const pairs = await openReferenceAndTargets(spec.reference, spec.targets, { first: spec.first ?? 0, pairs: spec.pairs }, options);
+  return { kind: 'folders', reference: spec.reference, targets: [...spec.targets], ...pairs };
 }
