@@ -5,7 +5,10 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { readOnnxModel } from '../../extension/core/onnx/onnxModel';
 import { PlasticityReport } from '../../extension/core/report/reportSchema';
+import { discoverVit } from '../../extension/core/vit/discoverVit';
+import { writeScaledTensorModel } from '../support/derivedModels';
 import {
   childProcessesMatching,
   CLI,
@@ -88,6 +91,21 @@ describe('successful runs', () => {
     assert.equal(result.code, EXIT.done, result.stderr);
     assert.match(result.stdout, /^Mode\s+in-context/m);
     assert.ok(!result.stdout.includes("(the paper's measure)"), result.stdout);
+  });
+
+  test('--mode in-context refuses, in one line, a model whose blocks hold a part it does not rebuild; isolated mode measures it', async () => {
+    // The last block's MLP activation scaled by 2 before FC2 reads it, as a layer scale would be.
+    const model = readOnnxModel(FIXTURE_MODEL);
+    const fc2Input = discoverVit(model).blocks.at(-1)!.fc2.input;
+    const scaled = path.join(scratch, 'scaled', 'layer-scale.onnx');
+    writeScaledTensorModel(FIXTURE_MODEL, fc2Input, 2, scaled);
+    assertOneLineError(
+      await runCli(['analyze', scaled, ...FOLDERS, '--ep', 'cpu', '--mode', 'in-context']),
+      EXIT.model,
+      /layer-scale\.onnx: in-context mode rebuilds the blocks' forward pass, but it differs from the model's own output .* Use --mode isolated\./,
+    );
+    const isolated = await runCli(['analyze', scaled, ...FOLDERS, '--ep', 'cpu', '--pairs', '2']);
+    assert.equal(isolated.code, EXIT.done, isolated.stderr);
   });
 
   test('without image folders the inputs are synthetic and the table says so', async () => {

@@ -13,7 +13,7 @@ import { WorkerSupervisor } from '../../extension/worker/workerSupervisor';
 import { AnalysisRequest } from '../../extension/worker/workerProtocol';
 import { GOLDEN_COMPONENTS, goldenFixtures, modelPath, PAIRS, relativeError, tempDir } from '../support/fixtures';
 import { softwareVulkan } from '../support/softwareVulkan';
-import { writeStackedBlocksModel } from '../support/stackedBlocks';
+import { writeStackedBlocksModel } from '../support/derivedModels';
 
 const vulkan = softwareVulkan();
 const skip = vulkan.found ? false : vulkan.reason;

@@ -1,10 +1,12 @@
-// Deeper models made from a real export: its transformer blocks repeated, each copy reading the
-// previous copy's output, the weights shared. A 3-block fixture copied 4 times is a 12-block
-// ViT with a few hundred kilobytes of weights, as deep as ViT-S and ViT-B, where the probe
-// graphs' widest nodes grow with the number of blocks.
+// Models made from a real export by rewriting its graph, the weights read from the export:
+// - its transformer blocks repeated, each copy reading the previous copy's output. A 3-block
+//   fixture copied 4 times is a 12-block ViT with a few hundred kilobytes of weights, as deep as
+//   ViT-S and ViT-B, where the probe graphs' widest nodes grow with the number of blocks;
+// - one tensor scaled before its consumers read it: a part of a block (a layer scale) that the
+//   discovered structure does not name.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readOnnxModel, TensorDataType } from '../../extension/core/onnx/onnxModel';
+import { OnnxModel, readOnnxModel, TensorDataType } from '../../extension/core/onnx/onnxModel';
 import { OnnxGraphBuilder } from '../../extension/core/onnx/onnxWriter';
 import { discoverVit } from '../../extension/core/vit/discoverVit';
 
@@ -38,6 +40,30 @@ export function writeStackedBlocksModel(source: string, copies: number, file: st
   for (const node of model.nodes) {
     if (!embedding.has(node) && !blockNodes.includes(node)) builder.copyNodeRenamed(model, node, nameIn(copies - 1));
   }
+  writeDerivedModel(builder, model, source, file);
+}
+
+/** Writes `source` with `tensor` multiplied by `factor` where its consumers read it, to `file`. */
+export function writeScaledTensorModel(source: string, tensor: string, factor: number, file: string): void {
+  const model = readOnnxModel(source);
+  const builder = new OnnxGraphBuilder(model.opsetImports);
+  const structure = discoverVit(model);
+  builder.input(structure.inputName, TensorDataType.FLOAT, structure.inputShape);
+  const scaled = `${tensor}__scaled`;
+  for (const node of model.nodes) {
+    if (node.outputs.includes(tensor)) {
+      // Its producer as it was, then the scale; every consumer reads the scaled tensor.
+      builder.copyNode(model, node);
+      builder.op('Mul', [tensor, builder.floatConstant([factor], [], 'scale')], {}, scaled);
+    } else {
+      builder.copyNodeRenamed(model, node, (name) => (name === tensor ? scaled : name));
+    }
+  }
+  writeDerivedModel(builder, model, source, file);
+}
+
+/** Adds the source's weights and outputs, writes `file`, and puts a copy of `source` beside it (the weights are referenced in it by its name). */
+function writeDerivedModel(builder: OnnxGraphBuilder, model: OnnxModel, source: string, file: string): void {
   for (const node of model.nodes) {
     for (const input of node.inputs) {
       const initializer = input ? model.initializers.get(input) : undefined;
@@ -47,7 +73,6 @@ export function writeStackedBlocksModel(source: string, copies: number, file: st
   for (const output of model.outputs) builder.output(output.name, TensorDataType.FLOAT);
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, builder.encode());
-  // The weights are referenced in the source file by its name: a copy of it lies beside the new model.
   const beside = path.join(path.dirname(file), path.basename(source));
   if (!fs.existsSync(beside)) fs.copyFileSync(source, beside);
 }

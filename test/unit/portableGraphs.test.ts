@@ -11,7 +11,7 @@ import { MAX_NODE_TENSORS, OnnxGraphBuilder } from '../../extension/core/onnx/on
 import { buildEmbedderModel, buildInContextProbe, buildIsolatedProbe } from '../../extension/core/probe/probeModels';
 import { discoverVit } from '../../extension/core/vit/discoverVit';
 import { goldenFixtures, modelPath, tempDir } from '../support/fixtures';
-import { writeStackedBlocksModel } from '../support/stackedBlocks';
+import { writeStackedBlocksModel } from '../support/derivedModels';
 
 const scratch = tempDir('portable');
 after(() => fs.rmSync(scratch, { recursive: true, force: true }));
