@@ -2,7 +2,8 @@
 // nodes, for Netron or Google Model Explorer, from a saved report.
 import { parseArgs } from 'node:util';
 import { UsageError } from '../core/errors';
-import { exportOverlay, OVERLAY_FORMATS, OverlayFormat } from '../core/recommend/graphOverlays';
+import { isOneOf } from '../core/vocabulary';
+import { exportOverlay, OVERLAY_FORMATS } from '../core/recommend/graphOverlays';
 import { parseOptions } from './commandLineOptions';
 import { EXIT, VERBOSE_OPTION } from './exitCodes';
 import { loadMeasuredModel, onePositional, protectOutput, readReportFile, writeOutput } from './reportFiles';
@@ -45,8 +46,8 @@ export function runOverlayCommand(args: string[]): number {
     process.stdout.write(`${OVERLAY_USAGE}\n`);
     return EXIT.done;
   }
-  const format = values.format as OverlayFormat | undefined;
-  if (format === undefined || !OVERLAY_FORMATS.includes(format)) {
+  const format = values.format;
+  if (!isOneOf(OVERLAY_FORMATS, format)) {
     throw new UsageError(`--format takes ${OVERLAY_FORMATS.join(' or ')}${format === undefined ? '' : ` (got '${format}')`}.`);
   }
   const reportFile = onePositional('overlay', positionals);
