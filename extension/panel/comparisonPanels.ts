@@ -156,8 +156,14 @@ export class ComparisonPanels implements vscode.Disposable, vscode.WebviewPanelS
 
   /** After a reload: the panel comes back with the comparison it kept in its state. */
   deserializeWebviewPanel(webviewPanel: vscode.WebviewPanel, state: ComparisonPanelState | undefined): Promise<void> {
-    if (isShownComparison(state?.shown)) this.adopt(webviewPanel, state.shown);
-    else webviewPanel.dispose();
+    if (isShownComparison(state?.shown)) {
+      this.adopt(webviewPanel, state.shown);
+      this.log.appendLine(`Restored the comparison panel "${webviewPanel.title}".`);
+    } else {
+      // A panel from an older version, or one closed by the reload before it had shown its comparison.
+      this.log.appendLine(`The comparison panel "${webviewPanel.title}" kept no comparison to restore; it is closed (run the comparison again).`);
+      webviewPanel.dispose();
+    }
     return Promise.resolve();
   }
 

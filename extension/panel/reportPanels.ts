@@ -313,9 +313,11 @@ export class ReportPanels implements vscode.WebviewPanelSerializer<ReportPanelSt
 
   async deserializeWebviewPanel(webviewPanel: vscode.WebviewPanel, state: ReportPanelState | undefined): Promise<void> {
     if (!state?.modelPath) {
+      this.log.appendLine(`The report panel "${webviewPanel.title}" kept no model to restore; it is closed.`);
       webviewPanel.dispose();
       return;
     }
+    this.log.appendLine(`Restoring the report panel of ${state.modelPath}.`);
     // Without a report the panel comes back in its pending state, unless the model is gone.
     await this.showStored(this.adopt(webviewPanel, vscode.Uri.file(state.modelPath)), 'dispose');
   }
