@@ -26,6 +26,7 @@ import {
   type CodeServerHandle,
   type Workbench,
 } from './codeServer';
+import { WebviewFrames } from './webviewFrames';
 
 const ROOT = repoRoot();
 const FIXTURES = path.join(ROOT, 'test', 'fixtures');
@@ -47,6 +48,7 @@ let server: CodeServerHandle | undefined;
 let workbench: Workbench | undefined;
 let workspace = '';
 let page: Page;
+let frames: WebviewFrames;
 
 function writeSettings(settings: Record<string, unknown>): void {
   fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
@@ -57,26 +59,9 @@ async function shot(name: string): Promise<void> {
   await screenshot(page, path.join(artifactsDir(), `comparison-${name}.png`));
 }
 
-/** The webview frame showing `selector` with `text` (several webviews are open side by side). */
-async function frameShowing(selector: string, text: string | RegExp, timeoutMs = 60_000): Promise<Frame> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    for (const frame of page.frames()) {
-      try {
-        if ((await frame.locator(selector, { hasText: text }).count()) > 0) return frame;
-      } catch {
-        // a frame navigating or detached while we look
-      }
-    }
-    await page.waitForTimeout(250);
-  }
-  await shot('missing-frame').catch(() => undefined);
-  throw new Error(`no webview shows ${selector} with ${String(text)} within ${timeoutMs} ms`);
-}
-
 /** The report panel once it shows a report of `pairs` pairs. */
 async function reportWithPairs(pairs: number): Promise<Frame> {
-  const frame = await frameShowing('h1', 'Plasticity of vit.onnx', 120_000);
+  const frame = await frames.showing('h1', 'Plasticity of vit.onnx', 120_000);
   await frame.locator('.facts dd', { hasText: new RegExp(`^${pairs}$`) }).waitFor({ timeout: 120_000 });
   return frame;
 }
@@ -96,6 +81,7 @@ before(async () => {
   server = await startCodeServer({ vsix: VSIX, workspace, userSettings: { 'workbench.colorTheme': 'Default Dark Modern' } });
   workbench = await openWorkbench(server.url, workspace, { expectFile: 'vit.onnx' });
   page = workbench.page;
+  frames = new WebviewFrames(page, server, (name) => path.join(artifactsDir(), `comparison-${name}.png`));
   await waitForCommand(page, 'Plasticity Lens: Analyze Model');
 });
 
@@ -125,7 +111,7 @@ test('the comparison panel in a real VS Code', { skip: unavailable, timeout: 600
     await row.waitFor({ timeout: 30_000 });
     await row.click(); // toggles its checkbox (a multi-select pick)
     await page.keyboard.press('Enter');
-    const frame = await frameShowing('h1', /^Comparison: vit\.onnx vs vit\.onnx \(2\)$/, 60_000);
+    const frame = await frames.showing('h1', /^Comparison: vit\.onnx vs vit\.onnx \(2\)$/, 60_000);
 
     // Rankings side by side: five types, one column per report, and Kendall's τ.
     assert.equal(await frame.locator('#ranking tbody tr[data-component]').count(), 5);
@@ -151,7 +137,7 @@ test('the comparison panel in a real VS Code', { skip: unavailable, timeout: 600
   });
 
   await t.test('choosing another component redraws the curves', async () => {
-    const frame = await frameShowing('h1', /^Comparison: /);
+    const frame = await frames.showing('h1', /^Comparison: /);
     const before = await frame.locator('canvas#curves-chart').evaluate((canvas) => (canvas as unknown as { toDataURL(): string }).toDataURL());
     const current = await frame.locator('vscode-radio[name="component"][checked]').getAttribute('value');
     const other = ['LN1', 'MHA', 'LN2', 'FC1', 'FC2'].find((component) => component !== current)!;
@@ -175,7 +161,7 @@ test('the comparison panel in a real VS Code', { skip: unavailable, timeout: 600
     await page.waitForTimeout(1000);
     const before = await reportWithPairs(4);
     await before.locator('#rerun').click();
-    const report = await frameShowing('.facts dt', 'Targets', 120_000);
+    const report = await frames.showing('.facts dt', 'Targets', 120_000);
     assert.match(await report.locator('.facts').innerText(), /3 against the same reference pairs: target, target-reversed, reference-reversed/);
     // What to finetune chooses across the targets, by mean rank unless told otherwise, and says whether they agree.
     await report.locator('#budget-across').waitFor({ timeout: 30_000 });
@@ -183,7 +169,7 @@ test('the comparison panel in a real VS Code', { skip: unavailable, timeout: 600
     assert.match(await report.locator('#recommendation-across').innerText(), /Chosen across 3 targets \(target, target-reversed, reference-reversed\) by mean rank/);
 
     await report.locator('#compare-targets').click();
-    const frame = await frameShowing('h1', /^Targets of vit\.onnx: target, target-reversed, reference-reversed$/, 60_000);
+    const frame = await frames.showing('h1', /^Targets of vit\.onnx: target, target-reversed, reference-reversed$/, 60_000);
     assert.equal(await frame.locator('#series tr').count(), 3);
     assert.match(await frame.locator('#series').innerText(), /mean input distance \|\|X−Y\|\| \d+\.\d{3}/);
     assert.equal(await frame.locator('#ranking thead th').count(), 1 + 3);
@@ -209,20 +195,15 @@ test('the comparison panel in a real VS Code', { skip: unavailable, timeout: 600
     await shot('targets-agreement-dark');
   });
 
-  await t.test('a reload brings both comparison panels back with their comparisons', async () => {
-    const targets = await frameShowing('h1', /^Targets of vit\.onnx: /);
+  await t.test('a reload brings both comparison panels back with their comparisons', async (sub) => {
+    const targets = await frames.showing('h1', /^Targets of vit\.onnx: /);
     const heatBefore = await targets.locator('#type-heatmap tbody td').allInnerTexts();
     await reloadWindow(page);
-    // A restored panel may lie behind another tab (a hidden webview has no frame): each is brought to the front by its tab, as a user would.
-    const restored = async (tabTitle: RegExp, heading: RegExp) => {
-      const tab = page.locator('.tabs-container .tab', { hasText: tabTitle }).first();
-      await tab.waitFor({ timeout: 60_000 });
-      await tab.click();
-      return frameShowing('h1', heading, 60_000);
-    };
-    const targetsAgain = await restored(/Targets: vit\.onnx/, /^Targets of vit\.onnx: target, target-reversed, reference-reversed$/);
+    const targetsAgain = await frames.restored(/Targets: vit\.onnx/, 'h1', /^Targets of vit\.onnx: target, target-reversed, reference-reversed$/, (message) =>
+      sub.diagnostic(message),
+    );
     assert.deepEqual(await targetsAgain.locator('#type-heatmap tbody td').allInnerTexts(), heatBefore);
-    const reportsAgain = await restored(/Compare: /, /^Comparison: vit\.onnx vs vit\.onnx \(2\)$/);
+    const reportsAgain = await frames.restored(/Compare: /, 'h1', /^Comparison: vit\.onnx vs vit\.onnx \(2\)$/, (message) => sub.diagnostic(message));
     assert.equal(await reportsAgain.locator('#ranking tbody tr[data-component]').count(), 5);
   });
 });

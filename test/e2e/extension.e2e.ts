@@ -28,6 +28,7 @@ import {
   type CodeServerHandle,
   type Workbench,
 } from './codeServer';
+import { WebviewFrames } from './webviewFrames';
 import type { PlasticityReport } from '../../extension/core/report/reportSchema';
 
 const ROOT = repoRoot();
@@ -44,6 +45,7 @@ let server: CodeServerHandle | undefined;
 let workbench: Workbench | undefined;
 let workspace = '';
 let page: Page;
+let frames: WebviewFrames;
 
 function writeSettings(settings: Record<string, unknown>): void {
   fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
@@ -90,36 +92,6 @@ async function shot(name: string): Promise<void> {
 }
 
 /**
- * The webview frame (of any editor group) showing `selector` with `text`: found by content,
- * since several webviews (overview editors, report panels) are visible side by side.
- */
-async function frameShowing(selector: string, text: string | RegExp, timeoutMs = 60_000): Promise<Frame> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    for (const frame of page.frames()) {
-      try {
-        if ((await frame.locator(selector, { hasText: text }).count()) > 0) return frame;
-      } catch {
-        // a frame navigating or detached while we look
-      }
-    }
-    await page.waitForTimeout(250);
-  }
-  await shot(`missing-${selector.replace(/[^a-z0-9]+/gi, '')}`).catch(() => undefined);
-  const shown = await Promise.all(
-    page.frames().map((frame) =>
-      frame
-        .locator('body')
-        .innerText({ timeout: 1000 })
-        .catch(() => ''),
-    ),
-  );
-  throw new Error(
-    `no webview shows ${selector} with ${String(text)} within ${timeoutMs} ms; frames show: ${JSON.stringify(shown.filter(Boolean).map((body) => body.slice(0, 200)))}`,
-  );
-}
-
-/**
  * Opens an .onnx from the explorer in the model overview editor. Just after start-up the editor
  * resolver can still miss the extension's custom editor and open the file as binary text; the
  * file is then closed and opened again, as a user would.
@@ -128,7 +100,7 @@ async function openInOverview(name: string, selector: string, text: string | Reg
   for (let attempt = 1; ; attempt++) {
     await explorerRow(page, name).dblclick();
     try {
-      return await frameShowing(selector, text, attempt < 3 ? 20_000 : 60_000);
+      return await frames.showing(selector, text, attempt < 3 ? 20_000 : 60_000);
     } catch (error) {
       if (attempt >= 3) throw error;
       await runCommand(page, 'View: Close All Editors');
@@ -139,14 +111,14 @@ async function openInOverview(name: string, selector: string, text: string | Reg
 
 /** The report panel's frame once its table is drawn. */
 async function reportFrame(model: string): Promise<Frame> {
-  const frame = await frameShowing('h1', `Plasticity of ${model}`, 120_000);
+  const frame = await frames.showing('h1', `Plasticity of ${model}`, 120_000);
   await frame.locator('#heatmap tbody tr').first().waitFor({ state: 'attached', timeout: 60_000 });
   return frame;
 }
 
 /** The report panel's frame while nothing is measured yet (no report: the pending state). */
 async function pendingFrame(model: string): Promise<Frame> {
-  const frame = await frameShowing('h1', `Plasticity of ${model}`, 120_000);
+  const frame = await frames.showing('h1', `Plasticity of ${model}`, 120_000);
   await frame.locator('#not-measured').waitFor({ timeout: 30_000 });
   return frame;
 }
@@ -185,6 +157,7 @@ before(async () => {
   server = await startCodeServer({ vsix: VSIX, workspace, userSettings: { 'workbench.colorTheme': 'Default Dark Modern' } });
   workbench = await openWorkbench(server.url, workspace, { expectFile: 'cnn.onnx' });
   page = workbench.page;
+  frames = new WebviewFrames(page, server, (name) => path.join(artifactsDir(), `extension-${name}.png`));
   // Before the extension host has read the extension, an .onnx would open as a binary file.
   await waitForCommand(page, 'Plasticity Lens: Analyze Model');
 });
@@ -400,13 +373,10 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     await runCommand(page, 'Plasticity Lens: Toggle Inline Hints');
   });
 
-  await t.test('a reload restores the panel from the stored report', async () => {
+  await t.test('a reload restores the panel from the stored report', async (sub) => {
     await reloadWindow(page);
-    // The panel's tab comes back; it may lie behind train.py in its group (a hidden webview has no
-    // frame), so it is brought to the front as a user would, by its tab.
-    const tab = page.locator('.tabs-container .tab', { hasText: 'Plasticity: vit.onnx' }).first();
-    await tab.waitFor({ timeout: 60_000 });
-    await tab.click();
+    // The panel's tab comes back; it may lie behind train.py in its group.
+    await frames.restored('Plasticity: vit.onnx', 'h1', 'Plasticity of vit.onnx', (message) => sub.diagnostic(message));
     const frame = await reportFrame('vit.onnx');
     const restored = await frame
       .locator('#heatmap tbody td')
@@ -475,7 +445,7 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
 
   await t.test('Show Report on a model with no report opens its panel beside it, not measured yet, with the data-free bounds', async () => {
     await explorerRow(page, 'hf.onnx').dblclick();
-    await frameShowing('h1', /^hf\.onnx$/);
+    await frames.showing('h1', /^hf\.onnx$/);
     await runCommand(page, 'Plasticity Lens: Show Report');
     const frame = await pendingFrame('hf.onnx');
     assert.match(await frame.locator('#not-measured').innerText(), /Nothing measured yet/);
@@ -487,8 +457,9 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     await shot('report-panel-pending');
   });
 
-  await t.test('a reload brings the panel of a model with no report back, not measured yet', async () => {
+  await t.test('a reload brings the panel of a model with no report back, not measured yet', async (sub) => {
     await reloadWindow(page);
+    await frames.restored('Plasticity: hf.onnx', 'h1', 'Plasticity of hf.onnx', (message) => sub.diagnostic(message));
     await assertBoundsBeforeMeasuring(await pendingFrame('hf.onnx'));
   });
 
