@@ -114,7 +114,7 @@ export interface MeasurerModels {
   embedderBytes: Uint8Array;
   /**
    * In-context mode: the model's own nodes from the image to the last block's output, run once
-   * on the first pairs to check the probe's rebuilt forward pass.
+   * on the first reference image to check the probe's rebuilt forward pass.
    */
   blockCheckBytes?: Uint8Array;
   /** The probe per flavor: 'cpu' for cpu sessions, 'portable' for a GPU provider's. */
@@ -129,12 +129,20 @@ export interface MeasurerModels {
  * peaked at 2.2x the file.
  */
 export async function prepareMeasuring(
-  setup: { model: OnnxModel; structure: VitStructure; request: AnalysisRequest; imageSize: [number, number]; provider: ProviderChoice },
+  setup: {
+    model: OnnxModel;
+    structure: VitStructure;
+    request: AnalysisRequest;
+    imageSize: [number, number];
+    provider: ProviderChoice;
+    /** The run's pairs: in-context mode checks its rebuilt blocks on the first reference image. */
+    pairs: { load(index: number): Promise<{ reference: Float32Array }> };
+  },
   compilingMessage: string,
   report: PhaseReporter,
   checkCancelled: () => Promise<void>,
 ): Promise<{ measurer: PairMeasurer; weightBounds: WeightBoundValues; boundsMs: number }> {
-  const { model, structure, request, imageSize, provider } = setup;
+  const { model, structure, request, imageSize, provider, pairs } = setup;
   const models = PairMeasurer.buildModels(model, structure, request, provider.used);
   report('bounds', 'Computing the data-free upper bounds');
   const boundsStarted = performance.now();
@@ -143,7 +151,11 @@ export async function prepareMeasuring(
   await checkCancelled();
 
   report('compiling', compilingMessage, { executionProvider: provider.used });
-  const measurer = await PairMeasurer.open(models, structure, request, imageSize, provider.used, provider.tried);
+  // Before the probe's sessions open: loaded beside them, this second copy of the weights was
+  // in-context mode's peak memory.
+  const modelFinal = models.blockCheckBytes ? await modelOwnFinalOutput(models.blockCheckBytes, models, structure, imageSize, (await pairs.load(0)).reference) : undefined;
+  await checkCancelled();
+  const measurer = await PairMeasurer.open(models, structure, request, imageSize, provider.used, provider.tried, modelFinal);
   await checkCancelled();
   return { measurer, weightBounds, boundsMs };
 }
@@ -161,7 +173,7 @@ export async function runAnalysis(request: AnalysisRequest, hooks: AnalysisHooks
   await checkCancelled();
 
   const { measurer, weightBounds, boundsMs } = await prepareMeasuring(
-    { model, structure, request, imageSize: preprocess.size, provider },
+    { model, structure, request, imageSize: preprocess.size, provider, pairs },
     `Preparing the probe on ${provider.used}`,
     report,
     checkCancelled,
@@ -467,6 +479,8 @@ export class PairMeasurer {
     private sessions: Sessions,
     /** The report's `tried`: every provider attempt, in order, the one in use last. */
     readonly tried: ProviderAttempt[],
+    /** In-context mode: the model's own last-block output for the first reference image [tokens, d]. */
+    private readonly modelFinal: Float32Array | undefined,
   ) {
     this.checksLeft = request.executionProvider === 'auto' ? 2 : 1;
   }
@@ -513,6 +527,7 @@ export class PairMeasurer {
     imageSize: [number, number],
     provider: ExecutionProviderName,
     tried: ProviderAttempt[],
+    modelFinal?: Float32Array,
   ): Promise<PairMeasurer> {
     const name = models.modelName;
     const embedder = new ImageEmbedder(name, structure, imageSize);
@@ -523,11 +538,11 @@ export class PairMeasurer {
       if (provider === 'cpu') throw new ModelFileError(`${name} could not be prepared for onnxruntime on cpu: ${describeOrtError(error)}`);
       const why = `could not prepare the probe: ${describeOrtError(error)}`;
       if (request.executionProvider !== 'auto') throw providerFailure(provider, `${name} ${why}`);
-      const measurer = new PairMeasurer(models, structure, request, embedder, await openSessions(models, 'cpu'), [...tried]);
+      const measurer = new PairMeasurer(models, structure, request, embedder, await openSessions(models, 'cpu'), [...tried], modelFinal);
       measurer.recordFallback(provider, why);
       return measurer;
     }
-    return new PairMeasurer(models, structure, request, embedder, sessions, [...tried]);
+    return new PairMeasurer(models, structure, request, embedder, sessions, [...tried], modelFinal);
   }
 
   async release(): Promise<void> {
@@ -554,7 +569,7 @@ export class PairMeasurer {
       return { kind: 'restart', resumeAt: await this.abandonGpu(provider, `failed on pairs ${start}-${start + count - 1}: ${describeOrtError(error)}`) };
     }
     const seconds = (performance.now() - started) / 1000;
-    if (checkBlocks) await this.checkRebuiltBlocks(reference, result.rebuiltFinal);
+    if (checkBlocks) this.checkRebuiltBlocks(result.rebuiltFinal);
     if (provider !== 'cpu' && this.checksLeft > 0) {
       const outcome = await this.checkAgainstCpu(provider, result, seconds, reference, target, start, count, more);
       if (outcome.kind === 'restart') return outcome;
@@ -688,21 +703,10 @@ export class PairMeasurer {
     return tokenStatistics(concatFloats([...batches.map((entry) => entry.reference), ...batches.map((entry) => entry.target)]), 2 * count, this.tokens, this.structure.hiddenSize);
   }
 
-  /**
-   * Runs the model's own blocks on the reference images, on cpu in a session opened for this
-   * once (keeping a second copy of the weights loaded for the whole run doubled in-context
-   * mode's memory), and compares the last block's output with the probe's rebuilt one.
-   */
-  private async checkRebuiltBlocks(reference: Float32Array[], rebuilt: Float32Array | undefined): Promise<void> {
-    const { blockCheckBytes, externalDataFolder } = this.models;
-    if (!blockCheckBytes || !rebuilt) throw new Error('in-context mode: the block check model or the rebuilt output is missing');
-    const session = await createSession(blockCheckBytes, { provider: 'cpu', externalDataFolder, graphOptimizationLevel: 'disabled', prepackWeights: false, memoryArena: false });
-    let modelOutput: Float32Array;
-    try {
-      modelOutput = (await this.embedder.embed(session, reference, true)).final!;
-    } finally {
-      await session.release();
-    }
+  /** Compares the probe's rebuilt last-block output for the first reference image with the model's own. */
+  private checkRebuiltBlocks(rebuilt: Float32Array | undefined): void {
+    const modelOutput = this.modelFinal;
+    if (!modelOutput || !rebuilt) throw new Error("in-context mode: the model's own output or the rebuilt one is missing");
     let scale = 0;
     let worst = 0;
     for (let i = 0; i < modelOutput.length; i++) {
@@ -802,6 +806,31 @@ async function runOnce(bytes: Uint8Array, options: SessionOptions): Promise<Reco
   const session = await createSession(bytes, { ...options, graphOptimizationLevel: 'disabled', memoryArena: false });
   try {
     return await session.run({});
+  } finally {
+    await session.release();
+  }
+}
+
+/**
+ * In-context mode: the model's own last-block output [tokens, d] for one image, from its own
+ * nodes run on cpu in a session opened for this once (graph unoptimised, no arena: it runs once).
+ */
+async function modelOwnFinalOutput(
+  blockCheckBytes: Uint8Array,
+  models: MeasurerModels,
+  structure: VitStructure,
+  imageSize: [number, number],
+  image: Float32Array,
+): Promise<Float32Array> {
+  const session = await createSession(blockCheckBytes, {
+    provider: 'cpu',
+    externalDataFolder: models.externalDataFolder,
+    graphOptimizationLevel: 'disabled',
+    prepackWeights: false,
+    memoryArena: false,
+  });
+  try {
+    return (await new ImageEmbedder(models.modelName, structure, imageSize).embed(session, [image], true)).final!;
   } finally {
     await session.release();
   }

@@ -61,7 +61,7 @@ export async function runMultiTargetAnalysis(request: AnalysisRequest, hooks: An
   await checkCancelled();
 
   const { measurer, weightBounds, boundsMs } = await prepareMeasuring(
-    { model, structure, request, imageSize: preprocess.size, provider },
+    { model, structure, request, imageSize: preprocess.size, provider, pairs },
     `Preparing the probe for ${targetCount} targets on ${provider.used}`,
     report,
     checkCancelled,

@@ -289,7 +289,15 @@ export function buildInContextProbe(model: OnnxModel, structure: VitStructure, o
   const { builder: b, x, y } = probeBuilder(structure, options);
   const ops = new ProbeOps(b, model);
   const layout = new TargetLayout(b, ops, x, targets);
-  const ratios: string[] = [];
+  // onnxruntime runs the nodes in depth-first order from the graph's last leaf, taking each
+  // node's highest-numbered input first. One Concat of all ratios would lead it through block
+  // N-1's ratios, so the whole forward pass, before any ratio: every block's activations alive
+  // at once (0.4 GB per ViT-B pair). So the ratios are collected block by block, each Concat
+  // written after the next block's nodes: it is then the input taken first, and the blocks run
+  // in order, each followed by its ratios, which free its activations. Same values, same order.
+  let collected: string | undefined; // the ratios of the blocks before the last one built
+  let lastBlock: string[] = [];
+  const withLastBlock = (outputName?: string) => b.op('Concat', collected ? [collected, ...lastBlock] : lastBlock, { axis: 1 }, outputName);
   const ratio = (input: string, output: string) => {
     const numerator = ops.squaredNorm(layout.stackedDifference(output));
     const denominator = ops.squaredNorm(layout.stackedDifference(input));
@@ -324,13 +332,15 @@ export function buildInContextProbe(model: OnnxModel, structure: VitStructure, o
       const normed = norm(b.op('Add', [hidden, attention(hidden)]), 'LN1');
       hidden = norm(b.op('Add', [normed, mlp(normed)]), 'LN2');
     }
-    for (const component of COMPONENTS) ratios.push(measured.get(component)!);
+    if (lastBlock.length > 0) collected = withLastBlock();
+    lastBlock = COMPONENTS.map((component) => measured.get(component)!);
   }
-  b.concat(ratios, 1, PROBE_OUTPUT);
-  b.output(PROBE_OUTPUT, TensorDataType.FLOAT, ['pairs', ratios.length]);
   b.op('Identity', [layout.referenceRows(hidden)], {}, PROBE_FINAL_OUTPUT);
   b.output(PROBE_FINAL_OUTPUT, TensorDataType.FLOAT, ['pairs', 'tokens', structure.hiddenSize]);
   b.op('Sqrt', [ops.squaredNorm(b.op('Sub', [layout.repeated(x), y]))], {}, PROBE_DENOMINATOR);
   b.output(PROBE_DENOMINATOR, TensorDataType.FLOAT, ['pairs']);
+  // Last, so that it is the leaf onnxruntime starts from.
+  withLastBlock(PROBE_OUTPUT);
+  b.output(PROBE_OUTPUT, TensorDataType.FLOAT, ['pairs', structure.blocks.length * COMPONENTS.length]);
   return { bytes: b.encode(), columns: blockMajorColumns(structure) };
 }
