@@ -13,30 +13,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
-import {
-  artifactsDir,
-  clickExplorerContextMenu,
-  e2eUnavailableReason,
-  openWorkbench,
-  reloadWindow,
-  repoRoot,
-  screenshot,
-  startCodeServer,
-  waitForCommand,
-  type CodeServerHandle,
-  type Workbench,
-} from './codeServer';
-import { WebviewFrames } from './webviewFrames';
+import { clickExplorerContextMenu, reloadWindow, repoRoot } from './codeServer';
+import { extensionWindowUnavailableReason, openExtensionWindow, writeWorkspaceSettings, type ExtensionWindow } from './extensionWindow';
+import type { WebviewFrames } from './webviewFrames';
 
 const ROOT = repoRoot();
 const FIXTURES = path.join(ROOT, 'test', 'fixtures');
-const VSIX = path.join(
-  ROOT,
-  'build',
-  'vsix',
-  `plasticity-lens-${process.platform}-${process.arch}-${(JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}.vsix`,
-);
-const unavailable = e2eUnavailableReason() ?? (fs.existsSync(VSIX) ? undefined : `no .vsix at ${VSIX}; run npm run package first`);
+const unavailable = extensionWindowUnavailableReason();
 
 const SETTINGS = {
   'plasticityLens.referenceFolder': 'images/reference',
@@ -44,19 +27,17 @@ const SETTINGS = {
   'plasticityLens.executionProvider': 'cpu',
 };
 
-let server: CodeServerHandle | undefined;
-let workbench: Workbench | undefined;
+let vscodeWindow: ExtensionWindow | undefined;
 let workspace = '';
 let page: Page;
 let frames: WebviewFrames;
 
 function writeSettings(settings: Record<string, unknown>): void {
-  fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
-  fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify(settings, null, 2));
+  writeWorkspaceSettings(workspace, settings);
 }
 
 async function shot(name: string): Promise<void> {
-  await screenshot(page, path.join(artifactsDir(), `comparison-${name}.png`));
+  await vscodeWindow?.shot(name);
 }
 
 /** The report panel once it shows a report of `pairs` pairs. */
@@ -78,18 +59,13 @@ before(async () => {
     names.forEach((name, index) => fs.copyFileSync(path.join(FIXTURES, 'pairs', side, names[names.length - 1 - index]), path.join(workspace, 'images', `${side}-reversed`, name)));
   }
   writeSettings(SETTINGS);
-  server = await startCodeServer({ vsix: VSIX, workspace, userSettings: { 'workbench.colorTheme': 'Default Dark Modern' } });
-  workbench = await openWorkbench(server.url, workspace, { expectFile: 'vit.onnx' });
-  page = workbench.page;
-  frames = new WebviewFrames(page, server, (name) => path.join(artifactsDir(), `comparison-${name}.png`));
-  await waitForCommand(page, 'Plasticity Lens: Analyze Model');
+  vscodeWindow = await openExtensionWindow('comparison', workspace, 'vit.onnx');
+  page = vscodeWindow.page;
+  frames = vscodeWindow.frames;
 });
 
 after(async () => {
-  if (page) await shot('final').catch(() => undefined);
-  if (server) server.saveLogs(path.join(artifactsDir(), 'comparison-logs'));
-  await workbench?.close();
-  await server?.stop();
+  await vscodeWindow?.close();
   if (workspace) fs.rmSync(workspace, { recursive: true, force: true });
 });
 

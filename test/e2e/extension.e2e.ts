@@ -11,45 +11,22 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
-import {
-  artifactsDir,
-  clickExplorerContextMenu,
-  e2eUnavailableReason,
-  explorerRow,
-  openWorkbench,
-  processesWithMarker,
-  repoRoot,
-  reloadWindow,
-  runCommand,
-  screenshot,
-  startCodeServer,
-  waitForCommand,
-  waitForNotification,
-  type CodeServerHandle,
-  type Workbench,
-} from './codeServer';
-import { WebviewFrames } from './webviewFrames';
+import { clickExplorerContextMenu, explorerRow, processesWithMarker, repoRoot, reloadWindow, runCommand, waitForNotification } from './codeServer';
+import { extensionWindowUnavailableReason, openExtensionWindow, writeWorkspaceSettings, type ExtensionWindow } from './extensionWindow';
+import type { WebviewFrames } from './webviewFrames';
 import type { PlasticityReport } from '../../extension/core/report/reportSchema';
 
 const ROOT = repoRoot();
 const FIXTURES = path.join(ROOT, 'test', 'fixtures');
-const VSIX = path.join(
-  ROOT,
-  'build',
-  'vsix',
-  `plasticity-lens-${process.platform}-${process.arch}-${(JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}.vsix`,
-);
-const unavailable = e2eUnavailableReason() ?? (fs.existsSync(VSIX) ? undefined : `no .vsix at ${VSIX}; run npm run package first`);
+const unavailable = extensionWindowUnavailableReason();
 
-let server: CodeServerHandle | undefined;
-let workbench: Workbench | undefined;
+let vscodeWindow: ExtensionWindow | undefined;
 let workspace = '';
 let page: Page;
 let frames: WebviewFrames;
 
 function writeSettings(settings: Record<string, unknown>): void {
-  fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
-  fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify(settings, null, 2));
+  writeWorkspaceSettings(workspace, settings);
 }
 
 const MEASURED_SETTINGS = {
@@ -88,7 +65,7 @@ function makeWorkspace(): string {
 }
 
 async function shot(name: string): Promise<void> {
-  await screenshot(page, path.join(artifactsDir(), `extension-${name}.png`));
+  await vscodeWindow?.shot(name);
 }
 
 /**
@@ -154,19 +131,13 @@ before(async () => {
   if (unavailable) return;
   workspace = makeWorkspace();
   writeSettings(MEASURED_SETTINGS);
-  server = await startCodeServer({ vsix: VSIX, workspace, userSettings: { 'workbench.colorTheme': 'Default Dark Modern' } });
-  workbench = await openWorkbench(server.url, workspace, { expectFile: 'cnn.onnx' });
-  page = workbench.page;
-  frames = new WebviewFrames(page, server, (name) => path.join(artifactsDir(), `extension-${name}.png`));
-  // Before the extension host has read the extension, an .onnx would open as a binary file.
-  await waitForCommand(page, 'Plasticity Lens: Analyze Model');
+  vscodeWindow = await openExtensionWindow('extension', workspace, 'cnn.onnx');
+  page = vscodeWindow.page;
+  frames = vscodeWindow.frames;
 });
 
 after(async () => {
-  if (page) await shot('final').catch(() => undefined);
-  if (server) server.saveLogs(path.join(artifactsDir(), 'extension-logs'));
-  await workbench?.close();
-  await server?.stop();
+  await vscodeWindow?.close();
   if (workspace) fs.rmSync(workspace, { recursive: true, force: true });
 });
 
@@ -422,7 +393,7 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
       await clickExplorerContextMenu(page, 'vit.onnx', 'Analyze Model');
       await waitForNotification(page, /pairs on cpu/, 60_000);
       const workers = () =>
-        processesWithMarker(server!.marker).filter((pid) => {
+        processesWithMarker(vscodeWindow!.server.marker).filter((pid) => {
           try {
             return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('workerMain.js');
           } catch {
