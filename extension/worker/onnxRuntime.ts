@@ -109,6 +109,12 @@ export function providerFailure(provider: ExecutionProviderName, what: string): 
   return new ModelFileError(`Execution provider '${provider}' cannot run here: ${what}. Use --ep auto (falls back to cpu) or --ep cpu.`);
 }
 
+/** The provider an analysis runs on, and every provider tried on the way (the report's `tried`). */
+export interface ProviderChoice {
+  used: ExecutionProviderName;
+  tried: ProviderAttempt[];
+}
+
 /**
  * The provider to prepare the probe on. `auto` tries this platform's GPU providers in order and
  * keeps the first that creates a session and agrees with cpu on a check model; whether it is
@@ -116,12 +122,6 @@ export function providerFailure(provider: ExecutionProviderName, what: string): 
  * named provider must work or the request fails with the reason. There is no silent fallback
  * inside onnxruntime, so every attempt is reported.
  */
-/** The provider an analysis runs on, and every provider tried on the way (the report's `tried`). */
-export interface ProviderChoice {
-  used: ExecutionProviderName;
-  tried: ProviderAttempt[];
-}
-
 export async function chooseExecutionProvider(requested: ExecutionProviderRequest): Promise<ProviderChoice> {
   const tried: ProviderAttempt[] = [];
   const reference = await runCheck('cpu');

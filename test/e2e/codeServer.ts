@@ -567,10 +567,6 @@ function escapeRegExp(text: string): string {
 }
 
 /**
- * Waits until the command palette lists a command titled `title`: an extension's commands (and
- * its custom editors) are known to the workbench only once the extension host has read it.
- */
-/**
  * Reloads the window as a user does, with the workbench's command: it saves the open editors
  * (webview panels and their state) before reloading. A browser reload keeps only what the
  * workbench last saved on its own (when the window lost focus, or every minute), which may
@@ -583,6 +579,10 @@ export async function reloadWindow(page: Page): Promise<void> {
   await page.locator('.monaco-workbench').waitFor({ state: 'visible' });
 }
 
+/**
+ * Waits until the command palette lists a command titled `title`: an extension's commands (and
+ * its custom editors) are known to the workbench only once the extension host has read it.
+ */
 export async function waitForCommand(page: Page, title: string, timeoutMs = 60_000): Promise<void> {
   const input = page.locator('.quick-input-widget .quick-input-box input');
   const row = page.locator('.quick-input-list .monaco-list-row .label-name', { hasText: title });

@@ -28,15 +28,15 @@ export function normalInterval95(mean: number, std: number, n: number): [number,
   return [mean - half, mean + half];
 }
 
-/**
- * The statistics of the union of disjoint samples from each one's mean, std and n alone (the
- * parallel variance formula): equal, up to rounding, to describeSample over all the values.
- */
 /** Component types, most plastic first (the order of the summary's ranks). */
 export function rankingOf(summary: Record<ComponentName, ComponentSummary>): ComponentName[] {
   return [...COMPONENTS].sort((a, b) => summary[a].rank - summary[b].rank);
 }
 
+/**
+ * The statistics of the union of disjoint samples from each one's mean, std and n alone (the
+ * parallel variance formula): equal, up to rounding, to describeSample over all the values.
+ */
 export function combineStatistics(parts: Pick<Statistics, 'mean' | 'std' | 'n'>[]): Statistics {
   const n = parts.reduce((sum, part) => sum + part.n, 0);
   if (n === 0) return { mean: NaN, std: NaN, ci95: [NaN, NaN], n: 0 };
