@@ -421,16 +421,18 @@ function rangesWithout(first: number, count: number, leftOut: number[]): PairRan
 }
 
 /**
- * Pairs per probe run. About 36 MB of per-pair activations per run. Isolated mode holds one
- * block's attention scores and projections for the pair's two images: on ViT-B/16 that is 4
- * pairs, as fast per pair as 7 and 150 MB lighter. In-context mode runs the whole forward pass
- * and holds every block's scores and MLP activations, about 0.4 GB per pair on ViT-B/16: one
- * pair per run there measured as fast as four, with a peak of 1.0 GB instead of 2.3 GB.
+ * Pairs per probe run: about 36 MB of activations per run. Isolated mode holds one block's
+ * attention scores and projections for the pair's two images: on ViT-B/16 that is 4 pairs, as
+ * fast per pair as 7 and 150 MB lighter. In-context mode runs the blocks one after another, each
+ * followed by its ratios, so it holds one block's scores and MLP activations with the
+ * differences and norms around them, about 8 times their size: on ViT-B/16 each pair more in a
+ * run added 65 to 75 MB (578, 653, 784 MiB while measuring at 1, 2 and 4 pairs, equally fast per
+ * pair), so it runs one pair.
  */
 export function defaultBatchPairs(structure: VitStructure, mode: MeasureMode): number {
   const tokens = structure.tokens ?? 197;
   const scores = structure.heads * tokens * tokens;
-  const perPair = mode === 'in-context' ? 2 * structure.blocks.length * 4 * (scores + tokens * structure.mlpSize) * 4 : 2 * (scores + 4 * tokens * structure.hiddenSize) * 4;
+  const perPair = mode === 'in-context' ? 2 * 8 * (scores + tokens * structure.mlpSize) * 4 : 2 * (scores + 4 * tokens * structure.hiddenSize) * 4;
   return Math.max(1, Math.min(16, Math.floor((36 * 2 ** 20) / perPair)));
 }
 
