@@ -77,6 +77,8 @@ export async function runMultiTargetAnalysis(request: AnalysisRequest, hooks: An
   const names = targetNames(folders);
   const rule: SettledRule | undefined = request.untilSettled ? { tolerance: request.tolerance } : undefined;
   let verdict: SettledVerdict = { settled: false };
+  // Per target, the running statistics of its kept pairs' rows, for the until-settled verdict.
+  let statistics = measured.map((perTarget) => statisticsOf(perTarget, structure.blocks.length));
   let done = 0;
   while (done < pairs.count) {
     const count = Math.min(batchPairs, pairs.count - done);
@@ -85,6 +87,7 @@ export async function runMultiTargetAnalysis(request: AnalysisRequest, hooks: An
     const outcome = await measurer.measure(batch.reference, batch.targets, done, count, done + count < pairs.count);
     if (outcome.kind === 'restart') {
       for (const perTarget of measured) for (const index of [...perTarget.keys()]) if (index >= outcome.resumeAt) perTarget.delete(index);
+      statistics = measured.map((perTarget) => statisticsOf(perTarget, structure.blocks.length));
       done = outcome.resumeAt;
       report('compiling', `Continuing on cpu from pair ${done}`, { pairsDone: done, pairsTotal: pairs.count, executionProvider: measurer.provider });
       continue;
@@ -93,14 +96,20 @@ export async function runMultiTargetAnalysis(request: AnalysisRequest, hooks: An
     for (let k = 0; k < targetCount; k++) {
       for (let i = 0; i < count; i++) {
         const row = k * count + i;
-        measured[k].set(
-          done + i,
-          distances[row] > 0 ? { ratios: Float64Array.from(ratios.subarray(row * columns, (row + 1) * columns)), distance: distances[row] } : batch.names[k][i],
-        );
+        if (distances[row] > 0) {
+          const kept = { ratios: Float64Array.from(ratios.subarray(row * columns, (row + 1) * columns)), distance: distances[row] };
+          measured[k].set(done + i, kept);
+          addPair(statistics[k], kept.ratios, structure.blocks.length);
+        } else {
+          measured[k].set(done + i, batch.names[k][i]);
+        }
       }
     }
     done += count;
-    if (rule) verdict = everyTargetSettled(measured.map((perTarget, k) => ({ name: names[k], verdict: targetVerdict(perTarget, structure.blocks.length, rule) })));
+    if (rule)
+      verdict = everyTargetSettled(
+        statistics.map((running, k) => ({ name: names[k], verdict: settledVerdict(typeColumns(running, columns), running.all().slice(0, columns), rule) })),
+      );
     reportMeasured(report, {
       done,
       total: pairs.count,
@@ -169,20 +178,17 @@ export async function runMultiTargetAnalysis(request: AnalysisRequest, hooks: An
   };
 }
 
-/**
- * One target's until-settled verdict from the ratios measured so far (pairs left out skipped).
- * Recomputed from the kept ratios after each batch: a move to cpu drops pairs from them.
- */
-function targetVerdict(perTarget: Map<number, { ratios: Float64Array; distance: number } | string>, blocks: number, rule: SettledRule): SettledVerdict {
-  const columns = COMPONENTS.length * blocks;
-  const statistics = new RunningStatistics(columns + COMPONENTS.length);
-  const row = new Float64Array(columns + COMPONENTS.length);
-  for (const value of perTarget.values()) {
-    if (typeof value === 'string') continue;
-    pairRow(value.ratios, 0, blocks, row);
-    statistics.add(row);
-  }
-  return settledVerdict(typeColumns(statistics, columns), statistics.all().slice(0, columns), rule);
+/** The running statistics of a target's kept pairs (pairs left out skipped): its rows as the single-target runner keeps them. */
+function statisticsOf(perTarget: Map<number, { ratios: Float64Array; distance: number } | string>, blocks: number): RunningStatistics {
+  const statistics = new RunningStatistics(COMPONENTS.length * (blocks + 1));
+  for (const value of perTarget.values()) if (typeof value !== 'string') addPair(statistics, value.ratios, blocks);
+  return statistics;
+}
+
+function addPair(statistics: RunningStatistics, ratios: Float64Array, blocks: number): void {
+  const row = new Float64Array(COMPONENTS.length * (blocks + 1));
+  pairRow(ratios, 0, blocks, row);
+  statistics.add(row);
 }
 
 function targetReport(
