@@ -18,14 +18,12 @@ export const COMPARISON_PANEL_VIEW_TYPE = 'plasticityLens.comparison';
 
 class ComparisonPanel implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
-  private readonly comparison: PlasticityComparison;
 
   constructor(
     readonly panel: vscode.WebviewPanel,
     private readonly shown: ShownComparison,
     extensionUri: vscode.Uri,
   ) {
-    this.comparison = shown.comparison;
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icon.svg');
     panel.webview.options = webviewOptions(extensionUri);
     panel.webview.html = webviewHtml(panel.webview, extensionUri, 'comparisonPanel', panel.title);
@@ -46,10 +44,10 @@ class ComparisonPanel implements vscode.Disposable {
         await this.save(`${message.chart}.png`, { 'PNG image': ['png'] }, Buffer.from(message.dataUrl.replace(/^data:image\/png;base64,/, ''), 'base64'));
         break;
       case 'exportCsv':
-        await this.save('comparison.csv', { CSV: ['csv'] }, Buffer.from(comparisonToCsv(this.comparison)));
+        await this.save('comparison.csv', { CSV: ['csv'] }, Buffer.from(comparisonToCsv(this.shown.comparison)));
         break;
       case 'exportJson':
-        await this.save('comparison.json', { JSON: ['json'] }, Buffer.from(`${JSON.stringify(this.comparison, null, 2)}\n`));
+        await this.save('comparison.json', { JSON: ['json'] }, Buffer.from(`${JSON.stringify(this.shown.comparison, null, 2)}\n`));
         break;
     }
   }

@@ -139,18 +139,17 @@ function mergeBlocks(shardBlocks: BlockReport[][], components: ComponentName[]):
   });
 }
 
-/** One target of a multi-target run, from its part in each shard. */
+/**
+ * One target of a multi-target run, from its part in each shard. Every part has measured pairs:
+ * a run that left a target without any stops with an error instead of writing a report.
+ */
 function mergeTarget(parts: TargetReport[], components: ComponentName[]): TargetReport {
-  const measured = parts.filter((part) => part.pairs > 0);
-  const blocks =
-    measured.length > 0
-      ? mergeBlocks(
-          measured.map((part) => part.blocks),
-          components,
-        )
-      : [];
-  const summary = blocks.length > 0 ? summarize(blocks) : ({} as TargetReport['summary']);
-  const distance = combineStatistics(measured.map((part) => ({ mean: part.meanInputDistance, std: part.inputDistanceStd, n: part.pairs })));
+  const blocks = mergeBlocks(
+    parts.map((part) => part.blocks),
+    components,
+  );
+  const summary = summarize(blocks);
+  const distance = combineStatistics(parts.map((part) => ({ mean: part.meanInputDistance, std: part.inputDistanceStd, n: part.pairs })));
   return {
     name: parts[0].name,
     folder: parts[0].folder,
@@ -158,7 +157,7 @@ function mergeTarget(parts: TargetReport[], components: ComponentName[]): Target
     pairIndices: unionOfRanges(parts.map((part) => part.pairIndices)),
     blocks,
     summary,
-    ranking: blocks.length > 0 ? rankingOf(summary) : [],
+    ranking: rankingOf(summary),
     meanInputDistance: distance.mean,
     inputDistanceStd: distance.std,
     warnings: unique(parts.flatMap((part) => part.warnings)),
