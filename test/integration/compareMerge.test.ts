@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PlasticityComparison } from '../../extension/core/compare/reportComparison';
-import { PlasticityReport } from '../../extension/core/report/reportSchema';
+import { BlockReport, PlasticityReport } from '../../extension/core/report/reportSchema';
 import { assertOneLineError, GOLDEN_COMPONENTS, modelPath, PAIRS, relativeError, runCli, tempDir } from '../support/fixtures';
 
 const EXIT = { done: 0, usage: 2, report: 4 };
@@ -15,6 +15,21 @@ const MODEL = modelPath('timm_op14.onnx');
 let scratch: string;
 const file = (name: string) => path.join(scratch, name);
 const readReport = (name: string) => JSON.parse(fs.readFileSync(file(name), 'utf8')) as PlasticityReport;
+
+/** Each (block, component) cell of `merged` has the pairs of `single`'s, and its mean, std and interval to 1e-6. */
+function assertSameCells(merged: BlockReport[], single: BlockReport[], label: string): void {
+  assert.equal(merged.length, single.length);
+  merged.forEach((block, b) => {
+    for (const component of GOLDEN_COMPONENTS) {
+      const stats = block.components[component];
+      const expected = single[b].components[component];
+      assert.equal(stats.n, expected.n);
+      for (const key of ['mean', 'std'] as const)
+        assert.ok(relativeError(stats[key], expected[key]) < 1e-6, `${label} block ${b} ${component} ${key}: ${stats[key]} vs ${expected[key]}`);
+      assert.ok(relativeError(stats.ci95[0], expected.ci95[0]) < 1e-6 && relativeError(stats.ci95[1], expected.ci95[1]) < 1e-6, `${label} block ${b} ${component} ci95`);
+    }
+  });
+}
 
 async function analyze(name: string, ...args: string[]): Promise<PlasticityReport> {
   const result = await runCli(['analyze', ...args, '--json', file(name)]);
@@ -61,14 +76,10 @@ describe('analyze --pairs-from and merge', () => {
     const shards = [readReport('shard-0.json'), readReport('shard-3.json')];
     assert.deepEqual(merged.settings.pairIndices, [[0, 8]]);
     assert.equal(merged.settings.pairs, 8);
+    assertSameCells(merged.blocks, single.blocks, 'merged');
     merged.blocks.forEach((block, b) => {
       for (const component of GOLDEN_COMPONENTS) {
         const stats = block.components[component];
-        const reference = single.blocks[b].components[component];
-        assert.equal(stats.n, reference.n);
-        for (const key of ['mean', 'std'] as const)
-          assert.ok(relativeError(stats[key], reference[key]) < 1e-6, `block ${b} ${component} ${key}: ${stats[key]} vs ${reference[key]}`);
-        assert.ok(relativeError(stats.ci95[0], reference.ci95[0]) < 1e-6 && relativeError(stats.ci95[1], reference.ci95[1]) < 1e-6);
         // Independently: the pooled mean and the sum of squares about it, from the shards' numbers.
         const parts = shards.map((shard) => shard.blocks[b].components[component]);
         const n = parts[0].n + parts[1].n;
@@ -98,15 +109,7 @@ describe('analyze --pairs-from and merge', () => {
       assert.deepEqual(target.ranking, reference.ranking);
       assert.ok(relativeError(target.meanInputDistance, reference.meanInputDistance) < 1e-9);
       assert.ok(relativeError(target.inputDistanceStd, reference.inputDistanceStd) < 1e-6);
-      target.blocks.forEach((block, b) => {
-        for (const component of GOLDEN_COMPONENTS) {
-          const stats = block.components[component];
-          const expected = reference.blocks[b].components[component];
-          assert.equal(stats.n, expected.n);
-          for (const key of ['mean', 'std'] as const)
-            assert.ok(relativeError(stats[key], expected[key]) < 1e-6, `${target.name} block ${b} ${component} ${key}: ${stats[key]} vs ${expected[key]}`);
-        }
-      });
+      assertSameCells(target.blocks, reference.blocks, target.name);
     });
     // The top level stays the first target's, as in a single run.
     assert.deepEqual(merged.summary, merged.targets![0].summary);
