@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Reader } from 'protobufjs/minimal';
 import { ModelFileError } from '../errors';
+import { checkExternalDataFiles, ExternalTensor, externalDataPlace, placeDataLocations } from './externalData';
 
 export enum TensorDataType {
   FLOAT = 1,
@@ -134,9 +135,10 @@ function readPackedOrSingleInts(reader: Reader, wireType: number, into: number[]
 /** Field numbers of the onnx.proto messages this reader reads; every other field is skipped. */
 const MODEL_FIELD = { irVersion: 1, producerName: 2, producerVersion: 3, graph: 7, opsetImport: 8 } as const;
 const OPSET_FIELD = { domain: 1, version: 2 } as const;
-const GRAPH_FIELD = { node: 1, initializer: 5, input: 11, output: 12, valueInfo: 13 } as const;
+const GRAPH_FIELD = { node: 1, initializer: 5, input: 11, output: 12, valueInfo: 13, sparseInitializer: 15 } as const;
 const NODE_FIELD = { input: 1, output: 2, name: 3, opType: 4, attribute: 5, domain: 7 } as const;
-const ATTRIBUTE_FIELD = { name: 1, f: 2, i: 3, s: 4, t: 5, floats: 7, ints: 8, type: 20 } as const;
+const ATTRIBUTE_FIELD = { name: 1, f: 2, i: 3, s: 4, t: 5, g: 6, floats: 7, ints: 8, tensors: 9, graphs: 10, type: 20, sparseTensor: 22, sparseTensors: 23 } as const;
+const SPARSE_TENSOR_FIELD = { values: 1, indices: 2 } as const;
 const TENSOR_FIELD = { dims: 1, dataType: 2, floatData: 4, int32Data: 5, int64Data: 7, name: 8, rawData: 9, doubleData: 10, externalData: 13, dataLocation: 14 } as const;
 const STRING_ENTRY_FIELD = { key: 1, value: 2 } as const;
 const VALUE_INFO_FIELD = { name: 1, type: 2 } as const;
@@ -209,17 +211,12 @@ function readTensor(reader: Reader, range: ByteRange, filePath: string): TensorI
     }
   });
   if (tensor.external) {
-    const location = externalEntries.get('location');
-    if (!location) {
-      throw new ModelFileError(`${path.basename(filePath)}: tensor '${tensor.name}' is marked external but names no location.`);
-    }
-    tensor.data = {
-      kind: 'raw',
-      file: path.join(path.dirname(filePath), location),
-      location,
-      offset: Number(externalEntries.get('offset') ?? 0),
-      length: externalEntries.has('length') ? Number(externalEntries.get('length')) : -1,
-    };
+    const place = externalDataPlace(filePath, tensor.name, {
+      location: externalEntries.get('location'),
+      offset: externalEntries.get('offset'),
+      length: externalEntries.get('length'),
+    });
+    tensor.data = { kind: 'raw', ...place };
   }
   return tensor;
 }
@@ -273,11 +270,75 @@ function readAttribute(reader: Reader, range: ByteRange, filePath: string): Attr
       case ATTRIBUTE_FIELD.type:
         attribute.type = reader.int32();
         return true;
+      case ATTRIBUTE_FIELD.g:
+      case ATTRIBUTE_FIELD.graphs:
+        if (wireType !== WIRE_BYTES) return false;
+        readMessageField(reader, (sub, graphRange) => refuseExternalDataInSubgraph(sub, graphRange, filePath));
+        return true;
+      case ATTRIBUTE_FIELD.tensors:
+        if (wireType !== WIRE_BYTES) return false;
+        refuseExternalData(
+          readMessageField(reader, (sub, tensorRange) => readTensor(sub, tensorRange, filePath)),
+          filePath,
+          `a tensor list of attribute '${attribute.name}'`,
+        );
+        return true;
+      case ATTRIBUTE_FIELD.sparseTensor:
+      case ATTRIBUTE_FIELD.sparseTensors:
+        if (wireType !== WIRE_BYTES) return false;
+        readMessageField(reader, (sub, sparseRange) => refuseExternalDataInSparseTensor(sub, sparseRange, filePath, `the sparse tensor of attribute '${attribute.name}'`));
+        return true;
       default:
         return false;
     }
   });
   return attribute;
+}
+
+/**
+ * Tensors nested in subgraphs (Loop, If, Scan bodies) and sparse or listed attributes are not read
+ * by the engine, but onnxruntime would open their external data: such data is refused, whatever
+ * its location, so nothing the model names is read outside what the engine itself checks.
+ */
+function refuseExternalData(tensor: TensorInfo, filePath: string, where: string): void {
+  if (tensor.external) {
+    throw new ModelFileError(
+      `${path.basename(filePath)}: tensor '${tensor.name}' in ${where} keeps its data in an external file, which Plasticity Lens does not read there; save the model with that tensor's data inside the file.`,
+    );
+  }
+}
+
+function refuseExternalDataInSubgraph(reader: Reader, range: ByteRange, filePath: string): void {
+  readFields(reader, range.offset + range.length, (field, wireType) => {
+    if (wireType !== WIRE_BYTES) return false;
+    if (field === GRAPH_FIELD.node) {
+      const node = readMessageField(reader, (sub, nodeRange) => readNode(sub, nodeRange, -1, filePath));
+      for (const attribute of node.attributes.values()) if (attribute.t) refuseExternalData(attribute.t, filePath, `a subgraph (node '${node.name || node.opType}')`);
+    } else if (field === GRAPH_FIELD.initializer) {
+      refuseExternalData(
+        readMessageField(reader, (sub, tensorRange) => readTensor(sub, tensorRange, filePath)),
+        filePath,
+        'a subgraph',
+      );
+    } else if (field === GRAPH_FIELD.sparseInitializer) {
+      readMessageField(reader, (sub, sparseRange) => refuseExternalDataInSparseTensor(sub, sparseRange, filePath, 'a sparse initializer of a subgraph'));
+    } else {
+      return false;
+    }
+    return true;
+  });
+}
+
+function refuseExternalDataInSparseTensor(reader: Reader, range: ByteRange, filePath: string, where: string): void {
+  readFields(reader, range.offset + range.length, (field, wireType) => {
+    if (wireType !== WIRE_BYTES || (field !== SPARSE_TENSOR_FIELD.values && field !== SPARSE_TENSOR_FIELD.indices)) return false;
+    refuseExternalData(
+      readMessageField(reader, (sub, tensorRange) => readTensor(sub, tensorRange, filePath)),
+      filePath,
+      where,
+    );
+    return true;
+  });
 }
 
 function readNode(reader: Reader, range: ByteRange, index: number, filePath: string): NodeInfo {
@@ -380,6 +441,9 @@ function readGraph(reader: Reader, range: ByteRange, model: OnnxModel): void {
         model.valueInfo.set(info.name, info);
         return true;
       }
+      case GRAPH_FIELD.sparseInitializer:
+        readMessageField(reader, (sub, sparseRange) => refuseExternalDataInSparseTensor(sub, sparseRange, model.filePath, 'a sparse initializer'));
+        return true;
       default:
         return false;
     }
@@ -472,7 +536,6 @@ export function readOnnxModel(filePath: string): OnnxModel {
   }
   const model = parseOnnxModel(bytes, filePath);
   checkExternalData(model);
-  placeDataLocations(model);
   return model;
 }
 
@@ -484,52 +547,22 @@ export function onnxFileSha256(model: Pick<OnnxModel, 'bytes'>): string {
   return createHash('sha256').update(model.bytes).digest('hex');
 }
 
-/**
- * Points weight locations at the real files behind any symlinks (a Hugging Face cache links
- * snapshots to blobs), relative to their closest common folder: onnxruntime resolves links and
- * rejects external data outside the folder it is given.
- */
-function placeDataLocations(model: OnnxModel): void {
-  const realPaths = new Map<string, string>();
-  const real = (file: string) => {
-    let resolved = realPaths.get(file);
-    if (resolved === undefined) {
-      resolved = fs.realpathSync(file);
-      realPaths.set(file, resolved);
-    }
-    return resolved;
-  };
-  real(model.filePath);
-  for (const tensor of model.initializers.values()) if (tensor.data.kind === 'raw') real(tensor.data.file);
-  let folder = path.dirname(real(model.filePath));
-  for (const resolved of realPaths.values()) {
-    while (path.relative(folder, resolved).startsWith('..')) folder = path.dirname(folder);
-  }
-  model.dataFolder = folder;
-  for (const tensor of model.initializers.values()) {
-    if (tensor.data.kind === 'raw') tensor.data.location = path.relative(folder, real(tensor.data.file)).split(path.sep).join('/');
-  }
+/** Initializers and the tensors of node attributes (a Constant's value): every tensor the engine may read. */
+function storedTensors(model: OnnxModel): TensorInfo[] {
+  const tensors = [...model.initializers.values()];
+  for (const node of model.nodes) for (const attribute of node.attributes.values()) if (attribute.t) tensors.push(attribute.t);
+  return tensors;
 }
 
 function checkExternalData(model: OnnxModel): void {
-  const sizes = new Map<string, number>();
-  for (const tensor of model.initializers.values()) {
-    if (!tensor.external || tensor.data.kind !== 'raw') continue;
-    const file = tensor.data.file;
-    let size = sizes.get(file);
-    if (size === undefined) {
-      try {
-        size = fs.statSync(file).size;
-      } catch {
-        throw new ModelFileError(`${path.basename(model.filePath)} keeps its weights in '${path.basename(file)}', which is missing; put that file next to the model.`);
-      }
-      sizes.set(file, size);
-    }
-    if (tensor.data.length < 0) tensor.data.length = size - tensor.data.offset;
-    if (tensor.data.offset + tensor.data.length > size) {
-      throw new ModelFileError(`${path.basename(file)} is shorter than ${path.basename(model.filePath)} expects (tensor '${tensor.name}'); copy the weights file again.`);
-    }
-  }
+  const tensors = storedTensors(model);
+  const external: ExternalTensor[] = [];
+  for (const tensor of tensors) if (tensor.external && tensor.data.kind === 'raw') external.push({ name: tensor.name, place: tensor.data });
+  checkExternalDataFiles(model.filePath, external);
+  model.dataFolder = placeDataLocations(
+    model.filePath,
+    tensors.flatMap((tensor) => (tensor.data.kind === 'raw' ? [tensor.data] : [])),
+  );
 }
 
 /**
