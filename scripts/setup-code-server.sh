@@ -144,6 +144,11 @@ rm -rf "$PARTIAL_DIR" "$INSTALL_DIR"
 mkdir -p "$PARTIAL_DIR"
 printf '{ "name": "plasticity-lens-e2e-code-server", "private": true }\n' >"$PARTIAL_DIR/package.json"
 
+# Run as `npm run e2e:setup`, this script inherits the project's .npmrc as environment
+# (npm_config_ignore_scripts=true), which would make the `npm rebuild`s below build nothing.
+# The installs here choose for themselves: scripts off where a download would run
+# (--ignore-scripts), on where native modules are built from source.
+export npm_config_ignore_scripts=false
 export npm_config_yes=true
 export npm_config_audit=false
 export npm_config_fund=false
