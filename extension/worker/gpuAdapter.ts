@@ -2,7 +2,7 @@
 // expose the adapter it opens, so on Linux this reads the Vulkan drivers (ICD manifests) that
 // Dawn, WebGPU's implementation inside onnxruntime, chooses from: those named by the Vulkan
 // loader's environment variables, else the system's. Which provider runs is decided by
-// measurement (analysisRunner), never by this name; the name explains the decision.
+// measurement (pairMeasurer), never by this name; the name explains the decision.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';

@@ -22,9 +22,13 @@ function errorPayload(error: unknown): WorkerErrorPayload {
   return { kind: 'InternalError', message: internal.message, stack: internal.stack };
 }
 
-/** onnxruntime's native library takes a moment to load: loaded on the first request that needs it. */
+// onnxruntime's native library takes a moment to load: loaded on the first request that needs it.
 function analysisRunner(): Promise<typeof import('./analysisRunner')> {
   return import('./analysisRunner');
+}
+
+function modelBounds(): Promise<typeof import('./modelBounds')> {
+  return import('./modelBounds');
 }
 
 /** The result of one request, by method. */
@@ -43,7 +47,7 @@ async function answer(message: WorkerRequest, cachedFor: ReturnType<ModelReadCac
     case 'hash':
       return sha256OfFile(message.params.modelPath);
     case 'bounds':
-      return (await analysisRunner()).dataFreeBoundsBeforeMeasuring(message.params.request, cachedFor);
+      return (await modelBounds()).dataFreeBoundsBeforeMeasuring(message.params.request, cachedFor);
     case 'moduleParameters':
       // Reads the .onnx file (weights stay where they are) and never loads onnxruntime.
       return measuredModuleParameters(readOnnxModel(message.params.modelPath), message.params.modules);

@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { UsageError } from '../../extension/core/errors';
 import { combineStatistics, describeSample } from '../../extension/core/report/buildReport';
 import { mergeReports, ReportShard } from '../../extension/core/report/mergeReports';
-import { firstSharedPair, rangesOfIndices, unionOfRanges } from '../../extension/core/report/pairRanges';
+import { firstSharedPair, rangesOfIndices, rangesWithout, unionOfRanges } from '../../extension/core/report/pairRanges';
 import { GOLDEN_COMPONENTS, sampleStatistics } from '../support/fixtures';
 import { handMadeReport, pairValues } from '../support/reportBuilder';
 
@@ -113,5 +113,14 @@ describe('merging shards', () => {
       [0, 8],
       [9, 10],
     ]);
+  });
+
+  test('pair ranges of a run: its pairs without the left-out ones, equal to the ranges of the kept indices', () => {
+    const first = 100;
+    for (const leftOut of [[], [0], [9], [0, 1, 5, 9], [3, 4, 5]]) {
+      const kept = Array.from({ length: 10 }, (_, offset) => offset).filter((offset) => !leftOut.includes(offset));
+      assert.deepEqual(rangesWithout(first, 10, leftOut), rangesOfIndices(kept.map((offset) => first + offset)), `left out ${leftOut.join(',')}`);
+    }
+    assert.deepEqual(rangesWithout(0, 3, [0, 1, 2]), []);
   });
 });

@@ -19,7 +19,7 @@ after(() => fs.rmSync(scratch, { recursive: true, force: true }));
 /**
  * Nodes touching more than MAX_NODE_TENSORS tensors, as "opType name (n tensors)". Loop is not a
  * shader: onnxruntime runs control flow itself, and the bounds' Loop runs on cpu (see
- * analysisRunner), so only its body's nodes would reach a GPU, and those are narrow.
+ * modelBounds), so only its body's nodes would reach a GPU, and those are narrow.
  */
 function wideNodes(bytes: Uint8Array): string[] {
   const graph = parseOnnxModel(bytes, 'built.onnx');

@@ -51,3 +51,14 @@ export function unionOfRanges(sets: PairRange[][]): PairRange[] {
 export function describeRanges(ranges: PairRange[]): string {
   return ranges.map(([first, end]) => (end - first === 1 ? String(first) : `${first}–${end - 1}`)).join(', ');
 }
+
+/** Indices first .. first + count - 1 without the left-out ones (offsets from first, ascending), as ranges. */
+export function rangesWithout(first: number, count: number, leftOut: number[]): PairRange[] {
+  const ranges: PairRange[] = [];
+  let start = 0;
+  for (const skipped of [...leftOut, count]) {
+    if (skipped > start) ranges.push([first + start, first + skipped]);
+    start = skipped + 1;
+  }
+  return ranges;
+}
