@@ -277,11 +277,7 @@ function readAttribute(reader: Reader, range: ByteRange, filePath: string): Attr
         return true;
       case ATTRIBUTE_FIELD.tensors:
         if (wireType !== WIRE_BYTES) return false;
-        refuseExternalData(
-          readMessageField(reader, (sub, tensorRange) => readTensor(sub, tensorRange, filePath)),
-          filePath,
-          `a tensor list of attribute '${attribute.name}'`,
-        );
+        refuseExternalTensorField(reader, filePath, `a tensor list of attribute '${attribute.name}'`);
         return true;
       case ATTRIBUTE_FIELD.sparseTensor:
       case ATTRIBUTE_FIELD.sparseTensors:
@@ -300,26 +296,18 @@ function readAttribute(reader: Reader, range: ByteRange, filePath: string): Attr
  * by the engine, but onnxruntime would open their external data: such data is refused, whatever
  * its location, so nothing the model names is read outside what the engine itself checks.
  */
-function refuseExternalData(tensor: TensorInfo, filePath: string, where: string): void {
-  if (tensor.external) {
-    throw new ModelFileError(
-      `${path.basename(filePath)}: tensor '${tensor.name}' in ${where} keeps its data in an external file, which Plasticity Lens does not read there; save the model with that tensor's data inside the file.`,
-    );
-  }
-}
-
 function refuseExternalDataInSubgraph(reader: Reader, range: ByteRange, filePath: string): void {
   readFields(reader, range.offset + range.length, (field, wireType) => {
     if (wireType !== WIRE_BYTES) return false;
     if (field === GRAPH_FIELD.node) {
       const node = readMessageField(reader, (sub, nodeRange) => readNode(sub, nodeRange, -1, filePath));
-      for (const attribute of node.attributes.values()) if (attribute.t) refuseExternalData(attribute.t, filePath, `a subgraph (node '${node.name || node.opType}')`);
+      const external = [...node.attributes.values()].find((attribute) => attribute.t?.external);
+      if (external)
+        throw new ModelFileError(
+          `${path.basename(filePath)}: node '${node.name || node.opType}' in a subgraph keeps a tensor in an external file, which Plasticity Lens does not read there; save the model with that tensor's data inside the file.`,
+        );
     } else if (field === GRAPH_FIELD.initializer) {
-      refuseExternalData(
-        readMessageField(reader, (sub, tensorRange) => readTensor(sub, tensorRange, filePath)),
-        filePath,
-        'a subgraph',
-      );
+      refuseExternalTensorField(reader, filePath, 'a subgraph');
     } else if (field === GRAPH_FIELD.sparseInitializer) {
       readMessageField(reader, (sub, sparseRange) => refuseExternalDataInSparseTensor(sub, sparseRange, filePath, 'a sparse initializer of a subgraph'));
     } else {
@@ -332,13 +320,19 @@ function refuseExternalDataInSubgraph(reader: Reader, range: ByteRange, filePath
 function refuseExternalDataInSparseTensor(reader: Reader, range: ByteRange, filePath: string, where: string): void {
   readFields(reader, range.offset + range.length, (field, wireType) => {
     if (wireType !== WIRE_BYTES || (field !== SPARSE_TENSOR_FIELD.values && field !== SPARSE_TENSOR_FIELD.indices)) return false;
-    refuseExternalData(
-      readMessageField(reader, (sub, tensorRange) => readTensor(sub, tensorRange, filePath)),
-      filePath,
-      where,
-    );
+    refuseExternalTensorField(reader, filePath, where);
     return true;
   });
+}
+
+/** Reads the TensorProto field at the reader and refuses it if its data is external. */
+function refuseExternalTensorField(reader: Reader, filePath: string, where: string): void {
+  const tensor = readMessageField(reader, (sub, tensorRange) => readTensor(sub, tensorRange, filePath));
+  if (tensor.external) {
+    throw new ModelFileError(
+      `${path.basename(filePath)}: tensor '${tensor.name}' in ${where} keeps its data in an external file, which Plasticity Lens does not read there; save the model with that tensor's data inside the file.`,
+    );
+  }
 }
 
 function readNode(reader: Reader, range: ByteRange, index: number, filePath: string): NodeInfo {

@@ -5,7 +5,7 @@
 import { UsageError } from '../errors';
 import { PlasticityReport, TargetReport } from '../report/reportSchema';
 import { COMPONENTS } from '../vit/vitStructure';
-import type { RankedOption, SelectionUnit } from './recommend';
+import type { RankedOption, SelectionUnit } from './rankedOption';
 
 export type AcrossRule = 'mean-rank' | 'worst-case';
 export const ACROSS_RULES: readonly AcrossRule[] = ['mean-rank', 'worst-case'];

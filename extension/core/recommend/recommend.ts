@@ -3,12 +3,13 @@
 // or single (block, component) cells.
 import { UsageError } from '../errors';
 import { MeasureMode, PlasticityReport } from '../report/reportSchema';
-import { COMPONENTS, ComponentName } from '../vit/vitStructure';
+import { COMPONENTS } from '../vit/vitStructure';
 import { Budget, describeBudget, formatParameterCount, shareLimit } from './budget';
 import { AcrossRule, acrossNeedsTargets, AcrossTargets, acrossTargetsSummary, multipleTargets, rankAcrossTargets, reportOfTarget } from './acrossTargets';
+import { RankedOption, SelectionUnit } from './rankedOption';
 import { orderNote, paperNoteFor, PAPER_CELLS_NOTE, PAPER_COMBINATION_NOTE, PAPER_PROTOCOL_NOTE } from './paperResults';
 
-export type SelectionUnit = 'types' | 'cells';
+export type { RankedOption, SelectionUnit } from './rankedOption';
 
 export interface RecommendOptions {
   budget: Budget;
@@ -21,30 +22,6 @@ export interface RecommendOptions {
    * in any target. Only for multi-target reports.
    */
   across?: AcrossRule;
-}
-
-export interface RankedOption {
-  component: ComponentName;
-  /** The block of a cell; null for a component type taken in every block. */
-  block: number | null;
-  /** Mean plasticity: over blocks for a type, over pairs for a cell. */
-  plasticity: number;
-  /** The cell's 95% interval; null for a type. */
-  ci95: [number, number] | null;
-  /** 1 = most plastic. */
-  rank: number;
-  parameterCount: number;
-  selected: boolean;
-  /** Why a more plastic option than the last one chosen was left out. */
-  skipped?: string;
-  /** The paper's figures on this choice, when the paper speaks to it. */
-  paperNote: string | null;
-  /** Across targets: this option's rank in each target, in the report's target order. */
-  targetRanks?: number[];
-  /** Across targets: its plasticity in each target (plasticity is their mean). */
-  targetPlasticity?: number[];
-  meanRank?: number;
-  worstRank?: number;
 }
 
 export interface Recommendation {
