@@ -4,7 +4,7 @@
 import { UsageError } from '../core/errors';
 import { OnnxModel } from '../core/onnx/onnxModel';
 import { blockReportsFromStatistics, rankingOf, Statistics, summarize } from '../core/report/buildReport';
-import { graphKindSummary, measuresAnotherPrecision } from '../core/graph/canonicalGraph';
+import { graphKindSummary, measuresAnotherPrecision } from '../core/graph/graphKind';
 import { architectureOf, modelFacts } from '../core/report/modelDescription';
 import { rangesWithout } from '../core/report/pairRanges';
 import {

@@ -6,7 +6,7 @@ import { ModelFileError } from '../errors';
 import * as path from 'node:path';
 import { NodeInfo, TensorDataType } from '../onnx/onnxModel';
 import { readInts } from '../onnx/tensorValues';
-import { RewriteContext } from './canonicalGraph';
+import { RewriteContext } from './graphRewrite';
 import { valuesConstant } from './constantTensor';
 
 /** Appends the plain operators `node` computes to the canonical graph. */

@@ -2,7 +2,8 @@
 // constant a tensor really is once exporter indirections (Identity or Cast of an initializer,
 // Constant nodes, dequantized or float16 weights) are looked through.
 import { elementCount, OnnxModel, TensorDataType } from '../onnx/onnxModel';
-import { CanonicalGraph, GraphNode } from './canonicalGraph';
+import { CanonicalGraph } from './canonicalGraph';
+import { GraphNode } from './graphRewrite';
 import { ConstantTensor, constantValues, plainConstant } from './constantTensor';
 
 /** Ops that move or reshape data without changing values: looked through when tracing paths. */

@@ -7,7 +7,7 @@
 import * as path from 'node:path';
 import { ModelFileError } from '../errors';
 import { NodeInfo, TensorDataType, TensorInfo } from '../onnx/onnxModel';
-import { AttributeSpec, RewriteContext } from './canonicalGraph';
+import { AttributeSpec, RewriteContext } from './graphRewrite';
 import { ConstantTensor, plainConstant } from './constantTensor';
 
 /** Which input of a quantized operator is its 8-bit weight (when that input is a constant). */

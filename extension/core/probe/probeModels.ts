@@ -12,7 +12,7 @@
 // X is run through every component once, not once per target.
 import { OnnxModel, TensorDataType } from '../onnx/onnxModel';
 import { AttributeValue, MAX_TENSOR_BYTES, OnnxGraphBuilder } from '../onnx/onnxWriter';
-import { GraphNode } from '../graph/canonicalGraph';
+import { GraphNode } from '../graph/graphRewrite';
 import { emitConstant } from '../graph/constantTensor';
 import { COMPONENTS, ComponentName, LinearLayer, VitStructure } from '../vit/vitStructure';
 import { FUSED_OPS_DOMAIN, PROBE_OPSET, ProbeOps } from './probeOps';

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ModelFileError } from '../errors';
 import { defaultOpset, elementCount, OnnxModel, onnxFileSha256, TensorDataType, TensorInfo, ValueInfo } from '../onnx/onnxModel';
-import { graphKindSummary } from '../graph/canonicalGraph';
+import { graphKindSummary } from '../graph/graphKind';
 import { QUANTIZED_WEIGHT_INPUT } from '../graph/quantizedOperators';
 import { discoverVit } from '../vit/discoverVit';
 import { VitStructure } from '../vit/vitStructure';

@@ -3,8 +3,9 @@
 // the MLP around each attention complete them. Names only label what structure found.
 import * as path from 'node:path';
 import { ModelFileError } from '../errors';
-import { canonicalGraphOf, GraphKind } from '../graph/canonicalGraph';
-import type { GraphNode as NodeInfo } from '../graph/canonicalGraph';
+import { canonicalGraphOf } from '../graph/canonicalGraph';
+import { GraphKind } from '../graph/graphKind';
+import type { GraphNode as NodeInfo } from '../graph/graphRewrite';
 import { ConstantTensor } from '../graph/constantTensor';
 import { GraphIndex, LAYOUT_OPS } from '../graph/graphIndex';
 import { NAMING_TEMPLATES, templateBlockModule, templateComponentModule } from './namingTemplates';

@@ -1,6 +1,6 @@
 // What discovery finds in a ViT: the typed boundary between the model reader and the probes.
 import { ConstantTensor } from '../graph/constantTensor';
-import { GraphKind } from '../graph/canonicalGraph';
+import { GraphKind } from '../graph/graphKind';
 import { GraphIndex } from '../graph/graphIndex';
 
 import { Activation, ComponentName, Naming, NormPlacement } from '../vocabulary';
