@@ -1,0 +1,158 @@
+// Names of what discovery found, as the model's framework names them: module and parameter names
+// read from the file (initializer and node names), the framework told by their shape, and its
+// template where the file's own names do not name a module.
+import { ConstantTensor } from '../graph/constantTensor';
+import { elementCount } from '../onnx/onnxModel';
+import { NAMING_TEMPLATES, templateBlockModule, templateComponentModule } from './namingTemplates';
+import { AttentionLayer, COMPONENTS, ComponentName, LayerNormLayer, LinearLayer, Naming, TransformerBlock } from './vitStructure';
+
+/** The framework module and parameter names of a block's components, as the file names them. */
+export function blockNames(parts: { ln1: LayerNormLayer; attention: AttentionLayer; ln2: LayerNormLayer; fc1: LinearLayer; fc2: LinearLayer }) {
+  const attentionLinears = uniqueLinears(parts.attention);
+  const parameters: Record<ComponentName, string[]> = {
+    LN1: layerNormParameters(parts.ln1),
+    MHA: attentionLinears.flatMap(linearParameters),
+    LN2: layerNormParameters(parts.ln2),
+    FC1: linearParameters(parts.fc1),
+    FC2: linearParameters(parts.fc2),
+  };
+  const parameterCounts: Record<ComponentName, number> = {
+    LN1: layerNormTensors(parts.ln1).reduce((sum, tensor) => sum + elementCount(tensor.dims), 0),
+    MHA: attentionLinears.reduce((sum, linear) => sum + linearTensors(linear).reduce((total, tensor) => total + elementCount(tensor.dims), 0), 0),
+    LN2: layerNormTensors(parts.ln2).reduce((sum, tensor) => sum + elementCount(tensor.dims), 0),
+    FC1: linearTensors(parts.fc1).reduce((sum, tensor) => sum + elementCount(tensor.dims), 0),
+    FC2: linearTensors(parts.fc2).reduce((sum, tensor) => sum + elementCount(tensor.dims), 0),
+  };
+  const modules = {} as Record<ComponentName, string>;
+  for (const component of COMPONENTS) modules[component] = commonModule(parameters[component].map(moduleOfParameter));
+  const module = commonModule(COMPONENTS.map((component) => modules[component]));
+  return { modules, parameters, parameterCounts, module };
+}
+
+function uniqueLinears(attention: AttentionLayer): LinearLayer[] {
+  return [...new Set([attention.query.linear, attention.key.linear, attention.value.linear, attention.outProjection])];
+}
+
+function layerNormTensors(layerNorm: LayerNormLayer): ConstantTensor[] {
+  return [layerNorm.gamma, layerNorm.beta].filter((tensor): tensor is ConstantTensor => tensor !== undefined);
+}
+
+function linearTensors(linear: LinearLayer): ConstantTensor[] {
+  return [linear.weight, linear.bias].filter((tensor): tensor is ConstantTensor => tensor !== undefined);
+}
+
+const PARAMETER_SUFFIX = /\.(weight|bias|in_proj_weight|in_proj_bias)$/;
+
+/** True for names that are a framework's parameter names (not exporter-made ones like onnx::MatMul_12). */
+function isFrameworkName(name: string): boolean {
+  return PARAMETER_SUFFIX.test(name) && !name.includes('::') && !name.startsWith('/');
+}
+
+/** "/blocks.0/attn/qkv/MatMul" -> "blocks.0.attn.qkv" */
+function moduleOfNodeName(nodeName: string): string | undefined {
+  if (!nodeName.startsWith('/')) return undefined;
+  const parts = nodeName.split('/').filter(Boolean);
+  parts.pop();
+  return parts.length > 0 ? parts.join('.') : undefined;
+}
+
+/**
+ * The file's name for a constant's values: its initializer's name, less the suffix quantization
+ * tools add ("onnx::MatMul_12_quantized"); a rewritten constant keeps its canonical name.
+ */
+function parameterName(constant: ConstantTensor): string {
+  if (isFrameworkName(constant.name)) return constant.name;
+  if (constant.stored && constant.storedIn === 'initializer' && constant.stored.name) return constant.stored.name.replace(/_quantized$/, '');
+  return constant.name;
+}
+
+function layerNormParameters(layerNorm: LayerNormLayer): string[] {
+  return layerNormTensors(layerNorm).map(parameterName);
+}
+
+function linearParameters(linear: LinearLayer): string[] {
+  const names: string[] = [];
+  const biasName = linear.bias && isFrameworkName(parameterName(linear.bias)) ? parameterName(linear.bias) : undefined;
+  const weightName = parameterName(linear.weight);
+  if (isFrameworkName(weightName)) names.push(weightName);
+  else if (biasName) names.push(biasName.replace(/bias$/, 'weight'));
+  else {
+    const module = moduleOfNodeName(linear.nodeName);
+    names.push(module ? `${module}.weight` : weightName);
+  }
+  if (linear.bias) names.push(biasName ?? parameterName(linear.bias));
+  return names;
+}
+
+function moduleOfParameter(name: string): string {
+  return PARAMETER_SUFFIX.test(name) ? name.replace(PARAMETER_SUFFIX, '') : name;
+}
+
+function commonModule(modules: string[]): string {
+  const split = modules.map((module) => module.split('.'));
+  const first = split[0] ?? [];
+  let length = first.length;
+  for (const parts of split) {
+    let shared = 0;
+    while (shared < Math.min(length, parts.length) && parts[shared] === first[shared]) shared++;
+    length = shared;
+  }
+  return first.slice(0, length).join('.');
+}
+
+/** Module paths that show each framework's naming (any block, any component). */
+const NAMING_PATTERNS: [Naming, RegExp][] = [
+  ['timm', /(^|\.)blocks\.\d+\.(norm1|norm2|attn|mlp)(\.|$)/],
+  ['hf', /(^|\.)encoder\.layer\.\d+\.(attention|layernorm_before|layernorm_after|intermediate|output)(\.|$)/],
+  ['torchvision', /(^|\.)encoder_layer_\d+\.(ln_1|ln_2|self_attention|mlp)(\.|$)/],
+  ['clip', /(^|\.)resblocks\.\d+\.(ln_1|ln_2|attn|mlp)(\.|$)/],
+  ['hf-clip', /(^|\.)layers\.\d+\.(self_attn|layer_norm1|layer_norm2|mlp)(\.|$)/],
+];
+
+/** The naming most of the blocks' module names follow (a fused or renamed module does not outvote the rest). */
+export function detectNaming(blocks: TransformerBlock[]): Naming {
+  const votes = new Map<Naming, number>();
+  for (const block of blocks) {
+    for (const component of COMPONENTS) {
+      const naming = NAMING_PATTERNS.find(([, pattern]) => pattern.test(block.modules[component]))?.[0];
+      if (naming) votes.set(naming, (votes.get(naming) ?? 0) + 1);
+    }
+  }
+  const [best] = [...votes.entries()].sort((a, b) => b[1] - a[1]);
+  return best?.[0] ?? 'generic';
+}
+
+/**
+ * Names from the framework's template where the file's own do not name the module: a fused
+ * attention's packed weights, a parameter the exporter deduplicated into another module's. The
+ * prefix in front of the template (e.g. 'vision_model.') is the one the well-named modules show.
+ */
+export function applyTemplateNames(blocks: TransformerBlock[], naming: Naming): void {
+  if (naming === 'generic') return;
+  const template = NAMING_TEMPLATES[naming];
+  let root: string | undefined;
+  for (const block of blocks) {
+    for (const component of COMPONENTS) {
+      const relative = templateComponentModule(template, '', block.index, component);
+      const module = block.modules[component];
+      if (root === undefined && (module === relative || module.endsWith(`.${relative}`))) root = module.slice(0, module.length - relative.length);
+    }
+  }
+  if (root === undefined) return;
+  for (const block of blocks) {
+    const hasBias: Record<ComponentName, boolean> = {
+      LN1: block.ln1.beta !== undefined,
+      MHA: block.attention.query.linear.bias !== undefined,
+      LN2: block.ln2.beta !== undefined,
+      FC1: block.fc1.bias !== undefined,
+      FC2: block.fc2.bias !== undefined,
+    };
+    for (const component of COMPONENTS) {
+      const expected = templateComponentModule(template, root, block.index, component);
+      if (block.modules[component] === expected) continue;
+      block.modules[component] = expected;
+      block.parameters[component] = template.parameters[component].filter((name) => hasBias[component] || !/(^|[._])bias$/.test(name)).map((name) => `${expected}.${name}`);
+    }
+    block.module = templateBlockModule(template, root, block.index);
+  }
+}
