@@ -2,6 +2,7 @@
 import * as path from 'node:path';
 import { PlasticityReport } from '../core/report/reportSchema';
 import { COMPONENTS } from '../core/vit/vitStructure';
+import { ExtraParameter } from '../core/vocabulary';
 
 function pad(text: string, width: number, right = false): string {
   return right ? text.padStart(width) : text.padEnd(width);
@@ -22,6 +23,8 @@ export function formatReportTable(report: PlasticityReport): string {
     `Model     ${path.basename(report.model.path)}  (${architecture.blocks} blocks, d=${architecture.hiddenSize}, ${architecture.heads} heads, MLP ${architecture.mlpSize}, ${architecture.tokens} tokens, ${architecture.naming} naming)`,
   );
   lines.push(`Mode      ${modeLabel}`);
+  const extras = architecture.extraParameters;
+  if (extras) lines.push(`Extra     not in any component: ${extraParameterSummary(extras.parameters)}. ${extras.rule}`);
   const multi = report.targets && report.targets.length > 1 ? ` (the first of ${report.targets.length} targets; all below)` : '';
   const inputs = settings.inputs.synthetic
     ? 'SYNTHETIC images (not your data)'
@@ -92,4 +95,11 @@ function targetsTable(report: PlasticityReport): string[] {
       : `  The most plastic type differs: ${targets.map((target) => `${target.name} ${target.ranking[0]}`).join(', ')}; see 'plasticity-lens recommend REPORT --across mean-rank|worst-case'.`,
   );
   return lines;
+}
+
+/** "LayerScale γ ×6 (blocks.N.ls1.gamma, ...), register tokens (reg_token)" */
+function extraParameterSummary(parameters: ExtraParameter[]): string {
+  const byKind = new Map<string, string[]>();
+  for (const parameter of parameters) byKind.set(parameter.kind, [...(byKind.get(parameter.kind) ?? []), parameter.name]);
+  return [...byKind.entries()].map(([kind, names]) => `${kind} ×${names.length} (${names.slice(0, 2).join(', ')}${names.length > 2 ? ', ...' : ''})`).join('; ');
 }

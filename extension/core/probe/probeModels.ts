@@ -13,7 +13,7 @@
 import { OnnxModel, TensorDataType } from '../onnx/onnxModel';
 import { AttributeValue, MAX_TENSOR_BYTES, OnnxGraphBuilder } from '../onnx/onnxWriter';
 import { GraphNode } from '../graph/graphRewrite';
-import { emitConstant } from '../graph/constantTensor';
+import { ConstantTensor, emitConstant } from '../graph/constantTensor';
 import { COMPONENTS, ComponentName, LinearLayer, VitStructure } from '../vit/vitStructure';
 import { FUSED_OPS_DOMAIN, PROBE_OPSET, ProbeOps } from './probeOps';
 
@@ -325,12 +325,14 @@ export function buildInContextProbe(model: OnnxModel, structure: VitStructure, o
       measured.set(which, ratio(input, output));
       return output;
     };
+    // LayerScale γ scales a branch after its component is measured: it is in the forward pass, not in the component.
+    const scaled = (branch: string, gamma: ConstantTensor | undefined) => (gamma ? b.op('Mul', [branch, emitConstant(b, model, gamma)]) : branch);
     if (structure.norm === 'pre') {
-      const afterAttention = b.op('Add', [hidden, attention(norm(hidden, 'LN1'))]);
-      hidden = b.op('Add', [afterAttention, mlp(norm(afterAttention, 'LN2'))]);
+      const afterAttention = b.op('Add', [hidden, scaled(attention(norm(hidden, 'LN1')), block.layerScale.attention)]);
+      hidden = b.op('Add', [afterAttention, scaled(mlp(norm(afterAttention, 'LN2')), block.layerScale.mlp)]);
     } else {
-      const normed = norm(b.op('Add', [hidden, attention(hidden)]), 'LN1');
-      hidden = norm(b.op('Add', [normed, mlp(normed)]), 'LN2');
+      const normed = norm(b.op('Add', [hidden, scaled(attention(hidden), block.layerScale.attention)]), 'LN1');
+      hidden = norm(b.op('Add', [normed, scaled(mlp(normed), block.layerScale.mlp)]), 'LN2');
     }
     if (lastBlock.length > 0) collected = withLastBlock();
     lastBlock = COMPONENTS.map((component) => measured.get(component)!);

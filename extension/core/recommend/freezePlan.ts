@@ -3,6 +3,7 @@
 // from this one object.
 import { PlasticityReport } from '../report/reportSchema';
 import { TOOL_VERSION } from '../toolVersion';
+import { EXTRA_PARAMETER_RULE } from '../vocabulary';
 import { ComponentName } from '../vit/vitStructure';
 import { Budget } from './budget';
 import { allCells, FrameworkNaming, ResolvedNaming } from './frameworkNaming';
@@ -16,7 +17,7 @@ export const FREEZE_PLAN_VERSION = 1;
 export const MATCHING_RULE = "A parameter is trainable when its name equals one of the trainable module names or starts with it followed by '.'; every other parameter is frozen.";
 
 export interface TrainableGroup {
-  role: 'component' | 'head' | 'final-norm';
+  role: 'component' | 'layer-scale' | 'head' | 'final-norm';
   /** In words: "MHA in blocks 0-11", "classification head". */
   label: string;
   component?: ComponentName;
@@ -134,6 +135,29 @@ function componentGroups(report: PlasticityReport, recommendation: Recommendatio
   return { groups, choices };
 }
 
+/** The LayerScale γ that follow the chosen components (EXTRA_PARAMETER_RULE): one group per component group that has any. */
+function layerScaleGroups(report: PlasticityReport, groups: TrainableGroup[]): TrainableGroup[] {
+  const extras = report.model.architecture.extraParameters?.parameters.filter((parameter) => parameter.kind === 'layer scale') ?? [];
+  return groups.flatMap((group) => {
+    const following = extras.filter((parameter) => parameter.follows === group.component && parameter.block !== null && group.blocks?.includes(parameter.block));
+    if (following.length === 0) return [];
+    const names = following.map((parameter) => parameter.name);
+    return [
+      {
+        role: 'layer-scale' as const,
+        label: `LayerScale γ of ${group.label}`,
+        component: group.component,
+        blocks: following.map((parameter) => parameter.block!),
+        modules: names,
+        match: 'all' as const,
+        parameters: names,
+        parameterCount: following.reduce((sum, parameter) => sum + parameter.count, 0),
+        loraTargets: [],
+      },
+    ];
+  });
+}
+
 interface ExtraPart {
   group: TrainableGroup | null;
   /** Modules to freeze when the head is not trained. */
@@ -227,7 +251,9 @@ export function buildFreezePlan(inputs: FreezePlanInputs): FreezePlan {
   const head = extraPart('head', naming.headCandidates, naming, inputs.modelParameters);
   const finalNorm = extraPart('final-norm', naming.finalNormCandidates, naming, inputs.modelParameters);
   const notes = [...recommendation.notes];
-  const trainable = [...groups];
+  const layerScales = layerScaleGroups(report, groups);
+  if ((report.model.architecture.extraParameters?.parameters.length ?? 0) > 0) notes.push(EXTRA_PARAMETER_RULE);
+  const trainable = [...groups, ...layerScales];
   const frozenExtras: string[] = [];
   for (const part of [finalNorm, head]) {
     if (recommendation.includeHead) {
@@ -246,7 +272,8 @@ export function buildFreezePlan(inputs: FreezePlanInputs): FreezePlan {
 
   const headCount = recommendation.includeHead ? head.parameterCount : 0;
   const normCount = recommendation.includeHead ? finalNorm.parameterCount : 0;
-  const trainableCount = headCount === null || normCount === null ? null : recommendation.selectedParameterCount + headCount + normCount;
+  const layerScaleCount = layerScales.reduce((sum, group) => sum + (group.parameterCount ?? 0), 0);
+  const trainableCount = headCount === null || normCount === null ? null : recommendation.selectedParameterCount + layerScaleCount + headCount + normCount;
 
   if (naming.source === 'template') {
     notes.push(

@@ -9,6 +9,7 @@ import { graphKindSummary } from '../graph/graphKind';
 import { QUANTIZED_WEIGHT_INPUT } from '../graph/quantizedOperators';
 import { discoverVit } from '../vit/discoverVit';
 import { VitStructure } from '../vit/vitStructure';
+import { EXTRA_PARAMETER_RULE } from '../vocabulary';
 import { Architecture, ModelFacts, ModelOverview } from './reportSchema';
 
 export type { ModelOverview } from './reportSchema';
@@ -63,6 +64,7 @@ export function architectureOf(structure: VitStructure, tokens: number, imageSiz
     naming: structure.naming,
     embeddingOutput: structure.embeddingOutput,
     graph: { ...structure.kind, summary: graphKindSummary(structure.kind) },
+    ...(structure.extraParameters.length > 0 ? { extraParameters: { rule: EXTRA_PARAMETER_RULE, parameters: structure.extraParameters } } : {}),
   };
 }
 

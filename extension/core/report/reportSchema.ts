@@ -1,6 +1,6 @@
 // The JSON report (schemaVersion 1): the one contract every consumer reads (command line, panel,
 // hints, exports). Add fields freely; change or remove one only with a new schemaVersion.
-import { Activation, ComponentName, Naming, NormPlacement } from '../vocabulary';
+import { Activation, ComponentName, ExtraParameter, Naming, NormPlacement } from '../vocabulary';
 
 export const REPORT_SCHEMA_VERSION = 1;
 
@@ -82,6 +82,8 @@ export interface PlasticityReport {
       embeddingOutput: string;
       /** How the file stores the model and what the engine did about it (absent in reports before 0.2). */
       graph?: GraphKindReport;
+      /** Parameters of no component (LayerScale γ, register tokens) and the rule freeze plans assign them by; absent when the model has none. */
+      extraParameters?: { rule: string; parameters: ExtraParameter[] };
     };
   };
   settings: {

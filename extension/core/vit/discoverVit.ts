@@ -9,7 +9,7 @@ import { GraphKind } from '../graph/graphKind';
 import { GraphIndex } from '../graph/graphIndex';
 import type { GraphNode } from '../graph/graphRewrite';
 import { OnnxModel } from '../onnx/onnxModel';
-import { applyTemplateNames, blockNames, detectNaming } from './moduleNames';
+import { applyTemplateNames, blockNames, detectNaming, layerScaleParameters, registerTokenParameters } from './moduleNames';
 import { isAttentionSoftmax, resolveAttention } from './patterns/attention';
 import { resolveBlock } from './patterns/block';
 import { DiscoveryContext } from './patterns/discoveryContext';
@@ -100,6 +100,12 @@ function describe(model: OnnxModel, context: DiscoveryContext, blocks: Transform
     norm: context.layerNorms.byOutput.get(blocks[0].attention.input) ? 'pre' : 'post',
     activation: blocks[0].activation,
     naming,
+    extraParameters: [
+      ...registerTokenParameters(
+        embeddingNodes.flatMap((node) => node.inputs.map((input) => (input ? graph.constant(input) : undefined)).filter((constant) => constant !== undefined)),
+      ),
+      ...blocks.flatMap(layerScaleParameters),
+    ],
     graph,
     kind: graphKind(graph, blocks),
   };

@@ -4,10 +4,11 @@
 import { ConstantTensor } from '../graph/constantTensor';
 import { elementCount } from '../onnx/onnxModel';
 import { NAMING_TEMPLATES, templateBlockModule, templateComponentModule } from './namingTemplates';
-import { AttentionLayer, COMPONENTS, ComponentName, LayerNormLayer, LinearLayer, Naming, TransformerBlock } from './vitStructure';
+import type { BlockParts } from './patterns/block';
+import { AttentionLayer, COMPONENTS, ComponentName, ExtraParameter, LayerNormLayer, LinearLayer, Naming, TransformerBlock } from './vitStructure';
 
 /** The framework module and parameter names of a block's components, as the file names them. */
-export function blockNames(parts: { ln1: LayerNormLayer; attention: AttentionLayer; ln2: LayerNormLayer; fc1: LinearLayer; fc2: LinearLayer }) {
+export function blockNames(parts: BlockParts) {
   const attentionLinears = uniqueLinears(parts.attention);
   const parameters: Record<ComponentName, string[]> = {
     LN1: layerNormParameters(parts.ln1),
@@ -27,6 +28,25 @@ export function blockNames(parts: { ln1: LayerNormLayer; attention: AttentionLay
   for (const component of COMPONENTS) modules[component] = commonModule(parameters[component].map(moduleOfParameter));
   const module = commonModule(COMPONENTS.map((component) => modules[component]));
   return { modules, parameters, parameterCounts, module };
+}
+
+/** A block's LayerScale γ, each with the component it follows. */
+export function layerScaleParameters(block: Pick<TransformerBlock, 'index' | 'layerScale'>): ExtraParameter[] {
+  const entries: [ConstantTensor | undefined, ComponentName][] = [
+    [block.layerScale.attention, 'MHA'],
+    [block.layerScale.mlp, 'FC2'],
+  ];
+  return entries
+    .filter((entry): entry is [ConstantTensor, ComponentName] => entry[0] !== undefined)
+    .map(([gamma, follows]) => ({ name: parameterName(gamma), kind: 'layer scale', block: block.index, follows, count: elementCount(gamma.dims) }));
+}
+
+/** Register tokens among the embedding's constants, as timm (`reg_token`) and HF (`register_tokens`) name them. */
+export function registerTokenParameters(constants: ConstantTensor[]): ExtraParameter[] {
+  const seen = new Set<string>();
+  return constants
+    .filter((constant) => /(^|\.)(reg_token|register_tokens)$/.test(parameterName(constant)) && !seen.has(parameterName(constant)) && seen.add(parameterName(constant)))
+    .map((constant) => ({ name: parameterName(constant), kind: 'register tokens', block: null, follows: null, count: elementCount(constant.dims) }));
 }
 
 function uniqueLinears(attention: AttentionLayer): LinearLayer[] {

@@ -3,10 +3,10 @@ import { ConstantTensor } from '../graph/constantTensor';
 import { GraphKind } from '../graph/graphKind';
 import { GraphIndex } from '../graph/graphIndex';
 
-import { Activation, ComponentName, Naming, NormPlacement } from '../vocabulary';
+import { Activation, ComponentName, ExtraParameter, Naming, NormPlacement } from '../vocabulary';
 
 export { COMPONENTS } from '../vocabulary';
-export type { Activation, ComponentName, Naming, NormPlacement } from '../vocabulary';
+export type { Activation, ComponentName, ExtraParameter, Naming, NormPlacement } from '../vocabulary';
 
 export interface LayerNormLayer {
   input: string;
@@ -63,6 +63,8 @@ export interface TransformerBlock {
   fc1: LinearLayer;
   fc2: LinearLayer;
   activation: Activation;
+  /** LayerScale: γ multiplying a branch's output before its residual Add (DINOv2, BEiT, CaiT). */
+  layerScale: { attention?: ConstantTensor; mlp?: ConstantTensor };
   /** Framework module name per component (e.g. "blocks.3.attn"). */
   modules: Record<ComponentName, string>;
   /** Framework parameter names per component. */
@@ -92,6 +94,8 @@ export interface VitStructure {
   norm: NormPlacement;
   activation: Activation;
   naming: Naming;
+  /** Parameters of no component: the blocks' LayerScale γ and the embedding's register tokens. */
+  extraParameters: ExtraParameter[];
   /** The canonical graph discovery read (the embedder copies its nodes). */
   graph: GraphIndex;
   /** How the file stores the model: float16 or 8-bit weights, fused operators, activation quantization. */

@@ -1,5 +1,6 @@
 // A transformer block around its attention: pre-norm (LN1 -> MHA -> add, LN2 -> MLP -> add) or
 // post-norm (MHA -> add -> LN1, MLP -> add -> LN2).
+import { ConstantTensor } from '../../graph/constantTensor';
 import { Activation, AttentionLayer, LayerNormLayer, LinearLayer } from '../vitStructure';
 import { DiscoveryContext } from './discoveryContext';
 import { BlockResolutionError } from './nodeMatching';
@@ -16,16 +17,18 @@ export interface BlockParts {
   fc1: LinearLayer;
   fc2: LinearLayer;
   activation: Activation;
+  layerScale: { attention?: ConstantTensor; mlp?: ConstantTensor };
 }
 
 export function resolveBlock(context: DiscoveryContext, attention: AttentionLayer): BlockParts {
   const { graph, layerNorms, linears } = context;
   const preNormLn1 = layerNorms.byOutput.get(attention.input);
+  const width = attention.outProjection.outFeatures;
   let parts: BlockParts;
   if (preNormLn1) {
     const ln1 = preNormLn1;
     const input = ln1.input;
-    const attentionResidual = residualAdd(context, attention.output, 'attention');
+    const attentionResidual = residualAdd(context, attention.output, 'attention', width);
     if (graph.sourceThroughLayout(attentionResidual.skip) !== input && attentionResidual.skip !== input) {
       throw new BlockResolutionError('the attention residual does not add the block input');
     }
@@ -33,20 +36,39 @@ export function resolveBlock(context: DiscoveryContext, attention: AttentionLaye
     const ln2 = layerNorms.on(mid, 'LN2');
     const fc1 = linears.require(ln2.output, 'FC1 after LN2');
     const { fc2, activation } = mlpAfter(context, fc1);
-    const mlpResidual = residualAdd(context, fc2.output, 'MLP');
+    const mlpResidual = residualAdd(context, fc2.output, 'MLP', width);
     if (mlpResidual.skip !== mid) throw new BlockResolutionError('the MLP residual does not add the attention residual');
-    parts = { input, output: mlpResidual.add.outputs[0], ln1, attention, ln2, fc1, fc2, activation };
+    parts = {
+      input,
+      output: mlpResidual.add.outputs[0],
+      ln1,
+      attention,
+      ln2,
+      fc1,
+      fc2,
+      activation,
+      layerScale: { attention: attentionResidual.layerScale, mlp: mlpResidual.layerScale },
+    };
   } else {
-    const attentionResidual = residualAdd(context, attention.output, 'attention');
+    const attentionResidual = residualAdd(context, attention.output, 'attention', width);
     const ln1 = layerNorms.on(attentionResidual.add.outputs[0], 'LN1 after attention (post-norm)');
     const fc1 = linears.require(ln1.output, 'FC1 after LN1');
     const { fc2, activation } = mlpAfter(context, fc1);
-    const mlpResidual = residualAdd(context, fc2.output, 'MLP');
+    const mlpResidual = residualAdd(context, fc2.output, 'MLP', width);
     const ln2 = layerNorms.on(mlpResidual.add.outputs[0], 'LN2 after the MLP (post-norm)');
-    parts = { input: attention.input, output: ln2.output, ln1, attention, ln2, fc1, fc2, activation };
+    parts = {
+      input: attention.input,
+      output: ln2.output,
+      ln1,
+      attention,
+      ln2,
+      fc1,
+      fc2,
+      activation,
+      layerScale: { attention: attentionResidual.layerScale, mlp: mlpResidual.layerScale },
+    };
   }
   const { ln1, ln2, fc1, fc2 } = parts;
-  const width = attention.outProjection.outFeatures;
   if (ln1.width !== width || ln2.width !== width || fc1.inFeatures !== width || fc2.outFeatures !== width || fc2.inFeatures !== fc1.outFeatures) {
     throw new BlockResolutionError(
       `its widths disagree (LN1 ${ln1.width}, attention ${width}, LN2 ${ln2.width}, FC1 ${fc1.inFeatures}->${fc1.outFeatures}, FC2 ${fc2.inFeatures}->${fc2.outFeatures})`,
