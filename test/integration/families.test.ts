@@ -7,21 +7,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { MeasureMode, PlasticityReport } from '../../extension/core/report/reportSchema';
-import { EXTRA_PARAMETER_RULE, ExtraParameter } from '../../extension/core/vocabulary';
+import { EXTRA_PARAMETER_RULE } from '../../extension/core/vocabulary';
 import { WorkerSupervisor } from '../../extension/worker/workerSupervisor';
-import { Golden, GOLDEN_COMPONENTS, goldenBlockStatistics, MODELS, PAIRS, relativeError, runCli, tempDir } from '../support/fixtures';
+import { FAMILY_MODELS, familyGoldens, Golden, GOLDEN_COMPONENTS, goldenBlockStatistics, PAIRS, relativeError, runCli, tempDir } from '../support/fixtures';
 
-const FAMILIES = path.join(MODELS, 'families');
-
-type FamilyGolden = Golden & { family: string; extraParameters: Omit<ExtraParameter, 'kind' | 'count'>[] };
-
-function familyGoldens(): FamilyGolden[] {
-  return fs
-    .readdirSync(FAMILIES)
-    .filter((name) => name.endsWith('.golden.json'))
-    .sort()
-    .map((name) => JSON.parse(fs.readFileSync(path.join(FAMILIES, name), 'utf8')) as FamilyGolden);
-}
+const FAMILIES = FAMILY_MODELS;
 
 const supervisor = new WorkerSupervisor();
 after(() => supervisor.dispose());

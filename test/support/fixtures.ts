@@ -49,6 +49,19 @@ export function goldenFixtures(): Golden[] {
     .map((name) => JSON.parse(fs.readFileSync(path.join(MODELS, name), 'utf8')) as Golden);
 }
 
+/** The ViT families beyond the plain ViT (generate_families.py), with the parameters of no component each golden lists. */
+export const FAMILY_MODELS = path.join(MODELS, 'families');
+
+export type FamilyGolden = Golden & { family: string; extraParameters: { name: string; block: number | null; follows: string | null }[] };
+
+export function familyGoldens(): FamilyGolden[] {
+  return fs
+    .readdirSync(FAMILY_MODELS)
+    .filter((name) => name.endsWith('.golden.json'))
+    .sort()
+    .map((name) => JSON.parse(fs.readFileSync(path.join(FAMILY_MODELS, name), 'utf8')) as FamilyGolden);
+}
+
 export function modelPath(name: string): string {
   return path.join(MODELS, name);
 }

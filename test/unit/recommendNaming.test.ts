@@ -8,10 +8,12 @@ import { readOnnxModel } from '../../extension/core/onnx/onnxModel';
 import { allCells, FRAMEWORK_NAMINGS, FrameworkNaming, NAMING_TEMPLATES, resolveNaming } from '../../extension/core/recommend/frameworkNaming';
 import { isUnder, moduleOfScopedNodeName, onnxModuleParameterLookup } from '../../extension/core/recommend/onnxScopes';
 import { COMPONENTS } from '../../extension/core/vit/vitStructure';
-import { Golden, modelPath } from '../support/fixtures';
+import { familyGoldens, Golden, modelPath } from '../support/fixtures';
 import { goldenByStyle, reportFromGolden } from '../support/goldenReports';
 
 const goldens = goldenByStyle();
+/** Goldens of the families, for the templates only (their reports are not built from goldens here). */
+const templateGoldens = new Map<string, Golden>([...goldens, ...familyGoldens().map((golden) => [golden.style, golden] as const)]);
 const STYLE_NAMING: Record<string, FrameworkNaming> = { timm: 'timm', deit_distilled: 'timm', hf_vit: 'hf', torchvision: 'torchvision', openai_clip: 'clip', hf_clip: 'hf-clip' };
 /** The fixture style whose PyTorch names each template must reproduce, and the prefix the template adds. */
 const TEMPLATE_CHECK: Record<Exclude<FrameworkNaming, 'onnx'>, { style: string; root: string }> = {
@@ -20,6 +22,7 @@ const TEMPLATE_CHECK: Record<Exclude<FrameworkNaming, 'onnx'>, { style: string; 
   torchvision: { style: 'torchvision', root: '' },
   clip: { style: 'openai_clip', root: '' },
   'hf-clip': { style: 'hf_clip', root: '' }, // CLIPVisionModel already has the 'vision_model.' level
+  'hf-dinov2': { style: 'hf_dinov2', root: 'dinov2.' }, // the fixture is Dinov2WithRegistersModel's tree, without Dinov2ForImageClassification's 'dinov2.'
 };
 
 const sorted = (names: string[]) => [...names].sort();
@@ -59,7 +62,7 @@ describe("the model's own naming uses the report's names", () => {
 
   test('an unknown naming is a usage error', () => {
     assert.throws(() => resolveNaming(reportFromGolden(goldens.get('timm')!), 'keras' as FrameworkNaming), UsageError);
-    assert.deepEqual([...FRAMEWORK_NAMINGS], ['timm', 'hf', 'torchvision', 'clip', 'hf-clip', 'onnx']);
+    assert.deepEqual([...FRAMEWORK_NAMINGS], ['timm', 'hf', 'hf-dinov2', 'torchvision', 'clip', 'hf-clip', 'onnx']);
   });
 });
 
@@ -68,7 +71,7 @@ describe('framework templates reproduce PyTorch names', () => {
   const source = reportFromGolden(goldens.get('timm')!);
   for (const [naming, { style, root }] of Object.entries(TEMPLATE_CHECK) as [Exclude<FrameworkNaming, 'onnx'>, { style: string; root: string }][]) {
     test(`${naming} names match the ${style} fixture model`, () => {
-      const golden = goldens.get(style) as Golden;
+      const golden = templateGoldens.get(style) as Golden;
       const resolved = resolveNaming(naming === 'timm' ? reportFromGolden(goldens.get('hf_vit')!) : source, naming);
       assert.equal(resolved.source, 'template');
       assert.equal(resolved.root, NAMING_TEMPLATES[naming].root);

@@ -42,6 +42,7 @@ const NAMINGS: BudgetFormNaming[] = ['detected', ...FRAMEWORK_NAMINGS];
 const NAMING_LABELS: Record<Exclude<BudgetFormNaming, 'detected'>, string> = {
   timm: 'timm',
   hf: 'Hugging Face ViT (hf)',
+  'hf-dinov2': 'Hugging Face DINOv2 (hf-dinov2)',
   torchvision: 'torchvision',
   clip: 'OpenAI / OpenCLIP (clip)',
   'hf-clip': 'Hugging Face CLIP (hf-clip)',

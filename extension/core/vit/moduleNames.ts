@@ -123,6 +123,7 @@ function commonModule(modules: string[]): string {
 /** Module paths that show each framework's naming (any block, any component). */
 const NAMING_PATTERNS: [Naming, RegExp][] = [
   ['timm', /(^|\.)blocks\.\d+\.(norm1|norm2|attn|mlp)(\.|$)/],
+  ['hf-dinov2', /(^|\.)encoder\.layer\.\d+\.(norm1|norm2|mlp)(\.|$)/],
   ['hf', /(^|\.)encoder\.layer\.\d+\.(attention|layernorm_before|layernorm_after|intermediate|output)(\.|$)/],
   ['torchvision', /(^|\.)encoder_layer_\d+\.(ln_1|ln_2|self_attention|mlp)(\.|$)/],
   ['clip', /(^|\.)resblocks\.\d+\.(ln_1|ln_2|attn|mlp)(\.|$)/],

@@ -72,6 +72,18 @@ const TEMPLATES_WITHOUT_PARAMETERS: Record<FrameworkTemplateNaming, Omit<NamingT
     headInsideRoot: false,
     bareParameters: [],
   },
+  'hf-dinov2': {
+    naming: 'hf-dinov2',
+    label: 'Hugging Face transformers Dinov2ForImageClassification (Dinov2Model and Dinov2WithRegisters without the dinov2. prefix)',
+    root: 'dinov2.',
+    block: 'encoder.layer.{i}',
+    components: { LN1: 'norm1', MHA: 'attention', LN2: 'norm2', FC1: 'mlp.fc1', FC2: 'mlp.fc2' },
+    attentionLinears: ['attention.query', 'attention.key', 'attention.value', 'output.dense'],
+    finalNorm: ['layernorm'],
+    head: ['classifier'],
+    headInsideRoot: false,
+    bareParameters: [],
+  },
   torchvision: {
     naming: 'torchvision',
     label: 'torchvision VisionTransformer',
