@@ -33,10 +33,10 @@ export type PlanFormat = (typeof PLAN_FORMATS)[number];
  * with its block, and assigned by EXTRA_PARAMETER_RULE in every freeze plan.
  */
 export interface ExtraParameter {
-  /** Framework parameter name, e.g. "blocks.3.ls1.gamma", "reg_token". */
+  /** Framework parameter name, e.g. "blocks.3.ls1.gamma", "reg_token"; a module for a pooling head ("vision_model.head"). */
   name: string;
-  kind: 'layer scale' | 'register tokens';
-  /** The block it belongs to; null for the embedding's (register tokens). */
+  kind: 'layer scale' | 'register tokens' | 'pooling head';
+  /** The block it belongs to; null for the embedding's (register tokens) and the head's. */
   block: number | null;
   /** The component whose output it scales, trained with it (MHA for ls1, FC2 for ls2); null: stays with the embedding. */
   follows: ComponentName | null;
@@ -44,7 +44,7 @@ export interface ExtraParameter {
 }
 
 export const EXTRA_PARAMETER_RULE =
-  'Parameters of no component: a LayerScale γ is trained when the component whose output it scales is (MHA for the attention branch, FC2 for the MLP branch); register tokens stay frozen with the embedding.';
+  'Parameters of no component: a LayerScale γ is trained when the component whose output it scales is (MHA for the attention branch, FC2 for the MLP branch); register tokens stay frozen with the embedding; an attention-pooling head is the head, trainable with it.';
 
 export type Activation = 'gelu' | 'gelu_tanh' | 'quick_gelu' | 'relu' | 'silu';
 export type NormPlacement = 'pre' | 'post';

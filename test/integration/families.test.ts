@@ -73,10 +73,22 @@ describe('the command line lists the parameters of no component and freeze plans
         const recommended = await runCli(['recommend', reportFile, '--types', String(types), '--out', planFile]);
         assert.equal(recommended.code, 0, recommended.stderr);
         assert.ok(recommended.stdout.includes(EXTRA_PARAMETER_RULE), 'the rule is printed with the plan');
-        const plan = JSON.parse(fs.readFileSync(planFile, 'utf8')) as { choices: { component: string }[]; trainableParameters: string[]; notes: string[] };
+        const plan = JSON.parse(fs.readFileSync(planFile, 'utf8')) as {
+          choices: { component: string }[];
+          trainable: { role: string; modules: string[] }[];
+          trainableParameters: string[];
+          notes: string[];
+        };
         assert.ok(plan.notes.includes(EXTRA_PARAMETER_RULE));
         const chosen = new Set(plan.choices.map((choice) => choice.component));
-        for (const extra of golden.extraParameters) {
+        for (const extra of report.model.architecture.extraParameters!.parameters) {
+          if (extra.kind === 'pooling head') {
+            assert.ok(
+              plan.trainable.some((group) => group.role === 'head' && group.modules.includes(extra.name)),
+              `the pooling head ${extra.name} is trained as the head`,
+            );
+            continue;
+          }
           const trained = extra.follows !== null && chosen.has(extra.follows);
           assert.equal(plan.trainableParameters.includes(extra.name), trained, `${extra.name} (follows ${extra.follows ?? 'the embedding'}) with ${[...chosen].join(', ')} chosen`);
         }

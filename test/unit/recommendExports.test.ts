@@ -127,7 +127,7 @@ describe('JSON freeze plan', () => {
       hfClip.trainable.filter((group) => group.role !== 'component').map((group) => group.modules),
       [['vision_model.post_layernorm']],
     );
-    assert.ok(hfClip.notes.some((note) => /The model has no classification head \(no parameters under classifier or visual_projection\)/.test(note)));
+    assert.ok(hfClip.notes.some((note) => /The model has no classification head \(no parameters under classifier or visual_projection or vision_model.head\)/.test(note)));
     assert.equal(hfClip.counts.head, 0);
     const frozenHead = planFor('timm', { budget: { kind: 'types', count: 1 }, includeHead: false });
     assert.ok(frozenHead.trainable.every((group) => group.role === 'component'));

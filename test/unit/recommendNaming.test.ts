@@ -167,8 +167,8 @@ describe('head and final norm', () => {
     ['timm', 'hf', ['classifier'], ['vit.layernorm']],
     ['torchvision', undefined, ['heads'], ['encoder.ln']],
     ['openai_clip', undefined, ['proj'], ['ln_post']],
-    ['hf_clip', undefined, ['classifier', 'visual_projection'], ['vision_model.post_layernorm']],
-    ['timm', 'hf-clip', ['classifier', 'visual_projection'], ['vision_model.post_layernorm']],
+    ['hf_clip', undefined, ['classifier', 'visual_projection', 'vision_model.head'], ['vision_model.post_layernorm']],
+    ['timm', 'hf-clip', ['classifier', 'visual_projection', 'vision_model.head'], ['vision_model.post_layernorm']],
   ];
   for (const [style, requested, head, finalNorm] of cases) {
     test(`${style} in ${requested ?? 'its own'} naming`, () => {

@@ -8,7 +8,7 @@ import { canonicalGraphOf } from '../graph/canonicalGraph';
 import { GraphKind } from '../graph/graphKind';
 import { GraphIndex } from '../graph/graphIndex';
 import type { GraphNode } from '../graph/graphRewrite';
-import { OnnxModel } from '../onnx/onnxModel';
+import { OnnxModel, ValueInfo } from '../onnx/onnxModel';
 import { applyTemplateNames, blockNames, detectNaming, layerScaleParameters, registerTokenParameters } from './moduleNames';
 import { isAttentionSoftmax, resolveAttention } from './patterns/attention';
 import { resolveBlock } from './patterns/block';
@@ -16,16 +16,24 @@ import { DiscoveryContext } from './patterns/discoveryContext';
 import { BlockResolutionError } from './patterns/nodeMatching';
 import { LayerNormIndex } from './patterns/layerNorms';
 import { LinearIndex } from './patterns/linears';
-import { AttentionLayer, TransformerBlock, VitStructure } from './vitStructure';
+import { isPoolingHeadAttention, poolingHeadParameter } from './patterns/poolingHead';
+import { AttentionLayer, ExtraParameter, TransformerBlock, VitStructure } from './vitStructure';
 
 export function discoverVit(model: OnnxModel): VitStructure {
   const graph = new GraphIndex(canonicalGraphOf(model));
   const context: DiscoveryContext = { graph, layerNorms: new LayerNormIndex(graph), linears: new LinearIndex(graph) };
   const fileName = path.basename(model.filePath);
+  const imageInput = imageInputOf(model);
 
   const attentions: { attention: AttentionLayer; softmax: GraphNode }[] = [];
+  const poolingHeads: ExtraParameter[] = [];
   for (const softmax of graph.nodes.filter((node) => node.opType === 'Softmax')) {
     if (!isAttentionSoftmax(context, softmax)) continue;
+    if (isPoolingHeadAttention(context, softmax, imageInput.name)) {
+      const head = poolingHeadParameter(model, softmax);
+      if (head) poolingHeads.push(head);
+      continue;
+    }
     try {
       attentions.push({ attention: resolveAttention(context, softmax), softmax });
     } catch (error) {
@@ -54,7 +62,13 @@ export function discoverVit(model: OnnxModel): VitStructure {
       );
     }
   }
-  return describe(model, context, blocks);
+  return describe(model, context, blocks, imageInput, poolingHeads);
+}
+
+function imageInputOf(model: OnnxModel) {
+  const imageInput = model.inputs.find((input) => !model.initializers.has(input.name));
+  if (!imageInput) throw new ModelFileError(`${path.basename(model.filePath)} has no image input; export the model with its pixel input.`);
+  return imageInput;
 }
 
 function notAVitMessage(model: OnnxModel, context: DiscoveryContext): string {
@@ -68,11 +82,8 @@ function notAVitMessage(model: OnnxModel, context: DiscoveryContext): string {
   return `${path.basename(model.filePath)} is not a Vision Transformer: found ${found} and ${context.layerNorms.count} LayerNorm(s) but no self-attention (Softmax over Q·Kᵀ); open an ONNX export of a ViT.`;
 }
 
-function describe(model: OnnxModel, context: DiscoveryContext, blocks: TransformerBlock[]): VitStructure {
+function describe(model: OnnxModel, context: DiscoveryContext, blocks: TransformerBlock[], imageInput: ValueInfo, poolingHeads: ExtraParameter[]): VitStructure {
   const { graph } = context;
-  const initializerNames = new Set(model.initializers.keys());
-  const imageInput = model.inputs.find((input) => !initializerNames.has(input.name));
-  if (!imageInput) throw new ModelFileError(`${path.basename(model.filePath)} has no image input; export the model with its pixel input.`);
   const inputShape = (imageInput.shape ?? []).map((dim) => dim.value ?? dim.param ?? '?');
   const hiddenSize = blocks[0].attention.outProjection.outFeatures;
   const embeddingNodes = graph.ancestors([blocks[0].input]);
@@ -105,6 +116,7 @@ function describe(model: OnnxModel, context: DiscoveryContext, blocks: Transform
         embeddingNodes.flatMap((node) => node.inputs.map((input) => (input ? graph.constant(input) : undefined)).filter((constant) => constant !== undefined)),
       ),
       ...blocks.flatMap(layerScaleParameters),
+      ...poolingHeads,
     ],
     graph,
     kind: graphKind(graph, blocks),

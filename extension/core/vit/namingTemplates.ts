@@ -110,14 +110,15 @@ const TEMPLATES_WITHOUT_PARAMETERS: Record<FrameworkTemplateNaming, Omit<NamingT
   },
   'hf-clip': {
     naming: 'hf-clip',
-    label: 'Hugging Face transformers CLIP vision model',
+    label: 'Hugging Face transformers CLIP / SigLIP vision model',
     root: 'vision_model.',
     block: 'encoder.layers.{i}',
     components: { LN1: 'layer_norm1', MHA: 'self_attn', LN2: 'layer_norm2', FC1: 'mlp.fc1', FC2: 'mlp.fc2' },
     attentionLinears: ['q_proj', 'k_proj', 'v_proj', 'out_proj'],
     finalNorm: ['post_layernorm'],
-    // CLIPForImageClassification has `classifier`, CLIPVisionModelWithProjection `visual_projection`.
-    head: ['classifier', 'visual_projection'],
+    // CLIPForImageClassification has `classifier`, CLIPVisionModelWithProjection `visual_projection`;
+    // SigLIP's vision model (the same names) its attention-pooling head.
+    head: ['classifier', 'visual_projection', 'vision_model.head'],
     headInsideRoot: false,
     bareParameters: [],
   },

@@ -7,7 +7,7 @@ import { DiscoveryContext } from './discoveryContext';
 import { BlockResolutionError, scaledInput } from './nodeMatching';
 
 /** The MatMul producing the softmax's scores, walking up through scaling and layout ops. */
-function scoreMatMul(context: DiscoveryContext, softmax: GraphNode): { matMul: GraphNode; scale: number } | undefined {
+export function scoreMatMul(context: DiscoveryContext, softmax: GraphNode): { matMul: GraphNode; scale: number } | undefined {
   const { graph } = context;
   let tensor = softmax.inputs[0];
   let scale = 1;
