@@ -9,11 +9,13 @@ import { after, describe, test } from 'node:test';
 import { MeasureMode, PlasticityReport } from '../../extension/core/report/reportSchema';
 import { EXTRA_PARAMETER_RULE } from '../../extension/core/vocabulary';
 import { WorkerSupervisor } from '../../extension/worker/workerSupervisor';
+import { pythonWith, runPythonHelper } from '../support/pythonScripts';
 import { FAMILY_MODELS, familyGoldens, Golden, GOLDEN_COMPONENTS, goldenBlockStatistics, PAIRS, relativeError, runCli, tempDir } from '../support/fixtures';
 
 const FAMILIES = FAMILY_MODELS;
 
 const supervisor = new WorkerSupervisor();
+const python = pythonWith(['torch', 'torchvision', 'numpy']);
 after(() => supervisor.dispose());
 
 /** The worst relative difference of the report's per-block means from the golden's. */
@@ -68,6 +70,7 @@ describe('the command line lists the parameters of no component and freeze plans
       assert.ok(analyzed.stdout.includes(EXTRA_PARAMETER_RULE), 'the rule is printed with the table');
       const report = JSON.parse(fs.readFileSync(reportFile, 'utf8')) as PlasticityReport;
       assert.ok(worstDifference(report, golden, 'isolated') < 1e-4);
+      const cases: { id: string; style: string; pytorch: string; peft: string; trainable: string[] }[] = [];
       for (const types of [2, 4]) {
         const planFile = path.join(dir, `plan-${types}.json`);
         const recommended = await runCli(['recommend', reportFile, '--types', String(types), '--out', planFile]);
@@ -92,6 +95,31 @@ describe('the command line lists the parameters of no component and freeze plans
           const trained = extra.follows !== null && chosen.has(extra.follows);
           assert.equal(plan.trainableParameters.includes(extra.name), trained, `${extra.name} (follows ${extra.follows ?? 'the embedding'}) with ${[...chosen].join(', ')} chosen`);
         }
+        const exports = { pytorch: path.join(dir, `plan_${types}_freeze.py`), peft: path.join(dir, `plan_${types}_peft.py`) };
+        for (const format of ['pytorch', 'peft'] as const) {
+          const written = await runCli(['recommend', reportFile, '--types', String(types), '--format', format, '--out', exports[format]]);
+          assert.equal(written.code, 0, written.stderr);
+        }
+        cases.push({ id: `${golden.style}-${types}`, style: golden.style, ...exports, trainable: plan.trainableParameters });
+      }
+      if (!python) return;
+      // The real PyTorch model the fixture came from takes the exports: exactly the plan is trainable.
+      const manifest = path.join(dir, 'manifest.json');
+      fs.writeFileSync(manifest, JSON.stringify({ cases }));
+      const checks = runPythonHelper<{ id: string; requiresGrad: string[]; applyError?: string; peft: Record<string, string[]> }[]>(
+        python,
+        'check_freeze_exports.py',
+        [manifest],
+        120_000,
+      );
+      for (const [index, check] of checks.entries()) {
+        assert.equal(check.applyError, undefined, check.id);
+        assert.deepEqual([...check.requiresGrad].sort(), [...cases[index].trainable].sort(), `${check.id}: apply(model) trains exactly the plan`);
+        assert.deepEqual(
+          [...check.peft.missingTargets, ...check.peft.nonLinearTargets, ...check.peft.missingModulesToSave, ...check.peft.missingTrainableParameters],
+          [],
+          `${check.id}: PEFT names exist`,
+        );
       }
     });
   }

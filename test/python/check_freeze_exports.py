@@ -5,7 +5,8 @@
 
 MANIFEST_JSON: {"cases": [{"id", "style", "pytorch", "peft"?, "prefix"?, "wrap"?}]}, with
 `style` a key of test/fixtures/generate.py's build_model ("timm", "deit_distilled", "hf_vit",
-"torchvision", "openai_clip", "hf_clip"). For each case the model is built with the fixture
+"torchvision", "openai_clip", "hf_clip") or a family of generate_families.py ("dinov2",
+"hf_dinov2", "siglip"). For each case the model is built with the fixture
 generator's classes, the PyTorch configuration's apply() is run on it, and the PEFT file (run
 with a stand-in `peft` module, PEFT itself is not needed) is checked against model.named_modules().
 "wrap": the model is put inside a wrapper module as its `model` attribute (for prefix="model.").
@@ -44,8 +45,10 @@ def peft_arguments(path):
     return received, list(getattr(module, "TRAINABLE_PARAMETERS", []))
 
 
-def check_case(generate, nn, case):
-    model = generate.build_model(case["style"])
+def check_case(generate, families, nn, case):
+    style = case["style"]
+    is_family = any(family[0] == style for family in families.FAMILIES)
+    model = families.build_family(style) if is_family else generate.build_model(style)
     if case.get("wrap"):
         wrapper = nn.Module()
         wrapper.model = model
@@ -85,10 +88,11 @@ def main(argv):
         return 3
     sys.path.insert(0, FIXTURES)
     import generate
+    import generate_families
 
     with open(argv[1], encoding="utf-8") as f:
         manifest = json.load(f)
-    results = [check_case(generate, nn, case) for case in manifest["cases"]]
+    results = [check_case(generate, generate_families, nn, case) for case in manifest["cases"]]
     json.dump(results, sys.stdout)
     return 0
 
