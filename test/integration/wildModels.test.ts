@@ -132,16 +132,16 @@ test('recommend names the torchvision head and final norm of the deduplicated ex
 });
 
 test('an operator the engine cannot read is named in a one-line error, never "not a Vision Transformer"', () => {
-  // The float model with its first MatMul turned into onnxruntime's 4-bit MatMulNBits.
+  // The float model with its first MatMul turned into onnxruntime's level-"all" MatMulIntegerToFloat.
   const model = readOnnxModel(path.join(MODELS, 'timm_op17_dyn.onnx'));
   const first = model.nodes.find((node) => node.opType === 'MatMul')!;
-  const fourBit = { ...model, nodes: model.nodes.map((node) => (node === first ? { ...node, opType: 'MatMulNBits', domain: 'com.microsoft' } : node)) };
+  const fused = { ...model, nodes: model.nodes.map((node) => (node === first ? { ...node, opType: 'MatMulIntegerToFloat', domain: 'com.microsoft' } : node)) };
   assert.throws(
-    () => discoverVit(fourBit),
+    () => discoverVit(fused),
     (error: Error) =>
       error instanceof ModelFileError &&
-      /com\.microsoft\.MatMulNBits/.test(error.message) &&
-      /4-bit/.test(error.message) &&
+      /com\.microsoft\.MatMulIntegerToFloat/.test(error.message) &&
+      /quantize_dynamic/.test(error.message) &&
       !error.message.includes('\n') &&
       !/not a Vision Transformer/.test(error.message),
   );

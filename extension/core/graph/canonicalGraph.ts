@@ -3,8 +3,8 @@
 // the same ViT; rewriting them here into one form (MatMul + Add linears, LayerNormalization,
 // Softmax attention, residual Adds) lets discovery and the embedder see one kind of graph:
 // - float16 weights and constants become float32 constants; Casts to float16 cast to float32;
-// - 8-bit weights (DequantizeLinear of a constant, MatMulInteger/ConvInteger chains) become
-//   dequantized float32 constants; activation quantization (QuantizeLinear -> DequantizeLinear,
+// - 8-bit weights (DequantizeLinear of a constant, MatMulInteger/ConvInteger chains) and 4-bit
+//   ones (MatMulNBits, MatMulBnb4) become dequantized float32 constants; activation quantization (QuantizeLinear -> DequantizeLinear,
 //   DynamicQuantizeLinear) is dropped: the engine measures the dequantized weights in float32;
 // - onnxruntime's fused operators (Attention, MultiHeadAttention, SkipLayerNormalization,
 //   BiasGelu, FastGelu, Gelu, FusedMatMul) and the ONNX Attention op expand into the plain
@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { ModelFileError } from '../errors';
 import { NodeInfo, OnnxModel, TensorDataType } from '../onnx/onnxModel';
 import { plainConstant } from './constantTensor';
+import { rewriteFourBit } from './fourBitOperators';
 import { FUSED_OPERATORS } from './fusedOperators';
 import { GraphBuilder, operatorKey, RewriteContext, verbatimNode } from './graphRewrite';
 import { rewriteQuantized } from './quantizedOperators';
@@ -32,7 +33,7 @@ export class CanonicalGraph extends GraphBuilder {
     const context: RewriteContext = { graph: this, model, producer, consumers, consumed };
     for (const node of model.nodes) {
       if (consumed.has(node)) continue;
-      if (rewriteQuantized(context, node)) continue;
+      if (rewriteQuantized(context, node) || rewriteFourBit(context, node)) continue;
       if (this.rewriteFloat16(node)) continue;
       const expand = FUSED_OPERATORS.get(operatorKey(node));
       if (expand) {
@@ -71,10 +72,7 @@ export function canonicalGraphOf(model: OnnxModel): CanonicalGraph {
   return graph;
 }
 
-const FOUR_BIT = 'its 4-bit weights have no float32 reading here; open the float32, float16 or 8-bit version of the model.';
 const UNSUPPORTED_OPERATORS = new Map<string, string>([
-  ['com.microsoft.MatMulNBits', FOUR_BIT],
-  ['com.microsoft.MatMulBnb4', FOUR_BIT],
   ['com.microsoft.QAttention', 'open the float32 or float16 version, or a model quantized with QDQ or dynamic MatMulInteger.'],
   ['com.microsoft.QOrderedAttention', 'open the float32 or float16 version of the model.'],
   ['com.microsoft.DynamicQuantizeMatMul', 'open the model as quantize_dynamic wrote it (MatMulInteger), not after onnxruntime fused it at level "all".'],

@@ -25,7 +25,9 @@ export interface ConstantTensor {
   /** Whether `stored` is an initializer of the file (referenced in place) or a node attribute. */
   storedIn?: 'initializer' | 'attribute';
   /** Values the canonical graph made itself (shapes and scales of expanded fused operators). */
-  values?: { dataType: TensorDataType.FLOAT | TensorDataType.INT64; data: number[] };
+  values?: { dataType: TensorDataType.FLOAT | TensorDataType.INT64; data: ArrayLike<number> };
+  /** How the file stores `values` when the canonical graph decoded them itself ('4-bit' blocks). */
+  storage?: string;
   /** 8-bit storage: value = (stored - zeroPoint) * scale. */
   dequantize?: Dequantization;
   /** Part of a packed tensor (a fused q/k/v bias): elements [start, end) along `axis`. */
@@ -36,12 +38,13 @@ const FLOAT_STORAGE = new Set<number>([TensorDataType.FLOAT, TensorDataType.FLOA
 
 /** What the file stores this constant as: 'float32', 'float16', 'int8', 'uint8', ... */
 export function storageOf(constant: ConstantTensor): string {
+  if (constant.storage) return constant.storage;
   const dataType = constant.stored?.dataType ?? constant.values?.dataType ?? 0;
   return TENSOR_TYPE_NAMES[dataType] ?? `type ${dataType}`;
 }
 
 /** A constant made by the canonical graph from values. */
-export function valuesConstant(name: string, dataType: TensorDataType.FLOAT | TensorDataType.INT64, data: number[], dims = [data.length]): ConstantTensor {
+export function valuesConstant(name: string, dataType: TensorDataType.FLOAT | TensorDataType.INT64, data: ArrayLike<number>, dims = [data.length]): ConstantTensor {
   return { name, dims, values: { dataType, data } };
 }
 

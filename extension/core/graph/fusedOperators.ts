@@ -62,20 +62,29 @@ const fastGelu: Expansion = (context, node) => {
   context.graph.add('FastGelu', [sum], node.outputs[0], {}, 'com.microsoft', node.name);
 };
 
-/** FusedMatMul(A, B): alpha * op(A) op(B), op a transpose of the last two axes when asked. */
+/**
+ * FusedMatMul(A, B): alpha * op(A) op(B) (onnxruntime's contrib spec): transBatchA moves A's
+ * first axis to just before its last, [1, ..., r-2, 0, r-1] (the head reshapes of
+ * nn.MultiheadAttention fused into the product), then transA swaps the last two axes; the same
+ * for B. Each operand becomes one Transpose by the composed permutation.
+ */
 const fusedMatMul: Expansion = (context, node) => {
   const attribute = (name: string) => node.attributes.get(name)?.i ?? 0;
-  if (attribute('transBatchA') || attribute('transBatchB')) fail(context, node, 'transposes batch axes, which Plasticity Lens does not read');
-  const operand = (name: string, transposed: boolean) => {
-    if (!transposed) return name;
-    const rank = rankOf(context, name);
-    if (rank === undefined) fail(context, node, `transposes an operand of unknown rank ('${name}')`);
-    const perm = Array.from({ length: rank }, (_, i) => i);
-    [perm[rank - 2], perm[rank - 1]] = [perm[rank - 1], perm[rank - 2]];
+  const batched = attribute('transBatchA') === 1 || attribute('transBatchB') === 1;
+  const [first, second] = node.inputs;
+  const operand = (name: string, other: string, transposeBatch: boolean, transposed: boolean) => {
+    if (!transposeBatch && !transposed) return name;
+    // The spec's batch transpose needs both operands of one rank, at least 3.
+    const rank = batched ? (knownRank(context, name) ?? knownRank(context, other)) : (knownRank(context, name) ?? ATTENTION_RANK);
+    if (rank === undefined) fail(context, node, `transposes the batch axes of an operand of unknown rank ('${name}')`);
+    if (transposeBatch && rank < 3) fail(context, node, `transposes the batch axes of an operand of rank ${rank}`);
+    let perm = Array.from({ length: rank }, (_, i) => i);
+    if (transposeBatch) perm = [...perm.slice(1, rank - 1), perm[0], perm[rank - 1]];
+    if (transposed) [perm[rank - 2], perm[rank - 1]] = [perm[rank - 1], perm[rank - 2]];
     return context.graph.add('Transpose', [name], undefined, { perm });
   };
-  const a = operand(node.inputs[0], attribute('transA') === 1);
-  const b = operand(node.inputs[1], attribute('transB') === 1);
+  const a = operand(first, second, attribute('transBatchA') === 1, attribute('transA') === 1);
+  const b = operand(second, first, attribute('transBatchB') === 1, attribute('transB') === 1);
   const alpha = node.attributes.get('alpha')?.f ?? 1;
   if (alpha === 1) {
     context.graph.add('MatMul', [a, b], node.outputs[0], {}, '', node.name);
@@ -85,14 +94,32 @@ const fusedMatMul: Expansion = (context, node) => {
   }
 };
 
-/** Rank of a tensor: a constant's dims, a declared shape, or the 4 of attention's per-head tensors. */
-function rankOf(context: RewriteContext, name: string): number | undefined {
+/** onnxruntime fuses a transpose into the score product Q·Kᵀ, whose operands are [batch, heads, tokens, dh]. */
+const ATTENTION_RANK = 4;
+
+/** Ops whose output has the largest rank of their inputs (elementwise, broadcasting). */
+const RANK_PRESERVING = new Set(['Softmax', 'Mul', 'Div', 'Add', 'Sub', 'Cast', 'Identity', 'Transpose', 'Erf', 'Relu', 'Sigmoid', 'Tanh']);
+
+/**
+ * Rank of a tensor when the file states it: a constant's dims, a declared shape, a Reshape to a
+ * constant shape, or what a rank-preserving op reads.
+ */
+function knownRank(context: RewriteContext, name: string, depth = 0): number | undefined {
   const constant = context.model.initializers.get(name);
   if (constant) return constant.dims.length;
   const declared = context.model.valueInfo.get(name)?.shape ?? context.model.inputs.find((input) => input.name === name)?.shape;
   if (declared) return declared.length;
-  // onnxruntime fuses a transpose into the score product Q·Kᵀ, whose operands are [batch, heads, tokens, dh].
-  return 4;
+  const producer = context.producer.get(name);
+  if (!producer || depth > 8) return undefined;
+  if (producer.opType === 'Reshape') {
+    const shape =
+      context.model.initializers.get(producer.inputs[1]) ??
+      (context.producer.get(producer.inputs[1])?.opType === 'Constant' ? context.producer.get(producer.inputs[1])!.attributes.get('value')?.t : undefined);
+    return shape?.dims[0];
+  }
+  if (!RANK_PRESERVING.has(producer.opType)) return undefined;
+  const ranks = producer.inputs.filter(Boolean).map((input) => knownRank(context, input, depth + 1));
+  return ranks.every((rank) => rank !== undefined) ? Math.max(...(ranks as number[])) : undefined;
 }
 
 /** Width of the last axis of `tensor` when a linear layer's constant weight states it. */

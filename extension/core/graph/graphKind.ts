@@ -3,13 +3,16 @@
 
 /** What the canonical graph had to rewrite: shown to the user, and in the report. */
 export interface GraphKind {
-  /** How the block weights are stored: 'float32', 'float16', 'int8', 'uint8' (several when mixed). */
+  /** How the block weights are stored: 'float32', 'float16', 'int8', 'uint8', '4-bit' (several when mixed). */
   weightStorage: string[];
   /** Fused operators found and expanded (e.g. 'com.microsoft.Attention'). */
   fusedOperators: string[];
   /** Activation quantization found and not applied ('dynamic', 'static QDQ'). */
   activationQuantization: string[];
 }
+
+/** Integer storage read as its dequantized float32 value. */
+const QUANTIZED_STORAGE = new Set(['int8', 'uint8', '4-bit']);
 
 /**
  * One sentence saying what the engine measures for a graph of this kind, e.g. "float16 weights,
@@ -18,7 +21,7 @@ export interface GraphKind {
 export function graphKindSummary(kind: GraphKind): string {
   const parts: string[] = [];
   const storage = kind.weightStorage.length > 0 ? kind.weightStorage.join(' and ') : 'float32';
-  const quantized = kind.weightStorage.some((type) => type === 'int8' || type === 'uint8');
+  const quantized = kind.weightStorage.some((type) => QUANTIZED_STORAGE.has(type));
   if (quantized) parts.push(`${storage} weights, measured in float32 on the dequantized weights`);
   else if (storage !== 'float32') parts.push(`${storage} weights, measured in float32 on the upcast weights`);
   else parts.push('float32 weights');

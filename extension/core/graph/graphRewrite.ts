@@ -1,8 +1,8 @@
 // What the graph rewrites share: the canonical graph's node type, the builder they append to and
 // the context they read the file's graph through. canonicalGraph.ts runs the rewrites; the rewrite
 // modules (fusedOperators, quantizedOperators) import only this, so the imports point one way.
-import { AttributeInfo, NodeInfo, OnnxModel } from '../onnx/onnxModel';
-import { ConstantTensor, storageOf } from './constantTensor';
+import { AttributeInfo, NodeInfo, OnnxModel, TensorInfo } from '../onnx/onnxModel';
+import { ConstantTensor, plainConstant, storageOf } from './constantTensor';
 import { GraphKind } from './graphKind';
 
 /** A node of the canonical graph: a file's node without its place in the file, and that node when copied unchanged. */
@@ -21,6 +21,27 @@ export interface RewriteContext {
   consumers: Map<string, NodeInfo[]>;
   /** File nodes a rewrite has already replaced (skipped when met later). */
   consumed: Set<NodeInfo>;
+}
+
+/**
+ * The constant tensor behind `name` among the file's own nodes (the canonical graph's index does
+ * not exist yet while it is being built): an initializer, or one read through Identity or Constant.
+ */
+export function fileTensor(context: RewriteContext, name: string | undefined): TensorInfo | undefined {
+  if (!name) return undefined;
+  const direct = context.model.initializers.get(name);
+  if (direct) return direct;
+  const node = context.producer.get(name);
+  if (node?.opType === 'Identity') return fileTensor(context, node.inputs[0]);
+  if (node?.opType === 'Constant') return node.attributes.get('value')?.t;
+  return undefined;
+}
+
+/** `fileTensor` as a constant of the canonical graph, under the name `name`. */
+export function fileConstant(context: RewriteContext, name: string | undefined): ConstantTensor | undefined {
+  const tensor = fileTensor(context, name);
+  if (!tensor) return undefined;
+  return plainConstant(tensor, context.model.initializers.has(tensor.name) && tensor.name ? 'initializer' : 'attribute', name);
 }
 
 export function operatorKey(node: Pick<NodeInfo, 'domain' | 'opType'>): string {

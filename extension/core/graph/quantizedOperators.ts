@@ -6,9 +6,8 @@
 //   -> Cast -> Mul(x_scale * W_scale) is MatMul / Conv of x by the dequantized W.
 import * as path from 'node:path';
 import { ModelFileError } from '../errors';
-import { NodeInfo, TensorDataType, TensorInfo } from '../onnx/onnxModel';
-import { AttributeSpec, RewriteContext } from './graphRewrite';
-import { ConstantTensor, plainConstant } from './constantTensor';
+import { NodeInfo, TensorDataType } from '../onnx/onnxModel';
+import { AttributeSpec, fileConstant as constantOf, fileTensor as initializer, RewriteContext } from './graphRewrite';
 
 /** Which input of a quantized operator is its 8-bit weight (when that input is a constant). */
 export const QUANTIZED_WEIGHT_INPUT: Readonly<Record<string, number>> = { DequantizeLinear: 0, MatMulInteger: 1, ConvInteger: 1 };
@@ -35,26 +34,6 @@ export function rewriteQuantized(context: RewriteContext, node: NodeInfo): boole
     default:
       return false;
   }
-}
-
-/**
- * The constant tensor behind `name` among the file's own nodes (the canonical graph's index does
- * not exist yet while it is being built): an initializer, or one read through Identity or Constant.
- */
-function initializer(context: RewriteContext, name: string | undefined): TensorInfo | undefined {
-  if (!name) return undefined;
-  const direct = context.model.initializers.get(name);
-  if (direct) return direct;
-  const node = context.producer.get(name);
-  if (node?.opType === 'Identity') return initializer(context, node.inputs[0]);
-  if (node?.opType === 'Constant') return node.attributes.get('value')?.t;
-  return undefined;
-}
-
-function constantOf(context: RewriteContext, name: string | undefined): ConstantTensor | undefined {
-  const tensor = initializer(context, name);
-  if (!tensor) return undefined;
-  return plainConstant(tensor, context.model.initializers.has(tensor.name) && tensor.name ? 'initializer' : 'attribute', name);
 }
 
 /** The axis a scale of `scaleCount` values runs along in a tensor of `dims`; undefined for one scale. */
