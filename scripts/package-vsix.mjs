@@ -67,6 +67,8 @@ function stage(target) {
   mkdirSync(staging, { recursive: true });
   cpSync(path.join(root, 'media'), path.join(staging, 'media'), { recursive: true });
   cpSync(path.join(root, 'LICENSE'), path.join(staging, 'LICENSE'));
+  // The sample ViT and its images (the first run without a model), read-only in the installed extension.
+  cpSync(path.join(root, 'samples'), path.join(staging, 'samples'), { recursive: true });
   // The Marketplace page: a README written for extension users (the repository's is for developers).
   cpSync(path.join(root, 'media', 'extension-readme.md'), path.join(staging, 'README.md'));
   cpSync(path.join(root, 'dist'), path.join(staging, 'dist'), { recursive: true, filter: (source) => !source.endsWith('.map') });
