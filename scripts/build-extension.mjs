@@ -5,7 +5,8 @@
 // node_modules (scripts/package-vsix.mjs).
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
@@ -49,8 +50,8 @@ const sharpCommonJs = {
   },
 };
 
-const common = { bundle: true, sourcemap: !production, minify: production, logLevel: 'warning', legalComments: 'linked' };
-await Promise.all([
+const common = { bundle: true, sourcemap: !production, minify: production, logLevel: 'warning', legalComments: 'linked', metafile: true };
+const results = await Promise.all([
   build({
     ...common,
     entryPoints: { extension: 'extension/extension.ts', workerMain: 'extension/worker/workerMain.ts', pairLoaderThread: 'extension/worker/pairLoaderThread.ts' },
@@ -71,4 +72,32 @@ await Promise.all([
     target: 'chrome120',
   }),
 ]);
+
+/** The folder of the npm package that holds `file` (an esbuild input path), or undefined for the project's own code. */
+function packageFolder(file) {
+  const parts = file.split(/[\\/]/);
+  const at = parts.lastIndexOf('node_modules');
+  if (at < 0) return undefined;
+  return parts.slice(0, at + (parts[at + 1].startsWith('@') ? 3 : 2)).join('/');
+}
+
+// The bundles carry other packages' code, and their licences ask for their notices to travel with
+// it (the packages' own LICENSE files are no longer in the .vsix).
+const bundled = new Set(
+  results.flatMap((result) =>
+    Object.keys(result.metafile.inputs)
+      .map(packageFolder)
+      .filter((folder) => folder !== undefined),
+  ),
+);
+// One entry per licence text: the many @stdlib packages share one.
+const packagesByNotice = new Map();
+for (const folder of [...bundled].sort()) {
+  const { name, version, license } = JSON.parse(readFileSync(path.join(folder, 'package.json'), 'utf8'));
+  const file = readdirSync(folder).find((entry) => /^(licen[cs]e|copying)(\.|$)/i.test(entry));
+  const text = file ? readFileSync(path.join(folder, file), 'utf8').trim() : `${license ?? 'UNKNOWN'} (the package ships no licence file)`;
+  packagesByNotice.set(text, [...(packagesByNotice.get(text) ?? []), `${name} ${version}`]);
+}
+const notices = [...packagesByNotice].map(([text, packages]) => `${packages.join(', ')}\n\n${text}\n`);
+writeFileSync(path.join('dist', 'THIRD-PARTY-NOTICES.txt'), `Packages bundled into these files, with their licences.\n\n${notices.join(`\n${'-'.repeat(80)}\n\n`)}`);
 console.log(`Built dist/ (${production ? 'production' : 'development'}).`);
