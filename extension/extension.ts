@@ -13,6 +13,8 @@ import { InlineSensitivityHints } from './hints/inlineHints';
 import { MODEL_OVERVIEW_VIEW_TYPE, ModelOverviewEditor } from './modelEditor/modelOverviewEditor';
 import { COMPARISON_PANEL_VIEW_TYPE, ComparisonPanels } from './panel/comparisonPanels';
 import { REPORT_PANEL_VIEW_TYPE, ReportPanels } from './panel/reportPanels';
+import { SampleModel, TRY_SAMPLE_COMMAND } from './sample/sampleModel';
+import { trackWalkthroughSteps } from './sample/walkthroughProgress';
 import { registerModelsTree } from './tree/modelsTree';
 
 export function activate(context: vscode.ExtensionContext): void {
@@ -23,6 +25,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const service = new AnalysisService(store, log, diagnostics);
   const panels = new ReportPanels(context.extensionUri, service, store, log);
   const comparisons = new ComparisonPanels(context.extensionUri, store, log);
+  const sample = new SampleModel(context, service);
 
   context.subscriptions.push(
     log,
@@ -43,6 +46,9 @@ export function activate(context: vscode.ExtensionContext): void {
       if (model) await panels.open(model);
     }),
     vscode.commands.registerCommand('plasticityLens.cancelAnalysis', () => service.cancel()),
+    // A first run without a model (the Getting Started walkthrough's first step).
+    vscode.commands.registerCommand(TRY_SAMPLE_COMMAND, () => sample.tryIt()),
+    ...trackWalkthroughSteps(service, panels),
     comparisons,
     // A report panel's "Compare with..." passes its model; from the palette the baseline is picked first.
     vscode.commands.registerCommand('plasticityLens.compareWith', (uri?: vscode.Uri) => comparisons.compareWith(uri instanceof vscode.Uri ? uri : activeModel())),

@@ -1,7 +1,8 @@
 // Builds one .vsix per platform (vsce package --target), each carrying only its platform's
-// native binaries: onnxruntime-node's bin/napi-v6/<os>/<arch> and sharp's @img packages.
+// native binaries: onnxruntime-node's bin/napi-v6/<os>/<arch> and sharp's @img packages; every
+// other piece of JavaScript is in the dist/ bundles.
 //
-//   node scripts/package-vsix.mjs [--targets linux-x64,win32-x64,... | --current]   (default: every target)
+//   node scripts/package-vsix.mjs [--targets linux-x64,win32-x64,... | --current] [--out-dir DIR]   (default: every target, into build/vsix)
 //
 // sharp's packages for other platforms are fetched from the npm registry with `npm pack` (the
 // registry is the only network this needs); a target whose packages cannot be had is skipped
@@ -19,7 +20,8 @@ const targetArgument = process.argv.indexOf('--targets');
 const current = `${process.platform}-${process.arch}`;
 // --current: only this machine's platform (what the end-to-end tests install).
 const targets = process.argv.includes('--current') ? [current] : targetArgument > 0 ? process.argv[targetArgument + 1].split(',') : ALL_TARGETS;
-const outDir = path.join(root, 'build', 'vsix');
+const outDirArgument = process.argv.indexOf('--out-dir');
+const outDir = outDirArgument > 0 ? path.resolve(process.argv[outDirArgument + 1]) : path.join(root, 'build', 'vsix');
 const cacheDir = path.join(root, 'build', 'npm-pack-cache');
 
 function packageJson(name) {
@@ -67,36 +69,38 @@ function stage(target) {
   mkdirSync(staging, { recursive: true });
   cpSync(path.join(root, 'media'), path.join(staging, 'media'), { recursive: true });
   cpSync(path.join(root, 'LICENSE'), path.join(staging, 'LICENSE'));
+  // The sample ViT and its images (the first run without a model), read-only in the installed extension.
+  cpSync(path.join(root, 'samples'), path.join(staging, 'samples'), { recursive: true });
   // The Marketplace page: a README written for extension users (the repository's is for developers).
   cpSync(path.join(root, 'media', 'extension-readme.md'), path.join(staging, 'README.md'));
   cpSync(path.join(root, 'dist'), path.join(staging, 'dist'), { recursive: true, filter: (source) => !source.endsWith('.map') });
 
-  // Only the native packages ship as node_modules; everything else is bundled into dist/.
+  // All JavaScript is bundled into dist/ (scripts/build-extension.mjs); node_modules keeps only
+  // what must stay a file: onnxruntime-node's binding and libraries, and sharp's platform packages
+  // (its binary, libvips, and the index.cjs that loads them). They are the published dependencies,
+  // so that vsce ships them.
+  const sharpNative = sharpPackages(target);
   const { scripts: _scripts, devDependencies: _dev, bin: _bin, private: _private, ...published } = manifest;
-  published.dependencies = { 'onnxruntime-node': manifest.dependencies['onnxruntime-node'], sharp: manifest.dependencies.sharp };
+  published.dependencies = {
+    'onnxruntime-node': manifest.dependencies['onnxruntime-node'],
+    ...Object.fromEntries(sharpNative.map(({ name, version }) => [name, version])),
+  };
   writeFileSync(path.join(staging, 'package.json'), JSON.stringify(published, null, 2));
   writeFileSync(path.join(staging, '.vscodeignore'), '**/*.map\n**/*.d.ts\n');
 
-  // onnxruntime-node with this platform's binaries only.
+  // onnxruntime-node: this platform's binaries, its licence, and a manifest without its JavaScript
+  // (bundled), install script or dependencies.
   const ortSource = path.join(root, 'node_modules', 'onnxruntime-node');
   const ortTarget = path.join(staging, 'node_modules', 'onnxruntime-node');
-  const isOtherBinary = (source) => path.relative(ortSource, source).split(path.sep).slice(0, 3).join('/').startsWith('bin/napi-v6/');
-  cpSync(ortSource, ortTarget, { recursive: true, filter: (source) => !isOtherBinary(source) });
-  const binaries = path.join(root, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', platform, arch);
+  const binaries = path.join(ortSource, 'bin', 'napi-v6', platform, arch);
   if (!existsSync(binaries)) throw new Error(`onnxruntime-node ${packageJson('onnxruntime-node').version} has no binaries for ${target}`);
   cpSync(binaries, path.join(ortTarget, 'bin', 'napi-v6', platform, arch), { recursive: true });
-  copyInstalled('onnxruntime-common', staging);
-  // Its install script (and the download helpers it needs) has no place in an installed extension.
-  const ortManifestPath = path.join(ortTarget, 'package.json');
-  const ortManifest = JSON.parse(readFileSync(ortManifestPath, 'utf8'));
-  delete ortManifest.scripts;
-  ortManifest.dependencies = { 'onnxruntime-common': ortManifest.dependencies['onnxruntime-common'] };
-  writeFileSync(ortManifestPath, JSON.stringify(ortManifest, null, 2));
-  rmSync(path.join(ortTarget, 'script'), { recursive: true, force: true });
+  for (const file of readdirSync(ortSource).filter((name) => /^(LICENSE|ThirdPartyNotices)/i.test(name))) cpSync(path.join(ortSource, file), path.join(ortTarget, file));
+  const { name, version, license } = packageJson('onnxruntime-node');
+  writeFileSync(path.join(ortTarget, 'package.json'), JSON.stringify({ name, version, license }, null, 2));
 
-  // sharp and what it needs at run time.
-  for (const name of ['sharp', '@img/colour', 'detect-libc', 'semver']) copyInstalled(name, staging);
-  for (const entry of sharpPackages(target)) stagePackage(entry, staging);
+  // sharp's platform packages, whole (binary, libvips, loader).
+  for (const entry of sharpNative) stagePackage(entry, staging);
   return staging;
 }
 

@@ -8,8 +8,9 @@ import { MeasuredModuleParameters } from '../core/recommend/measuredModel';
 import { ModelOverview } from '../core/report/modelDescription';
 import { PlasticityBounds, PlasticityReport } from '../core/report/reportSchema';
 import { describeProgress } from '../worker/progressText';
+import { AnalysisRequest } from '../worker/workerProtocol';
 import { WorkerCrashError, WorkerSupervisor } from '../worker/workerSupervisor';
-import { analysisRequestFor, measurementSettings } from './analysisSettings';
+import { analysisRequestFor, FixedImages, measurementSettings } from './analysisSettings';
 import { HostDiagnostics } from './hostDiagnostics';
 import { ReportStore } from './reportStore';
 
@@ -24,6 +25,8 @@ export class AnalysisService implements vscode.Disposable {
   private supervisor: WorkerSupervisor | undefined;
   private running: { model: vscode.Uri; abort: AbortController } | undefined;
   private readonly statusBar: vscode.StatusBarItem;
+  /** Models measured on their own images, whatever the folder settings say (by file path). */
+  private readonly fixedImages = new Map<string, FixedImages>();
   private readonly started = new vscode.EventEmitter<vscode.Uri>();
   private readonly finished = new vscode.EventEmitter<AnalysisFinished>();
   private readonly stateChanged = new vscode.EventEmitter<{ model: vscode.Uri; running: boolean; message?: string }>();
@@ -51,6 +54,15 @@ export class AnalysisService implements vscode.Disposable {
     return this.supervisor;
   }
 
+  /** Measures `modelPath` on `images` from now on (the sample model on the sample's images). */
+  useImagesFor(modelPath: string, images: FixedImages): void {
+    this.fixedImages.set(modelPath, { reference: images.reference, target: images.target });
+  }
+
+  private requestFor(model: vscode.Uri): AnalysisRequest {
+    return analysisRequestFor(model, this.fixedImages.get(model.fsPath));
+  }
+
   isRunning(model?: vscode.Uri): boolean {
     return this.running !== undefined && (!model || this.running.model.fsPath === model.fsPath);
   }
@@ -69,7 +81,7 @@ export class AnalysisService implements vscode.Disposable {
     if (!vscode.workspace.isTrusted && vscode.workspace.getWorkspaceFolder(model)) {
       throw new UsageError('This workspace is not trusted, so the bounds wait for an analysis (Analyze Model asks before running onnxruntime on the file).');
     }
-    const { modelPath, reference, target, pairs, seed, mean, std, size } = analysisRequestFor(model);
+    const { modelPath, reference, target, pairs, seed, mean, std, size } = this.requestFor(model);
     return this.worker().bounds({ modelPath, reference, target, pairs, seed, mean, std, size });
   }
 
@@ -94,7 +106,7 @@ export class AnalysisService implements vscode.Disposable {
       return undefined;
     }
     if (!(await this.confirmTrust(model))) return undefined;
-    const request = analysisRequestFor(model);
+    const request = this.requestFor(model);
     const abort = new AbortController();
     this.running = { model, abort };
     await vscode.commands.executeCommand('setContext', RUNNING_CONTEXT, true);

@@ -20,7 +20,13 @@ function triple(value: unknown): [number, number, number] | undefined {
   return Array.isArray(value) && value.length === 3 && value.every((item) => typeof item === 'number') ? (value as [number, number, number]) : undefined;
 }
 
-export function analysisRequestFor(model: vscode.Uri): AnalysisRequest {
+/** The image folders a model is always measured on, whatever the settings say (the sample's own). */
+export interface FixedImages {
+  reference: string;
+  target: string;
+}
+
+export function analysisRequestFor(model: vscode.Uri, fixedImages?: FixedImages): AnalysisRequest {
   const config = vscode.workspace.getConfiguration(SECTION, model);
   // Settings files can hold anything: a value outside the manifest's enum falls back to the default.
   const mode = config.get<string>('mode');
@@ -38,9 +44,14 @@ export function analysisRequestFor(model: vscode.Uri): AnalysisRequest {
     ? targets.flatMap((value) => (typeof value === 'string' ? [folderSetting(value, model)].filter((folder): folder is string => folder !== undefined) : []))
     : [];
   const target = targetFolders[0] ?? folderSetting(config.get<string>('targetFolder'), model);
-  if (reference) request.reference = reference;
-  if (target) request.target = target;
-  if (targetFolders.length > 1) request.targets = targetFolders;
+  if (fixedImages) {
+    request.reference = fixedImages.reference;
+    request.target = fixedImages.target;
+  } else {
+    if (reference) request.reference = reference;
+    if (target) request.target = target;
+    if (targetFolders.length > 1) request.targets = targetFolders;
+  }
   const pairs = config.get<number | null>('pairs', null);
   if (typeof pairs === 'number') request.pairs = pairs;
   if (config.get<boolean>('untilSettled', false) === true) {

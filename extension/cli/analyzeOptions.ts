@@ -3,16 +3,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError } from '../core/errors';
+import { sampleSetIn } from '../core/inputs/sampleSet';
 import { EXECUTION_PROVIDER_REQUESTS, isOneOf, MEASURE_MODES } from '../core/vocabulary';
 import { AnalysisRequest } from '../worker/workerProtocol';
 import { parseOptions } from './commandLineOptions';
 
 /** The sample ViT and images shipped in the repository: what runs when no model is given. */
-export const SAMPLE = {
-  model: path.join(__dirname, '..', '..', '..', 'samples', 'sample-vit.onnx'),
-  reference: path.join(__dirname, '..', '..', '..', 'samples', 'reference'),
-  target: path.join(__dirname, '..', '..', '..', 'samples', 'target'),
-};
+export const SAMPLE = sampleSetIn(path.join(__dirname, '..', '..', '..', 'samples'));
 
 export const ANALYZE_USAGE = `Usage: plasticity-lens analyze [MODEL] [options]
 

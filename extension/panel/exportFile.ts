@@ -31,25 +31,28 @@ export interface ExportFile {
   protectedFiles?: string[];
 }
 
-export async function saveExport(request: ExportFile): Promise<void> {
+/** Resolves the path written, or undefined when the user cancelled or the file was refused or not written. */
+export async function saveExport(request: ExportFile): Promise<string | undefined> {
   const { besideFile, suffix, filters, content } = request;
   const base = path.basename(besideFile, path.extname(besideFile));
   const target = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.file(path.join(path.dirname(besideFile), `${base}-${suffix}`)), filters });
-  if (!target) return;
+  if (!target) return undefined;
   if (target.fsPath === besideFile || request.protectedFiles?.includes(target.fsPath)) {
     void vscode.window.showErrorMessage(`Plasticity Lens will not overwrite ${path.basename(target.fsPath)}, which it reads; choose another name.`);
-    return;
+    return undefined;
   }
   if (request.protectReports && (await isReportFile(target.fsPath))) {
     void vscode.window.showErrorMessage(`Plasticity Lens will not overwrite the report ${path.basename(target.fsPath)}; choose another name.`);
-    return;
+    return undefined;
   }
   try {
     await fs.writeFile(target.fsPath, content);
     void vscode.window.showInformationMessage(`Plasticity Lens: saved ${path.basename(target.fsPath)}.`);
+    return target.fsPath;
   } catch (error) {
     void vscode.window.showErrorMessage(
       `Plasticity Lens: ${target.fsPath} cannot be written (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); choose another place.`,
     );
+    return undefined;
   }
 }

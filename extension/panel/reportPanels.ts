@@ -99,6 +99,7 @@ class ReportPanel implements vscode.Disposable {
   show(report: PlasticityReport): void {
     this.shown++;
     this.enter({ kind: 'report', report });
+    this.owner.reportShown.fire(this.model);
     this.askModelFile(report);
   }
 
@@ -221,7 +222,8 @@ class ReportPanel implements vscode.Disposable {
       return;
     }
     const { suffix, filters } = PLAN_EXPORT_FILES[format];
-    await this.save(suffix, filters, Buffer.from(text), true);
+    const saved = await this.save(suffix, filters, Buffer.from(text), true);
+    if (saved) this.owner.planExported.fire(vscode.Uri.file(saved));
   }
 
   private sentenceFor(error: unknown): string {
@@ -236,8 +238,8 @@ class ReportPanel implements vscode.Disposable {
   }
 
   /** Asks where to save (next to the model by default); never overwrites the model, nor a report with a plan. */
-  private async save(suffix: string, filters: Record<string, string[]>, content: Buffer, protectReports = false): Promise<void> {
-    await saveExport({ besideFile: this.model.fsPath, suffix, filters, content, protectReports });
+  private save(suffix: string, filters: Record<string, string[]>, content: Buffer, protectReports = false): Promise<string | undefined> {
+    return saveExport({ besideFile: this.model.fsPath, suffix, filters, content, protectReports });
   }
 
   dispose(): void {
@@ -249,6 +251,11 @@ class ReportPanel implements vscode.Disposable {
 export class ReportPanels implements vscode.WebviewPanelSerializer<ReportPanelState>, vscode.Disposable {
   private readonly panels = new Map<string, ReportPanel>();
   private readonly disposables: vscode.Disposable[] = [];
+  /** Fired by a panel when it shows a report (its model), and when it has written a freeze plan (the file). */
+  readonly reportShown = new vscode.EventEmitter<vscode.Uri>();
+  readonly planExported = new vscode.EventEmitter<vscode.Uri>();
+  readonly onDidShowReport = this.reportShown.event;
+  readonly onDidExportPlan = this.planExported.event;
 
   constructor(
     readonly extensionUri: vscode.Uri,
@@ -257,6 +264,8 @@ export class ReportPanels implements vscode.WebviewPanelSerializer<ReportPanelSt
     readonly log: vscode.OutputChannel,
   ) {
     this.disposables.push(
+      this.reportShown,
+      this.planExported,
       // A model analysed without a panel gets one at once: its bounds and progress while it measures.
       service.onDidStart((model) => !this.panels.has(model.fsPath) && void this.open(model)),
       service.onDidFinish(({ model, report }) => this.open(model, report)),

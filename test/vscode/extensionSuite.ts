@@ -36,7 +36,13 @@ const tests: [string, () => Promise<void>][] = [
       assert.ok(extension, `${EXTENSION_ID} is installed`);
       await extension.activate();
       const commands = await vscode.commands.getCommands(true);
-      for (const command of ['plasticityLens.analyzeModel', 'plasticityLens.showReport', 'plasticityLens.cancelAnalysis', 'plasticityLens.diagnostics']) {
+      for (const command of [
+        'plasticityLens.analyzeModel',
+        'plasticityLens.showReport',
+        'plasticityLens.cancelAnalysis',
+        'plasticityLens.diagnostics',
+        'plasticityLens.tryTheSample',
+      ]) {
         assert.ok(commands.includes(command), `${command} is registered`);
       }
       const diagnostics = (await vscode.commands.executeCommand('plasticityLens.diagnostics')) as HostDiagnosticsSnapshot;
