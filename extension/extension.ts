@@ -13,6 +13,7 @@ import { InlineSensitivityHints } from './hints/inlineHints';
 import { MODEL_OVERVIEW_VIEW_TYPE, ModelOverviewEditor } from './modelEditor/modelOverviewEditor';
 import { COMPARISON_PANEL_VIEW_TYPE, ComparisonPanels } from './panel/comparisonPanels';
 import { REPORT_PANEL_VIEW_TYPE, ReportPanels } from './panel/reportPanels';
+import { WebviewStarts } from './panel/webviewStarts';
 import { SampleModel, TRY_SAMPLE_COMMAND } from './sample/sampleModel';
 import { trackWalkthroughSteps } from './sample/walkthroughProgress';
 import { registerModelsTree } from './tree/modelsTree';
@@ -23,8 +24,10 @@ export function activate(context: vscode.ExtensionContext): void {
   const store = new ReportStore(context);
   const diagnostics = new HostDiagnostics(0);
   const service = new AnalysisService(store, log, diagnostics);
-  const panels = new ReportPanels(context.extensionUri, service, store, log);
-  const comparisons = new ComparisonPanels(context.extensionUri, store, log);
+  // One queue for every webview this extension restores or resolves (see webviewStarts.ts).
+  const starts = new WebviewStarts();
+  const panels = new ReportPanels(context.extensionUri, service, store, log, starts);
+  const comparisons = new ComparisonPanels(context.extensionUri, store, log, starts);
   const sample = new SampleModel(context, service);
 
   context.subscriptions.push(
@@ -33,7 +36,7 @@ export function activate(context: vscode.ExtensionContext): void {
     panels,
     vscode.window.registerWebviewPanelSerializer(REPORT_PANEL_VIEW_TYPE, panels),
     vscode.window.registerWebviewPanelSerializer(COMPARISON_PANEL_VIEW_TYPE, comparisons),
-    vscode.window.registerCustomEditorProvider(MODEL_OVERVIEW_VIEW_TYPE, new ModelOverviewEditor(context.extensionUri, service, store, panels), {
+    vscode.window.registerCustomEditorProvider(MODEL_OVERVIEW_VIEW_TYPE, new ModelOverviewEditor(context.extensionUri, service, store, panels, starts), {
       supportsMultipleEditorsPerDocument: true,
       webviewOptions: { retainContextWhenHidden: false },
     }),

@@ -10,6 +10,7 @@ import { COMPONENTS } from '../core/vit/vitStructure';
 import { boundsMessage } from '../panel/boundsMessage';
 import { ReportPanels } from '../panel/reportPanels';
 import { webviewHtml, webviewOptions } from '../panel/webviewHtml';
+import { WebviewStarts } from '../panel/webviewStarts';
 import { HostToModelOverview, ModelOverviewToHost, ReportHeadline } from '../panel/webviewProtocol';
 
 export const MODEL_OVERVIEW_VIEW_TYPE = 'plasticityLens.modelOverview';
@@ -31,13 +32,16 @@ export class ModelOverviewEditor implements vscode.CustomReadonlyEditorProvider 
     private readonly service: AnalysisService,
     private readonly store: ReportStore,
     private readonly panels: ReportPanels,
+    private readonly starts: WebviewStarts,
   ) {}
 
   openCustomDocument(uri: vscode.Uri): vscode.CustomDocument {
     return { uri, dispose: () => undefined };
   }
 
-  resolveCustomEditor(document: vscode.CustomDocument, webviewPanel: vscode.WebviewPanel): void {
+  /** Settles when the webview may start: after the one started before it (a reload restores editors and panels at once). */
+  resolveCustomEditor(document: vscode.CustomDocument, webviewPanel: vscode.WebviewPanel): Promise<void> {
+    const turn = this.starts.turn(webviewPanel);
     const model = document.uri;
     const webview = webviewPanel.webview;
     webview.options = webviewOptions(this.extensionUri);
@@ -79,5 +83,6 @@ export class ModelOverviewEditor implements vscode.CustomReadonlyEditorProvider 
     });
     // Also without waiting for 'ready' (messages to a loading webview are queued).
     void refresh();
+    return turn;
   }
 }

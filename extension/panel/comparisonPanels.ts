@@ -12,6 +12,7 @@ import { PlasticityReport } from '../core/report/reportSchema';
 import { ReportStore } from '../analysis/reportStore';
 import { saveExport } from './exportFile';
 import { webviewHtml, webviewOptions } from './webviewHtml';
+import { WebviewStarts } from './webviewStarts';
 import { ComparisonPanelState, ComparisonPanelToHost, HostToComparisonPanel, ShownComparison } from './webviewProtocol';
 
 export const COMPARISON_PANEL_VIEW_TYPE = 'plasticityLens.comparison';
@@ -75,6 +76,7 @@ export class ComparisonPanels implements vscode.Disposable, vscode.WebviewPanelS
     private readonly extensionUri: vscode.Uri,
     private readonly store: ReportStore,
     private readonly log: vscode.OutputChannel,
+    private readonly starts: WebviewStarts,
   ) {}
 
   /**
@@ -152,17 +154,18 @@ export class ComparisonPanels implements vscode.Disposable, vscode.WebviewPanelS
     return comparison;
   }
 
-  /** After a reload: the panel comes back with the comparison it kept in its state. */
+  /** After a reload: the panel comes back with the comparison it kept in its state, its webview started after the one restored before it. */
   deserializeWebviewPanel(webviewPanel: vscode.WebviewPanel, state: ComparisonPanelState | undefined): Promise<void> {
-    if (isShownComparison(state?.shown)) {
-      this.adopt(webviewPanel, state.shown);
-      this.log.appendLine(`Restored the comparison panel "${webviewPanel.title}".`);
-    } else {
+    if (!isShownComparison(state?.shown)) {
       // A panel from an older version, or one closed by the reload before it had shown its comparison.
       this.log.appendLine(`The comparison panel "${webviewPanel.title}" kept no comparison to restore; it is closed (run the comparison again).`);
       webviewPanel.dispose();
+      return Promise.resolve();
     }
-    return Promise.resolve();
+    const turn = this.starts.turn(webviewPanel);
+    this.adopt(webviewPanel, state.shown);
+    this.log.appendLine(`Restored the comparison panel "${webviewPanel.title}".`);
+    return turn;
   }
 
   private adopt(webviewPanel: vscode.WebviewPanel, shown: ShownComparison): void {

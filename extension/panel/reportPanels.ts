@@ -15,6 +15,7 @@ import { saveExport } from './exportFile';
 import { PLAN_EXPORT_FILES, planFromForm, previewOfPlan } from './budgetForm';
 import { ModelFileParameters } from './modelFileParameters';
 import { webviewHtml, webviewOptions } from './webviewHtml';
+import { WebviewStarts } from './webviewStarts';
 import { AnalysisStateMessage, BoundsMessage, BudgetForm, HostToReportPanel, ReportPanelState, ReportPanelToHost } from './webviewProtocol';
 
 export const REPORT_PANEL_VIEW_TYPE = 'plasticityLens.report';
@@ -262,6 +263,7 @@ export class ReportPanels implements vscode.WebviewPanelSerializer<ReportPanelSt
     readonly service: AnalysisService,
     private readonly store: ReportStore,
     readonly log: vscode.OutputChannel,
+    private readonly starts: WebviewStarts,
   ) {
     this.disposables.push(
       this.reportShown,
@@ -328,7 +330,8 @@ export class ReportPanels implements vscode.WebviewPanelSerializer<ReportPanelSt
     }
     this.log.appendLine(`Restoring the report panel of ${state.modelPath}.`);
     // Without a report the panel comes back in its pending state, unless the model is gone.
-    await this.showStored(this.adopt(webviewPanel, vscode.Uri.file(state.modelPath)), 'dispose');
+    const turn = this.starts.turn(webviewPanel);
+    await Promise.all([this.showStored(this.adopt(webviewPanel, vscode.Uri.file(state.modelPath)), 'dispose'), turn]);
   }
 
   private adopt(webviewPanel: vscode.WebviewPanel, model: vscode.Uri): ReportPanel {

@@ -65,6 +65,20 @@ export class WebviewFrames {
     return this.showing(selector, text, 45_000);
   }
 
+  /**
+   * A panel that a reload restored, brought to the front by its tab, once it shows `selector`
+   * with `text`; no second chance: throws, with what the window shows, after 45 s.
+   */
+  async restoredAtOnce(tabTitle: string | RegExp, selector: string, text: string | RegExp, what: string): Promise<Frame> {
+    const tab = this.page.locator('.tabs-container .tab', { hasText: tabTitle }).first();
+    await tab.waitFor({ timeout: 60_000 });
+    await tab.click();
+    const frame = await this.find(selector, text, 45_000);
+    if (frame) return frame;
+    await screenshot(this.page, this.shotFile(`not-restored-${selector.replace(/[^a-z0-9]+/gi, '')}`)).catch(() => undefined);
+    throw new Error(`${what}: the restored panel "${String(tabTitle)}" showed no ${selector} with ${String(text)} within 45 s.\n${await this.describe()}`);
+  }
+
   /** The tabs, the webview frames with their headings, the webviews' console and the extension's log. */
   async describe(): Promise<string> {
     const tabs = await this.page
