@@ -23,6 +23,9 @@ export function formatReportTable(report: PlasticityReport): string {
     `Model     ${path.basename(report.model.path)}  (${architecture.blocks} blocks, d=${architecture.hiddenSize}, ${architecture.heads} heads, MLP ${architecture.mlpSize}, ${architecture.tokens} tokens, ${architecture.naming} naming)`,
   );
   lines.push(`Mode      ${modeLabel}`);
+  // A plain ViT's table stays as it was; a family states what is measured beyond the paper.
+  const family = architecture.family;
+  if (family && family.measured.length > 1) lines.push(`Family    ${family.family}: ${family.measured.slice(1).join(' ')}`);
   const extras = architecture.extraParameters;
   if (extras) lines.push(`Extra     not in any component: ${extraParameterSummary(extras.parameters)}. ${extras.rule}`);
   const multi = report.targets && report.targets.length > 1 ? ` (the first of ${report.targets.length} targets; all below)` : '';

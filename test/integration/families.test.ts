@@ -13,6 +13,12 @@ import { pythonWith, runPythonHelper } from '../support/pythonScripts';
 import { FAMILY_MODELS, familyGoldens, Golden, GOLDEN_COMPONENTS, goldenBlockStatistics, PAIRS, relativeError, runCli, tempDir } from '../support/fixtures';
 
 const FAMILIES = FAMILY_MODELS;
+/** The family each fixture is recognised as (the report's, the table's and the overview's family line). */
+const FAMILY_NAMES: Record<string, string> = {
+  'dinov2_reg_op17_dyn.onnx': 'DINOv2 (LayerScale, 4 register tokens)',
+  'hf_dinov2_reg_op14_dyn.onnx': 'DINOv2 (LayerScale, 4 register tokens)',
+  'siglip_op17_dyn.onnx': 'SigLIP (attention-pooling head)',
+};
 
 const supervisor = new WorkerSupervisor();
 const python = pythonWith(['torch', 'torchvision', 'numpy']);
@@ -47,6 +53,8 @@ describe('every ViT family matches its PyTorch goldens in both modes', () => {
           for (const component of GOLDEN_COMPONENTS)
             assert.deepEqual([...block.components[component].parameters].sort(), [...golden.parameters[b][component].names].sort(), `parameters of block ${b} ${component}`);
         });
+        assert.equal(report.model.architecture.family?.family, FAMILY_NAMES[golden.model], 'the family discovery recognised');
+        assert.ok(report.model.architecture.family.measured.length > 1, 'what is measured beyond the plain ViT is stated');
         const extras = report.model.architecture.extraParameters;
         assert.equal(extras?.rule, EXTRA_PARAMETER_RULE);
         assert.deepEqual(

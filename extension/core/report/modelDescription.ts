@@ -8,6 +8,7 @@ import { defaultOpset, elementCount, OnnxModel, onnxFileSha256, TensorDataType, 
 import { graphKindSummary } from '../graph/graphKind';
 import { QUANTIZED_WEIGHT_INPUT } from '../graph/quantizedOperators';
 import { discoverVit } from '../vit/discoverVit';
+import { describeFamily } from '../vit/familyDescription';
 import { VitStructure } from '../vit/vitStructure';
 import { EXTRA_PARAMETER_RULE } from '../vocabulary';
 import { Architecture, ModelFacts, ModelOverview } from './reportSchema';
@@ -64,6 +65,7 @@ export function architectureOf(structure: VitStructure, tokens: number, imageSiz
     naming: structure.naming,
     embeddingOutput: structure.embeddingOutput,
     graph: { ...structure.kind, summary: graphKindSummary(structure.kind) },
+    family: describeFamily(structure),
     ...(structure.extraParameters.length > 0 ? { extraParameters: { rule: EXTRA_PARAMETER_RULE, parameters: structure.extraParameters } } : {}),
   };
 }

@@ -6,6 +6,7 @@ export const REPORT_SCHEMA_VERSION = 1;
 
 export type { ExecutionProviderName, ExecutionProviderRequest, MeasureMode } from '../vocabulary';
 import type { ExecutionProviderName, ExecutionProviderRequest, MeasureMode } from '../vocabulary';
+import type { FamilyDescription } from '../vit/familyDescription';
 
 export interface ComponentStatistics {
   /** Mean over pairs of ||f(X) - f(Y)||_F / ||X - Y||_F. */
@@ -84,6 +85,8 @@ export interface PlasticityReport {
       graph?: GraphKindReport;
       /** Parameters of no component (LayerScale γ, register tokens) and the rule freeze plans assign them by; absent when the model has none. */
       extraParameters?: { rule: string; parameters: ExtraParameter[] };
+      /** The family discovery recognised and what is measured for it (absent in reports before 0.3). */
+      family?: FamilyDescription;
     };
   };
   settings: {

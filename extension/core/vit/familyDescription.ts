@@ -1,0 +1,59 @@
+// Which family a discovered ViT belongs to, and what is measured for it, in words: the report,
+// the CLI table, the overview and the panel all show these lines. Each family feature adds one
+// entry to FEATURES (what discovery found that a plain ViT lacks, and what that changes in the
+// measure); the family's name is the first entry that names one, else "plain ViT".
+import { VitStructure } from './vitStructure';
+
+export interface FamilyDescription {
+  /** e.g. "DINOv2 (LayerScale, 4 register tokens)", "plain ViT". */
+  family: string;
+  /** One sentence per thing measured differently from, or in addition to, the paper's plain ViT. */
+  measured: string[];
+}
+
+interface FamilyFeature {
+  /** True when the structure holds this feature. */
+  present(structure: VitStructure): boolean;
+  /** Short label for the family line, e.g. "LayerScale". */
+  label(structure: VitStructure): string;
+  /** The family this feature identifies, when it does on its own (tried in FEATURES' order). */
+  family?(structure: VitStructure): string | undefined;
+  /** What is measured, in one sentence. */
+  measured(structure: VitStructure): string;
+}
+
+const PLAIN_VIT_MEASURE =
+  "The paper's five components per block (LN1, MHA, LN2, FC1, FC2), each fed the tokens entering block 0 (class and any distillation or register tokens included).";
+
+function registerTokens(structure: VitStructure): number {
+  return structure.extraParameters.filter((parameter) => parameter.kind === 'register tokens').reduce((sum, parameter) => sum + parameter.count / structure.hiddenSize, 0);
+}
+
+const FEATURES: FamilyFeature[] = [
+  {
+    present: (structure) => structure.extraParameters.some((parameter) => parameter.kind === 'pooling head'),
+    label: () => 'attention-pooling head',
+    family: (structure) => (structure.naming.startsWith('hf-') ? 'SigLIP' : 'ViT with an attention-pooling head'),
+    measured: () => 'The attention-pooling head (a learned probe attending to the tokens) is the head, not a block: it is not measured and stays trainable with the head.',
+  },
+  {
+    present: (structure) => structure.blocks.some((block) => block.layerScale.attention || block.layerScale.mlp),
+    label: () => 'LayerScale',
+    family: (structure) => (registerTokens(structure) > 0 || structure.naming === 'hf-dinov2' ? 'DINOv2' : undefined),
+    measured: () =>
+      'LayerScale γ is not part of MHA or FC2: each component is measured before its γ, and γ is listed under extra parameters, trained with the component it scales.',
+  },
+  {
+    present: (structure) => registerTokens(structure) > 0,
+    label: (structure) => `${registerTokens(structure)} register tokens`,
+    measured: (structure) => `The ${registerTokens(structure)} register tokens are part of X, the token sequence every component is fed.`,
+  },
+];
+
+export function describeFamily(structure: VitStructure): FamilyDescription {
+  const present = FEATURES.filter((feature) => feature.present(structure));
+  const name = present.map((feature) => feature.family?.(structure)).find((family) => family !== undefined);
+  const labels = present.map((feature) => feature.label(structure));
+  const family = name ? `${name} (${labels.join(', ')})` : labels.length > 0 ? `ViT with ${labels.join(', ')}` : 'plain ViT';
+  return { family, measured: [PLAIN_VIT_MEASURE, ...present.map((feature) => feature.measured(structure))] };
+}
