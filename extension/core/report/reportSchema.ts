@@ -6,7 +6,14 @@ export const REPORT_SCHEMA_VERSION = 1;
 
 export type { ExecutionProviderName, ExecutionProviderRequest, MeasureMode } from '../vocabulary';
 import type { ExecutionProviderName, ExecutionProviderRequest, MeasureMode } from '../vocabulary';
-import type { FamilyDescription } from '../vit/familyDescription';
+
+/** Which family discovery recognised, and what is measured for it (vit/familyDescription.ts). */
+export interface FamilyDescription {
+  /** e.g. "DINOv2 (LayerScale, 4 register tokens)", "plain ViT". */
+  family: string;
+  /** One sentence per thing measured differently from, or in addition to, the paper's plain ViT. */
+  measured: string[];
+}
 
 export interface ComponentStatistics {
   /** Mean over pairs of ||f(X) - f(Y)||_F / ||X - Y||_F. */

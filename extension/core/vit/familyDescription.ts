@@ -2,14 +2,10 @@
 // the CLI table, the overview and the panel all show these lines. Each family feature adds one
 // entry to FEATURES (what discovery found that a plain ViT lacks, and what that changes in the
 // measure); the family's name is the first entry that names one, else "plain ViT".
+import type { FamilyDescription } from '../report/reportSchema';
 import { VitStructure } from './vitStructure';
 
-export interface FamilyDescription {
-  /** e.g. "DINOv2 (LayerScale, 4 register tokens)", "plain ViT". */
-  family: string;
-  /** One sentence per thing measured differently from, or in addition to, the paper's plain ViT. */
-  measured: string[];
-}
+export type { FamilyDescription };
 
 interface FamilyFeature {
   /** True when the structure holds this feature. */
