@@ -270,7 +270,13 @@ export class ReportPanels implements vscode.WebviewPanelSerializer<ReportPanelSt
       this.planExported,
       // A model analysed without a panel gets one at once: its bounds and progress while it measures.
       service.onDidStart((model) => !this.panels.has(model.fsPath) && void this.open(model)),
-      service.onDidFinish(({ model, report }) => this.open(model, report)),
+      // A finished run updates its panel where it is: the user who moved on to another editor
+      // meanwhile keeps it in front (the panel's tab shows the result); a closed panel reopens.
+      service.onDidFinish(({ model, report }) => {
+        const panel = this.panels.get(model.fsPath);
+        if (panel) panel.show(report);
+        else void this.open(model, report);
+      }),
       service.onDidChangeState(({ model, running, message }) => this.panels.get(model.fsPath)?.setAnalysisState(running, message)),
     );
   }
