@@ -11,6 +11,11 @@ import { hintText, hoverMarkdown, openReportCommandLink } from './hintText';
 import { matchLines, ModuleIndex, ModuleMatch, strongestMatch } from './moduleMatcher';
 
 export const HINT_LANGUAGES: readonly string[] = ['python', 'json', 'jsonc', 'yaml', 'toml'];
+/**
+ * Where hints are given: files, untitled editors, and the code cells of notebooks (each cell its
+ * own document, so an edit rescans that cell only, never the whole notebook).
+ */
+export const HINT_SCHEMES: readonly string[] = ['file', 'untitled', 'vscode-notebook-cell'];
 export const TOGGLE_HINTS_COMMAND = 'plasticityLens.toggleHints';
 const ENABLED_SETTING = 'hints.enabled';
 const SECTION = 'plasticityLens';
@@ -19,6 +24,11 @@ const DEBOUNCE_MS = 300;
 /** Larger documents (and longer lines: minified JSON) are not scanned, to keep edits free. */
 const MAX_LINES = 20_000;
 const MAX_LINE_LENGTH = 2_000;
+
+/** The documents the hover provider's selector covers, and so the ones decorated. */
+function isHintDocument(document: vscode.TextDocument): boolean {
+  return HINT_LANGUAGES.includes(document.languageId) && HINT_SCHEMES.includes(document.uri.scheme);
+}
 
 interface DocumentMatches {
   version: number;
@@ -45,7 +55,7 @@ export class InlineSensitivityHints implements vscode.Disposable {
       vscode.commands.registerCommand(CHOOSE_HINT_MODEL_COMMAND, () => this.choice.pick()),
       vscode.commands.registerCommand(TOGGLE_HINTS_COMMAND, () => this.toggle()),
       vscode.languages.registerHoverProvider(
-        HINT_LANGUAGES.flatMap((language) => ['file', 'untitled'].map((scheme) => ({ language, scheme }))),
+        HINT_LANGUAGES.flatMap((language) => HINT_SCHEMES.map((scheme) => ({ language, scheme }))),
         { provideHover: (document, position) => this.hover(document, position) },
       ),
       this.choice.onDidChange(() => this.refreshVisible()),
@@ -73,7 +83,7 @@ export class InlineSensitivityHints implements vscode.Disposable {
   }
 
   private hintEditors(): vscode.TextEditor[] {
-    return vscode.window.visibleTextEditors.filter((editor) => HINT_LANGUAGES.includes(editor.document.languageId));
+    return vscode.window.visibleTextEditors.filter((editor) => isHintDocument(editor.document));
   }
 
   /** Decorates every visible editor that can show hints (cached per document version). */
@@ -93,7 +103,7 @@ export class InlineSensitivityHints implements vscode.Disposable {
   }
 
   private scheduleDocument(document: vscode.TextDocument): void {
-    if (!HINT_LANGUAGES.includes(document.languageId)) return;
+    if (!isHintDocument(document)) return;
     const key = document.uri.toString();
     clearTimeout(this.pending.get(key));
     this.pending.set(
@@ -158,8 +168,8 @@ export class InlineSensitivityHints implements vscode.Disposable {
   }
 
   private updateStatusBar(): void {
-    const language = vscode.window.activeTextEditor?.document.languageId;
-    this.choice.showStatusBar(this.enabled() && language !== undefined && HINT_LANGUAGES.includes(language));
+    const document = vscode.window.activeTextEditor?.document;
+    this.choice.showStatusBar(this.enabled() && document !== undefined && isHintDocument(document));
   }
 
   dispose(): void {
