@@ -36,7 +36,7 @@ function builtGraphs(model: OnnxModel): Record<string, Uint8Array> {
   return {
     embedder: buildEmbedderModel(model, structure, [structure.blocks[structure.blocks.length - 1].output]),
     isolated: isolated.bytes,
-    weightGrams: isolated.precompute!,
+    weightGrams: isolated.precompute![0],
     inContext: buildInContextProbe(model, structure).bytes,
     bounds: buildBoundsModel(model, structure),
   };
