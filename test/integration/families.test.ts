@@ -18,6 +18,7 @@ const FAMILY_NAMES: Record<string, string> = {
   'dinov2_reg_op17_dyn.onnx': 'DINOv2 (LayerScale, 4 register tokens)',
   'hf_dinov2_reg_op14_dyn.onnx': 'DINOv2 (LayerScale, 4 register tokens)',
   'siglip_op17_dyn.onnx': 'SigLIP (attention-pooling head)',
+  'hf_dinov3_op17_dyn.onnx': 'DINOv3 (rotary position embedding, LayerScale, 4 register tokens)',
 };
 
 const supervisor = new WorkerSupervisor();
@@ -64,6 +65,39 @@ describe('every ViT family matches its PyTorch goldens in both modes', () => {
         );
       });
     }
+  }
+});
+
+/** Per block and head (golden of a rotary family): the logits' bilinear-form norms, see family_dinov3.rotary_score_norms. */
+type RotaryScoreNorms = { paper: number; largestPair: number; bound: number }[][];
+
+describe("rotary attention's data-free MHA bound covers every rotated pair of tokens", () => {
+  for (const golden of familyGoldens()) {
+    const norms = (golden as Golden & { rotaryScoreNorms?: RotaryScoreNorms }).rotaryScoreNorms;
+    if (!norms) continue;
+    test(golden.model, async () => {
+      const report = await supervisor.analyze({
+        modelPath: path.join(FAMILIES, golden.model),
+        mode: 'isolated',
+        executionProvider: 'cpu',
+        reference: PAIRS.reference,
+        target: PAIRS.target,
+        seed: 0,
+      });
+      norms.forEach((heads, b) => {
+        const mha = report.bounds!.blocks[b].MHA!;
+        assert.equal(mha.detail.rotaryScoreNorm, 1, 'the bound says it takes the rotary score norm');
+        heads.forEach(({ paper, largestPair, bound }, h) => {
+          const used = mha.detail[`head${h}.score`];
+          assert.ok(relativeError(used, bound) < 1e-4, `block ${b} head ${h}: score norm ${used} vs ||W_Q^h|| ||W_K^h|| / sqrt(dh) = ${bound}`);
+          assert.ok(used >= largestPair * (1 - 1e-4), `block ${b} head ${h}: ${used} bounds the largest rotated form ${largestPair}`);
+          // Why the paper's ||A_h|| is not used: a rotated pair's form exceeds it in this model.
+          assert.ok(largestPair > paper, `block ${b} head ${h}: rotated form ${largestPair} > ||A_h|| ${paper}`);
+        });
+        const measured = report.blocks[b].components.MHA.mean;
+        assert.ok(measured <= mha.bound, `block ${b}: measured MHA ${measured} within the bound ${mha.bound}`);
+      });
+    });
   }
 });
 
