@@ -19,6 +19,7 @@ const FAMILY_NAMES: Record<string, string> = {
   'hf_dinov2_reg_op14_dyn.onnx': 'DINOv2 (LayerScale, 4 register tokens)',
   'siglip_op17_dyn.onnx': 'SigLIP (attention-pooling head)',
   'hf_dinov3_op17_dyn.onnx': 'DINOv3 (rotary position embedding, LayerScale, 4 register tokens)',
+  'hf_dinov3_op14.onnx': 'DINOv3 (rotary position embedding, LayerScale, 4 register tokens)',
 };
 
 const supervisor = new WorkerSupervisor();
