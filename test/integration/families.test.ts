@@ -7,8 +7,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { MeasureMode, PlasticityReport } from '../../extension/core/report/reportSchema';
+import { readOnnxModel } from '../../extension/core/onnx/onnxModel';
+import { buildInContextProbe } from '../../extension/core/probe/probeModels';
+import { discoverVit } from '../../extension/core/vit/discoverVit';
 import { EXTRA_PARAMETER_RULE } from '../../extension/core/vocabulary';
+import { runOnce } from '../../extension/worker/probeSessions';
 import { WorkerSupervisor } from '../../extension/worker/workerSupervisor';
+import { writeReplacedNodesModel } from '../support/derivedModels';
 import { pythonWith, runPythonHelper } from '../support/pythonScripts';
 import { FAMILY_MODELS, familyGoldens, Golden, GOLDEN_COMPONENTS, goldenBlockStatistics, PAIRS, relativeError, runCli, tempDir } from '../support/fixtures';
 
@@ -100,6 +105,41 @@ describe("rotary attention's data-free MHA bound covers every rotated pair of to
       });
     });
   }
+});
+
+describe('a rotary model whose exporter folded its tables into constants measures the same', () => {
+  test('hf_dinov3_op17_dyn.onnx with its cos and sin tables as initializers, both modes', async () => {
+    const golden = familyGoldens().find((candidate) => candidate.model === 'hf_dinov3_op17_dyn.onnx')!;
+    const source = path.join(FAMILIES, golden.model);
+    const model = readOnnxModel(source);
+    const rotary = discoverVit(model).blocks[0].attention.rotary!;
+    // The tables the model's own nodes compute (the probe's tables model), cos then sin as the rotation reads them.
+    const tables = await runOnce(buildInContextProbe(model, discoverVit(model)).precompute![0], { provider: 'cpu', externalDataFolder: model.dataFolder });
+    const [cos, sin] = [tables.rotary_table_0, tables.rotary_table_1];
+    assert.deepEqual([...cos.dims], [16, 8]);
+    // HF's DINOv3 tables: patch centres (y, x) in [-1, 1] on the 4 x 4 grid, frequencies 100^-(4i/dh) = 1, 0.1, angles 2π c f, tiled twice.
+    for (let patch = 0; patch < 16; patch++) {
+      const centre = [Math.floor(patch / 4), patch % 4].map((index) => (2 * (index + 0.5)) / 4 - 1);
+      const angles = centre.flatMap((c) => [1, 0.1].map((frequency) => 2 * Math.PI * c * frequency));
+      [...angles, ...angles].forEach((angle, f) => {
+        assert.ok(Math.abs((cos.data as Float32Array)[patch * 8 + f] - Math.cos(angle)) < 1e-6, `cos[${patch}, ${f}]`);
+        assert.ok(Math.abs((sin.data as Float32Array)[patch * 8 + f] - Math.sin(angle)) < 1e-6, `sin[${patch}, ${f}]`);
+      });
+    }
+    const file = path.join(tempDir('rotary-constants'), 'hf_dinov3_constant_tables.onnx');
+    writeReplacedNodesModel(source, file, (builder, node) => {
+      const table = node.outputs[0] === rotary.cos ? cos : node.outputs[0] === rotary.sin ? sin : undefined;
+      if (table) builder.floatConstantNamed(node.outputs[0], table.data as Float32Array, [...table.dims]);
+      return table !== undefined;
+    });
+    const folded = discoverVit(readOnnxModel(file));
+    assert.ok(folded.graph.constant(folded.blocks[0].attention.rotary!.cos), 'the tables are constants of the rewritten file');
+    for (const mode of ['isolated', 'in-context'] as MeasureMode[]) {
+      const report = await supervisor.analyze({ modelPath: file, mode, executionProvider: 'cpu', reference: PAIRS.reference, target: PAIRS.target, seed: 0 });
+      const worst = worstDifference(report, golden, mode);
+      assert.ok(worst < 1e-4, `${mode}: worst relative difference ${worst.toExponential(2)}`);
+    }
+  });
 });
 
 describe('the command line lists the parameters of no component and freeze plans assign them by the rule', () => {

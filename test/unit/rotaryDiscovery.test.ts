@@ -2,38 +2,23 @@
 // in MHA with the tables the model computes from the image's size, and refused in forms the
 // probes would not rebuild faithfully (one of q, k rotated; tables from the image's values).
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { ModelFileError } from '../../extension/core/errors';
-import { NodeInfo, OnnxModel, readOnnxModel } from '../../extension/core/onnx/onnxModel';
+import { NodeInfo, readOnnxModel } from '../../extension/core/onnx/onnxModel';
 import { OnnxGraphBuilder } from '../../extension/core/onnx/onnxWriter';
 import { discoverVit } from '../../extension/core/vit/discoverVit';
 import { describeFamily } from '../../extension/core/vit/familyDescription';
+import { writeReplacedNodesModel } from '../support/derivedModels';
 import { FAMILY_MODELS, tempDir } from '../support/fixtures';
 
 const DINOV3 = path.join(FAMILY_MODELS, 'hf_dinov3_op17_dyn.onnx');
 
-/** The fixture with nodes replaced (`replace` returns true when it wrote the node's outputs itself). */
-function rewritten(name: string, replace: (builder: OnnxGraphBuilder, node: NodeInfo, model: OnnxModel) => boolean): string {
-  const model = readOnnxModel(DINOV3);
-  const builder = new OnnxGraphBuilder(model.opsetImports);
-  for (const input of model.inputs)
-    builder.input(
-      input.name,
-      1,
-      (input.shape ?? []).map((dim) => dim.value ?? dim.param ?? '?'),
-    );
-  for (const node of model.nodes) {
-    if (!replace(builder, node, model)) builder.copyNode(model, node);
-    for (const input of node.inputs) if (model.initializers.has(input)) builder.useInitializer(model, model.initializers.get(input)!);
-  }
-  for (const output of model.outputs) builder.output(output.name, 1);
-  const dir = tempDir('rotary');
-  fs.writeFileSync(path.join(dir, name), builder.encode());
-  // Weights are referenced from the original file.
-  fs.copyFileSync(model.filePath, path.join(dir, path.basename(model.filePath)));
-  return path.join(dir, name);
+/** The fixture with nodes replaced (see writeReplacedNodesModel), written to a scratch folder. */
+function rewritten(name: string, replace: (builder: OnnxGraphBuilder, node: NodeInfo) => boolean): string {
+  const file = path.join(tempDir('rotary'), name);
+  writeReplacedNodesModel(DINOV3, file, replace);
+  return file;
 }
 
 describe('HF DINOv3: the rotary embedding of q and k is part of MHA', () => {
