@@ -74,12 +74,10 @@ function buildRotaryTablesModel(model: OnnxModel, structure: VitStructure, table
   }
   copyModelNodes(builder, model, structure, nodes);
   for (const table of tables) {
-    builder.op(
-      'Reshape',
-      [graph.constant(table.tensor) ? emitConstant(builder, model, graph.constant(table.tensor)!) : table.tensor, builder.intConstant(table.shape)],
-      {},
-      table.name,
-    );
+    // A table the exporter folded is a constant of the file; one computed is the copied nodes' output.
+    const constant = graph.constant(table.tensor);
+    const value = constant ? emitConstant(builder, model, constant) : table.tensor;
+    builder.op('Reshape', [value, builder.intConstant(table.shape)], {}, table.name);
     builder.output(
       table.name,
       TensorDataType.FLOAT,
