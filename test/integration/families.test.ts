@@ -142,6 +142,43 @@ describe('a rotary model whose exporter folded its tables into constants measure
   });
 });
 
+describe('a rotary model that rotates every token, the prefix by identity rows, measures the same', () => {
+  for (const layout of ['heads-first', 'tokens-first'] as const) {
+    test(`hf_dinov3_op17_dyn.onnx with q and k rotated whole, ${layout} (no prefix split, the half width a constant)`, async () => {
+      const golden = familyGoldens().find((candidate) => candidate.model === 'hf_dinov3_op17_dyn.onnx')!;
+      const source = path.join(FAMILIES, golden.model);
+      const rotary = discoverVit(readOnnxModel(source)).blocks[0].attention.rotary!;
+      const file = path.join(tempDir('rotary-whole'), `hf_dinov3_whole_rotation_${layout}.onnx`);
+      let padded: { cos: string; sin: string } | undefined;
+      writeReplacedNodesModel(source, file, (builder, node) => {
+        const match = /^\/layer\.\d+\/attention\/Concat_(5|6)$/.exec(node.name);
+        if (!match) return false;
+        // The 5 prefix tokens get rows cos = 1, sin = 0: x ⊙ 1 + rotate_half(x) ⊙ 0 = x, as unrotated;
+        // [21, 8] against heads [batch, heads, 21, 8], [21, 1, 8] against [batch, 21, heads, 8].
+        const shape = builder.intConstant(layout === 'heads-first' ? [21, 8] : [21, 1, 8]);
+        const pad = (filler: number, table: string) =>
+          builder.op('Reshape', [builder.op('Concat', [builder.floatConstant(new Float32Array(40).fill(filler), [5, 8], 'pad'), table], { axis: 0 }), shape]);
+        padded ??= { cos: pad(1, rotary.cos), sin: pad(0, rotary.sin) };
+        const suffix = match[1] === '5' ? '' : '_1';
+        const tensor = (name: string) => node.name.replace(/Concat_(5|6)$/, `${name}${suffix}_output_0`);
+        const heads = layout === 'heads-first' ? tensor('Transpose') : tensor('Reshape');
+        const half = (start: number, end: number) => builder.op('Slice', [heads, builder.intConstant([start]), builder.intConstant([end]), builder.intConstant([-1])]);
+        const rotatedHalf = builder.op('Concat', [builder.op('Neg', [half(4, 8)]), half(0, 4)], { axis: -1 });
+        const rotated = builder.op('Add', [builder.op('Mul', [heads, padded.cos]), builder.op('Mul', [rotatedHalf, padded.sin])]);
+        builder.op(layout === 'heads-first' ? 'Identity' : 'Transpose', [rotated], layout === 'heads-first' ? {} : { perm: [0, 2, 1, 3] }, node.outputs[0]);
+        return true;
+      });
+      const whole = discoverVit(readOnnxModel(file)).blocks[0].attention.rotary!;
+      assert.deepEqual({ layout: whole.layout, prefixUnrotated: whole.prefixUnrotated }, { layout, prefixUnrotated: false });
+      for (const mode of ['isolated', 'in-context'] as MeasureMode[]) {
+        const report = await supervisor.analyze({ modelPath: file, mode, executionProvider: 'cpu', reference: PAIRS.reference, target: PAIRS.target, seed: 0 });
+        const worst = worstDifference(report, golden, mode);
+        assert.ok(worst < 1e-4, `${mode}: worst relative difference ${worst.toExponential(2)}`);
+      }
+    });
+  }
+});
+
 describe('the command line lists the parameters of no component and freeze plans assign them by the rule', () => {
   for (const golden of familyGoldens()) {
     test(golden.model, async () => {
