@@ -179,6 +179,40 @@ describe('a rotary model that rotates every token, the prefix by identity rows, 
   }
 });
 
+describe('a rotary model written with Split (torch.split of static sizes, chunk) measures the same', () => {
+  test('hf_dinov3_op17_dyn.onnx with the prefix and the halves split off by Split nodes', async () => {
+    const golden = familyGoldens().find((candidate) => candidate.model === 'hf_dinov3_op17_dyn.onnx')!;
+    const source = path.join(FAMILIES, golden.model);
+    const file = path.join(tempDir('rotary-split'), 'hf_dinov3_split.onnx');
+    // In each attention: Slice / Slice_1 (q's prefix and patches), Slice_2 / Slice_3 (k's); Slice_4 / Slice_5 and Slice_6 / Slice_7 (q's and k's halves, second then first).
+    const pairs: Record<string, { with: string; axis: number; sizes?: number[]; order: 'first-second' | 'second-first' }> = {
+      Slice: { with: 'Slice_1', axis: -2, sizes: [5, 16], order: 'first-second' },
+      Slice_2: { with: 'Slice_3', axis: -2, sizes: [5, 16], order: 'first-second' },
+      Slice_4: { with: 'Slice_5', axis: -1, order: 'second-first' },
+      Slice_6: { with: 'Slice_7', axis: -1, order: 'second-first' },
+    };
+    const partners = new Set(Object.values(pairs).map((pair) => pair.with));
+    writeReplacedNodesModel(source, file, (builder, node) => {
+      const match = /^(\/layer\.\d+\/attention\/)(Slice(_\d)?)$/.exec(node.name);
+      if (!match) return false;
+      if (partners.has(match[2])) return true; // written with its pair's Split
+      const pair = pairs[match[2]];
+      const partner = `${match[1]}${pair.with}_output_0`;
+      const outputs = pair.order === 'first-second' ? [node.outputs[0], partner] : [partner, node.outputs[0]];
+      const inputs = pair.sizes ? [node.inputs[0], builder.intConstant(pair.sizes)] : [node.inputs[0]];
+      builder.node('Split', inputs, outputs, { axis: pair.axis });
+      return true;
+    });
+    const structure = discoverVit(readOnnxModel(file));
+    assert.equal(structure.blocks[0].attention.rotary?.prefixUnrotated, true);
+    for (const mode of ['isolated', 'in-context'] as MeasureMode[]) {
+      const report = await supervisor.analyze({ modelPath: file, mode, executionProvider: 'cpu', reference: PAIRS.reference, target: PAIRS.target, seed: 0 });
+      const worst = worstDifference(report, golden, mode);
+      assert.ok(worst < 1e-4, `${mode}: worst relative difference ${worst.toExponential(2)}`);
+    }
+  });
+});
+
 describe('the command line lists the parameters of no component and freeze plans assign them by the rule', () => {
   for (const golden of familyGoldens()) {
     test(golden.model, async () => {
