@@ -87,7 +87,7 @@ async function prepareMeasuring(
   checkCancelled: () => Promise<void>,
 ): Promise<{ measurer: PairMeasurer; weightBounds: WeightBoundValues; boundsMs: number }> {
   const { model, structure, request, imageSize, provider, inputs } = setup;
-  const models = buildMeasurerModels(model, structure, request.mode, inputs.targets.length, provider.used);
+  const models = buildMeasurerModels(model, structure, request.mode, inputs.targets.length, provider.used, imageSize);
   report('bounds', 'Computing the data-free upper bounds');
   const boundsStarted = performance.now();
   const weightBounds = await weightBoundValues(model, structure);

@@ -37,10 +37,18 @@ export interface Sessions {
  * built while the file's bytes are at hand; those bytes are then dropped: from here on the
  * weights live only in onnxruntime. `targets`: target images measured against each reference one.
  */
-export function buildMeasurerModels(model: OnnxModel, structure: VitStructure, mode: MeasureMode, targets: number, provider: ExecutionProviderName): MeasurerModels {
+export function buildMeasurerModels(
+  model: OnnxModel,
+  structure: VitStructure,
+  mode: MeasureMode,
+  targets: number,
+  provider: ExecutionProviderName,
+  imageSize: [number, number],
+): MeasurerModels {
   const inContext = mode === 'in-context';
   // cpu always (it checks a GPU provider, and is where a failing one falls back to).
-  const buildProbe = (flavor: ProbeFlavor) => (inContext ? buildInContextProbe(model, structure, { flavor, targets }) : buildIsolatedProbe(model, structure, { flavor, targets }));
+  const buildProbe = (flavor: ProbeFlavor) =>
+    inContext ? buildInContextProbe(model, structure, { flavor, targets, imageSize }) : buildIsolatedProbe(model, structure, { flavor, targets, imageSize });
   const probeModels: Partial<Record<ProbeFlavor, ProbeModel>> = { cpu: buildProbe('cpu') };
   if (provider !== 'cpu') probeModels.portable = buildProbe('portable');
   const embedderBytes = buildEmbedderModel(model, structure, []);
@@ -56,7 +64,8 @@ export async function openSessions(models: MeasurerModels, provider: ExecutionPr
   const embedder = await createSession(models.embedderBytes, options);
   try {
     const probeModel = models.probeModels[provider === 'cpu' ? 'cpu' : 'portable']!;
-    const constants = probeModel.precompute ? await runOnce(probeModel.precompute, options) : {};
+    const constants: Record<string, ort.Tensor> = {};
+    for (const precompute of probeModel.precompute ?? []) Object.assign(constants, await runOnce(precompute, options));
     const probe = await createSession(probeModel.bytes, options);
     return { provider, embedder, probe, constants };
   } catch (error) {

@@ -36,7 +36,8 @@ for (const [mode, flavor] of [
       const structure = discoverVit(model);
       const probe = mode === 'isolated' ? buildIsolatedProbe(model, structure, { flavor }) : buildInContextProbe(model, structure, { flavor });
       const options = { provider: 'cpu' as const, externalDataFolder: model.dataFolder };
-      const constants = probe.precompute ? await (await createSession(probe.precompute, options)).run({}) : {};
+      const constants = {};
+      for (const precompute of probe.precompute ?? []) Object.assign(constants, await (await createSession(precompute, options)).run({}));
       const session = await createSession(probe.bytes, options);
       const pairs = 3;
       const tokens = golden.architecture.tokens;

@@ -3,10 +3,11 @@
 //   fixture copied 4 times is a 12-block ViT with a few hundred kilobytes of weights, as deep as
 //   ViT-S and ViT-B, where the probe graphs' widest nodes grow with the number of blocks;
 // - one tensor scaled before its consumers read it: a part of a block (a layer scale) that the
-//   discovered structure does not name.
+//   discovered structure does not name;
+// - nodes replaced by others (a rotary model's tables as constants, or made to depend on pixels).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { OnnxModel, readOnnxModel, TensorDataType } from '../../extension/core/onnx/onnxModel';
+import { NodeInfo, OnnxModel, readOnnxModel, TensorDataType } from '../../extension/core/onnx/onnxModel';
 import { OnnxGraphBuilder } from '../../extension/core/onnx/onnxWriter';
 import { discoverVit } from '../../extension/core/vit/discoverVit';
 
@@ -59,6 +60,25 @@ export function writeScaledTensorModel(source: string, tensor: string, factor: n
       builder.copyNodeRenamed(model, node, (name) => (name === tensor ? scaled : name));
     }
   }
+  writeDerivedModel(builder, model, source, file);
+}
+
+/**
+ * Writes `source` to `file` with nodes replaced: `replace` writes a node's outputs itself and
+ * returns true, or returns false to keep the node as it is.
+ */
+export function writeReplacedNodesModel(source: string, file: string, replace: (builder: OnnxGraphBuilder, node: NodeInfo) => boolean): void {
+  const model = readOnnxModel(source);
+  const builder = new OnnxGraphBuilder(model.opsetImports);
+  for (const input of model.inputs) {
+    if (!model.initializers.has(input.name))
+      builder.input(
+        input.name,
+        TensorDataType.FLOAT,
+        (input.shape ?? []).map((dim) => dim.value ?? dim.param ?? '?'),
+      );
+  }
+  for (const node of model.nodes) if (!replace(builder, node)) builder.copyNode(model, node);
   writeDerivedModel(builder, model, source, file);
 }
 

@@ -10,7 +10,7 @@ import { OnnxModel, parseOnnxModel, readOnnxModel } from '../../extension/core/o
 import { MAX_NODE_TENSORS, OnnxGraphBuilder } from '../../extension/core/onnx/onnxWriter';
 import { buildEmbedderModel, buildInContextProbe, buildIsolatedProbe } from '../../extension/core/probe/probeModels';
 import { discoverVit } from '../../extension/core/vit/discoverVit';
-import { goldenFixtures, modelPath, tempDir } from '../support/fixtures';
+import { FAMILY_MODELS, familyGoldens, goldenFixtures, modelPath, tempDir } from '../support/fixtures';
 import { writeStackedBlocksModel } from '../support/derivedModels';
 
 const scratch = tempDir('portable');
@@ -33,19 +33,22 @@ function wideNodes(bytes: Uint8Array): string[] {
 function builtGraphs(model: OnnxModel): Record<string, Uint8Array> {
   const structure = discoverVit(model);
   const isolated = buildIsolatedProbe(model, structure);
+  const inContext = buildInContextProbe(model, structure);
   return {
     embedder: buildEmbedderModel(model, structure, [structure.blocks[structure.blocks.length - 1].output]),
     isolated: isolated.bytes,
-    weightGrams: isolated.precompute!,
-    inContext: buildInContextProbe(model, structure).bytes,
+    weightGrams: isolated.precompute![0],
+    inContext: inContext.bytes,
+    // The model's own nodes computing a rotary model's tables (DINOv3), when it has them.
+    ...(inContext.precompute ? { rotaryTables: inContext.precompute[0] } : {}),
     bounds: buildBoundsModel(model, structure),
   };
 }
 
-test('no node of any built graph touches more tensors than WebGPU guarantees buffers for, on every fixture and a 12-block ViT', () => {
+test('no node of any built graph touches more tensors than WebGPU guarantees buffers for, on every fixture, every family and a 12-block ViT', () => {
   const stacked = path.join(scratch, 'timm_12_blocks.onnx');
   writeStackedBlocksModel(modelPath('timm_op17_dyn.onnx'), 4, stacked);
-  const files = [...goldenFixtures().map((golden) => modelPath(golden.model)), stacked];
+  const files = [...goldenFixtures().map((golden) => modelPath(golden.model)), ...familyGoldens().map((golden) => path.join(FAMILY_MODELS, golden.model)), stacked];
   for (const file of files) {
     const model = readOnnxModel(file);
     if (file === stacked) assert.equal(discoverVit(model).blocks.length, 12, 'the stacked model has 12 blocks');

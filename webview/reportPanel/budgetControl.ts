@@ -43,6 +43,7 @@ const NAMING_LABELS: Record<Exclude<BudgetFormNaming, 'detected'>, string> = {
   timm: 'timm',
   hf: 'Hugging Face ViT (hf)',
   'hf-dinov2': 'Hugging Face DINOv2 (hf-dinov2)',
+  'hf-dinov3': 'Hugging Face DINOv3 (hf-dinov3)',
   torchvision: 'torchvision',
   clip: 'OpenAI / OpenCLIP (clip)',
   'hf-clip': 'Hugging Face CLIP (hf-clip)',

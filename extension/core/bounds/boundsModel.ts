@@ -19,6 +19,8 @@ export const BOUNDS_STACKS = {
   valueOutput: 'value_output',
   /** [H]: (W_Q^h W_Q^hᵀ)(W_K^h W_K^hᵀ), whose largest eigenvalue is dh ||A_h||². */
   score: 'score',
+  /** [2H], models with rotary attention only: W_Q^h W_Q^hᵀ, then W_K^h W_K^hᵀ (||W_Q^h||², ||W_K^h||²). */
+  queryKey: 'query_key',
 } as const;
 
 /**
@@ -84,6 +86,11 @@ export function buildBoundsModel(model: OnnxModel, structure: VitStructure, opti
   const queryGrams = headStack(structure.blocks.map((block) => projectionHeadGrams(b, model, block.attention.query, block.attention.heads, headDim)));
   const keyGrams = headStack(structure.blocks.map((block) => projectionHeadGrams(b, model, block.attention.key, block.attention.heads, headDim)));
   output(BOUNDS_STACKS.score, [lanczosCoefficients(b, { ...stackOperator(keyGrams, totalHeads, headDim), metric: (g, vector) => g.op('MatMul', [vector, queryGrams]) }, steps)]);
+  // Rotary attention rotates q and k between the projections, so its logits' bilinear forms are
+  // W_Q^h R W_K^hᵀ for rotations R: bounded by ||W_Q^h|| ||W_K^h||, not by ||W_Q^h W_K^hᵀ||.
+  if (structure.blocks.some((block) => block.attention.rotary)) {
+    output(BOUNDS_STACKS.queryKey, [lanczosCoefficients(b, stackOperator(b.op('Concat', [queryGrams, keyGrams], { axis: 0 }), 2 * totalHeads, headDim), steps)]);
+  }
   return b.encode();
 }
 

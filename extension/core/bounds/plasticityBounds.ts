@@ -48,6 +48,10 @@ export function tokenStatistics(embeddings: Float32Array, count: number, tokens:
  * - LN: max|γ| / s_min when token statistics are known, else max|γ| alone (what the reference
  *   code plots); detail.maxAbsGamma always.
  * - MHA: Σ_h ||W_O^h|| ||W_V^h|| sqrt(3n + (12n+3) r⁴ ||A_h||²); null without token statistics.
+ *   Rotary attention (DINOv3): token i's q and k are rotated (R_i, orthogonal) between the
+ *   projections, so the logit of tokens i, j is x_iᵀ W_Q^h R_iᵀ R_j W_K^hᵀ x_j / sqrt(dh): its form
+ *   changes with the pair and can exceed ||A_h||. ||A_h|| is replaced by ||W_Q^h|| ||W_K^h|| / sqrt(dh),
+ *   which bounds every pair's form (rotations keep norms), as the bound's derivation needs.
  */
 export function combineBounds(structure: VitStructure, model: OnnxModel, outputs: Record<string, Float32Array>, tokens: TokenStatistics | null, steps: number): PlasticityBounds {
   const totalHeads = structure.blocks.reduce((sum, block) => sum + block.attention.heads, 0);
@@ -56,6 +60,8 @@ export function combineBounds(structure: VitStructure, model: OnnxModel, outputs
   const fc = stackEigenvalues(outputs, BOUNDS_STACKS.fc, 2 * blockCount, structure.hiddenSize);
   const valueOutput = stackEigenvalues(outputs, BOUNDS_STACKS.valueOutput, 2 * totalHeads, headDim);
   const score = stackEigenvalues(outputs, BOUNDS_STACKS.score, totalHeads, headDim);
+  const rotary = structure.blocks.some((block) => block.attention.rotary);
+  const queryKey = rotary ? stackEigenvalues(outputs, BOUNDS_STACKS.queryKey, 2 * totalHeads, headDim) : undefined;
   const norm = (eigenvalue: number) => Math.sqrt(Math.max(eigenvalue, 0));
 
   const layerNormBound = (layer: LayerNormLayer): ComponentBound => {
@@ -70,19 +76,22 @@ export function combineBounds(structure: VitStructure, model: OnnxModel, outputs
     const headNorms = Array.from({ length: heads }, (_, h) => ({
       value: norm(valueOutput.values[firstHead + h]),
       output: norm(valueOutput.values[totalHeads + firstHead + h]),
-      score: norm(score.values[firstHead + h] / headDim),
+      score:
+        block.attention.rotary && queryKey
+          ? norm((queryKey.values[firstHead + h] * queryKey.values[totalHeads + firstHead + h]) / headDim)
+          : norm(score.values[firstHead + h] / headDim),
     }));
     firstHead += heads;
     return {
       index: block.index,
       LN1: layerNormBound(block.ln1),
-      MHA: tokens ? attentionBound(headNorms, tokens, scoreScale * Math.sqrt(headDim)) : null,
+      MHA: tokens ? attentionBound(headNorms, tokens, scoreScale * Math.sqrt(headDim), block.attention.rotary !== undefined) : null,
       LN2: layerNormBound(block.ln2),
       FC1: { bound: norm(fc.values[position]), detail: { spectralNorm: norm(fc.values[position]) } },
       FC2: { bound: norm(fc.values[blockCount + position]), detail: { spectralNorm: norm(fc.values[blockCount + position]), probedRows: structure.hiddenSize } },
     };
   });
-  const lastStepChange = Math.max(fc.lastStepChange, valueOutput.lastStepChange, score.lastStepChange);
+  const lastStepChange = Math.max(fc.lastStepChange, valueOutput.lastStepChange, score.lastStepChange, queryKey?.lastStepChange ?? 0);
   // Steps actually run on the widest matrices (d wide): a matrix n wide takes at most n.
   return { method: BOUNDS_METHOD, iterations: Math.min(steps, structure.hiddenSize), lastStepChange, tokens, blocks };
 }
@@ -92,9 +101,13 @@ function attentionHeadTerm(norms: { value: number; output: number; score: number
   return norms.output * norms.value * Math.sqrt(3 * tokens + (12 * tokens + 3) * radius ** 4 * norms.score ** 2);
 }
 
-/** `scoreScaleRatio`: the model's score scale times sqrt(dh), 1 when it uses the theory's 1/sqrt(dh). */
-function attentionBound(headNorms: { value: number; output: number; score: number }[], tokens: TokenStatistics, scoreScaleRatio: number): ComponentBound {
+/**
+ * `scoreScaleRatio`: the model's score scale times sqrt(dh), 1 when it uses the theory's 1/sqrt(dh).
+ * `rotary`: each head's score norm is ||W_Q^h|| ||W_K^h|| / sqrt(dh) (detail.rotaryScoreNorm = 1).
+ */
+function attentionBound(headNorms: { value: number; output: number; score: number }[], tokens: TokenStatistics, scoreScaleRatio: number, rotary: boolean): ComponentBound {
   const detail: Record<string, number> = { tokens: tokens.tokens, radius: tokens.radius, modelScoreScaleRatio: scoreScaleRatio };
+  if (rotary) detail.rotaryScoreNorm = 1;
   let bound = 0;
   headNorms.forEach((norms, h) => {
     const term = attentionHeadTerm(norms, tokens.tokens, tokens.radius);

@@ -15,7 +15,7 @@ import { AttributeValue, MAX_TENSOR_BYTES, OnnxGraphBuilder } from '../onnx/onnx
 import { GraphNode } from '../graph/graphRewrite';
 import { ConstantTensor, emitConstant } from '../graph/constantTensor';
 import { COMPONENTS, ComponentName, LinearLayer, VitStructure } from '../vit/vitStructure';
-import { FUSED_OPS_DOMAIN, PROBE_OPSET, ProbeOps } from './probeOps';
+import { FUSED_OPS_DOMAIN, PROBE_OPSET, ProbeOps, RotaryTableInput } from './probeOps';
 
 export const PROBE_INPUTS = { reference: 'reference_embedding', target: 'target_embedding' } as const;
 export const PROBE_OUTPUT = 'ratios';
@@ -35,6 +35,18 @@ export function buildEmbedderModel(model: OnnxModel, structure: VitStructure, ex
   const nodes = graph.ancestors(targets);
   const builder = new OnnxGraphBuilder(embedderOpsets(model, nodes));
   builder.input(structure.inputName, TensorDataType.FLOAT, structure.inputShape);
+  copyModelNodes(builder, model, structure, nodes);
+  targets.forEach((target, index) => {
+    const name = index === 0 ? EMBEDDER_OUTPUT : PROBE_FINAL_OUTPUT;
+    builder.op('Identity', [target], {}, name);
+    builder.output(name, TensorDataType.FLOAT);
+  });
+  return builder.encode();
+}
+
+/** The canonical graph's `nodes` (the file's own, or their float32 rewrites) with the constants they read. */
+function copyModelNodes(builder: OnnxGraphBuilder, model: OnnxModel, structure: VitStructure, nodes: GraphNode[]): void {
+  const graph = structure.graph;
   for (const node of nodes) {
     if (node.verbatim) builder.copyNode(model, node.verbatim);
     else builder.node(node.opType, node.inputs, node.outputs, writerAttributes(node), node.domain);
@@ -44,12 +56,42 @@ export function buildEmbedderModel(model: OnnxModel, structure: VitStructure, ex
       if (constant) emitConstant(builder, model, constant);
     }
   }
-  targets.forEach((target, index) => {
-    const name = index === 0 ? EMBEDDER_OUTPUT : PROBE_FINAL_OUTPUT;
-    builder.op('Identity', [target], {}, name);
-    builder.output(name, TensorDataType.FLOAT);
-  });
+}
+
+/**
+ * The model without inputs computing the rotary tables the probe reads, with the model's own
+ * nodes: discovery checked that they depend on the image input's shape only, so the image is
+ * zeros of the analysis' size (HF's DINOv3 computes its tables from the patch grid at run time).
+ */
+function buildRotaryTablesModel(model: OnnxModel, structure: VitStructure, tables: RotaryTableInput[], imageSize: [number, number] | undefined): Uint8Array {
+  const graph = structure.graph;
+  const nodes = graph.ancestors(tables.map((table) => table.tensor));
+  const builder = new OnnxGraphBuilder(embedderOpsets(model, nodes));
+  if (nodes.some((node) => node.inputs.includes(structure.inputName))) {
+    const size = imageSize ?? structure.imageSize;
+    if (!size) throw new Error('a rotary model whose image size the file leaves open needs the analysis image size to compute its tables');
+    builder.op('Expand', [builder.floatConstant([0], [], 'zero_pixel'), builder.intConstant([1, structure.channels, size[0], size[1]])], {}, structure.inputName);
+  }
+  copyModelNodes(builder, model, structure, nodes);
+  for (const table of tables) {
+    // A table the exporter folded is a constant of the file; one computed is the copied nodes' output.
+    const constant = graph.constant(table.tensor);
+    const value = constant ? emitConstant(builder, model, constant) : table.tensor;
+    builder.op('Reshape', [value, builder.intConstant(table.shape)], {}, table.name);
+    builder.output(
+      table.name,
+      TensorDataType.FLOAT,
+      table.shape.map((dim) => (dim === -1 ? 'rotary_rows' : dim)),
+    );
+  }
   return builder.encode();
+}
+
+/** The models a probe's weight-only inputs come from: the weight Grams (isolated), the rotary tables. */
+function precomputeModels(model: OnnxModel, structure: VitStructure, ops: ProbeOps, imageSize: [number, number] | undefined, weightGrams?: Uint8Array): Uint8Array[] | undefined {
+  const models = weightGrams ? [weightGrams] : [];
+  if (ops.rotaryTables.length > 0) models.push(buildRotaryTablesModel(model, structure, ops.rotaryTables, imageSize));
+  return models.length > 0 ? models : undefined;
 }
 
 /** The model's opset imports, plus onnxruntime's domain when rewritten nodes use it. */
@@ -80,10 +122,10 @@ export interface ProbeModel {
   /** (block, component) of each column of `ratios`. */
   columns: { block: number; component: ComponentName }[];
   /**
-   * A model with no inputs to run once per analysis; each of its outputs feeds the probe input
-   * of the same name on every run (weight-only quantities, computed once).
+   * Models with no inputs to run once per analysis; each of their outputs feeds the probe input
+   * of the same name on every run (weight-only quantities and rotary tables, computed once).
    */
-  precompute?: Uint8Array;
+  precompute?: Uint8Array[];
 }
 
 /** One probe input of weight Gram columns: linears start .. start + count - 1, named `name`. */
@@ -116,6 +158,8 @@ export type ProbeFlavor = 'portable' | 'cpu';
 export interface ProbeOptions {
   flavor?: ProbeFlavor;
   targets?: number;
+  /** The size images are embedded at, when the file leaves it open (a rotary model's tables depend on it). */
+  imageSize?: [number, number];
 }
 
 function probeBuilder(structure: VitStructure, { flavor = 'portable', targets = 1 }: ProbeOptions = {}): { builder: OnnxGraphBuilder; x: string; y: string } {
@@ -254,7 +298,7 @@ export function buildIsolatedProbe(model: OnnxModel, structure: VitStructure, op
   b.output(PROBE_OUTPUT, TensorDataType.FLOAT, ['pairs', columns.length]);
   b.op('Sqrt', [b.op('Reshape', [squaredDenominator, b.intConstant([-1])])], {}, PROBE_DENOMINATOR);
   b.output(PROBE_DENOMINATOR, TensorDataType.FLOAT, ['pairs']);
-  return { bytes: b.encode(), columns, precompute: buildWeightGrams(model, structure, linears, gramChunks) };
+  return { bytes: b.encode(), columns, precompute: precomputeModels(model, structure, ops, options.imageSize, buildWeightGrams(model, structure, linears, gramChunks)) };
 }
 
 /**
@@ -344,5 +388,5 @@ export function buildInContextProbe(model: OnnxModel, structure: VitStructure, o
   // Last, so that it is the leaf onnxruntime starts from.
   withLastBlock(PROBE_OUTPUT);
   b.output(PROBE_OUTPUT, TensorDataType.FLOAT, ['pairs', structure.blocks.length * COMPONENTS.length]);
-  return { bytes: b.encode(), columns: blockMajorColumns(structure) };
+  return { bytes: b.encode(), columns: blockMajorColumns(structure), precompute: precomputeModels(model, structure, ops, options.imageSize) };
 }

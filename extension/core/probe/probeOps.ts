@@ -2,21 +2,41 @@
 // activations and per-pair distances. Weight preparation (slicing a fused qkv, folding the
 // score scale, transposing) is written as graph nodes over the original initializers, so
 // onnxruntime folds it once at session creation and no weight is copied through JavaScript.
-import { OnnxModel } from '../onnx/onnxModel';
+import { OnnxModel, TensorDataType } from '../onnx/onnxModel';
 import { OnnxGraphBuilder } from '../onnx/onnxWriter';
 import { constantValues, emitConstant } from '../graph/constantTensor';
-import { Activation, AttentionLayer, LayerNormLayer, LinearLayer, Projection } from '../vit/vitStructure';
+import { Activation, AttentionLayer, LayerNormLayer, LinearLayer, Projection, RotaryEmbedding } from '../vit/vitStructure';
 
 export const PROBE_OPSET = 17;
 
 /** onnxruntime's contrib operators (the cpu probe's fused attention). */
 export const FUSED_OPS_DOMAIN = 'com.microsoft';
 
+/**
+ * A rotary table the probe takes as an input: the model's tensor (computed once by the model's
+ * own nodes, see buildRotaryTablesModel) reshaped to [rows, dh] ('heads-first') or [rows, 1, dh].
+ */
+export interface RotaryTableInput {
+  name: string;
+  tensor: string;
+  shape: number[];
+}
+
+const INT64_MAX = Number.MAX_SAFE_INTEGER;
+
 export class ProbeOps {
+  /** The rotary tables the built nodes read, by the model's tensor name. */
+  private readonly rotaryTableInputs = new Map<string, RotaryTableInput>();
+
   constructor(
     readonly builder: OnnxGraphBuilder,
     readonly model: OnnxModel,
   ) {}
+
+  /** The rotary tables the probe takes as inputs (empty for a model without rotary attention). */
+  get rotaryTables(): RotaryTableInput[] {
+    return [...this.rotaryTableInputs.values()];
+  }
 
   /** The layer's weight as [in, out]. */
   weightInOut(linear: LinearLayer): string {
@@ -73,10 +93,59 @@ export class ProbeOps {
     const [q, k, v] = this.queryKeyValue(input, attention);
     const headShape = b.intConstant([0, 0, heads, headDim]);
     const perHead = (tensor: string, perm: number[]) => b.op('Transpose', [b.op('Reshape', [tensor, headShape])], { perm });
-    const scores = b.op('Mul', [b.op('MatMul', [perHead(q, [0, 2, 1, 3]), perHead(k, [0, 2, 3, 1])]), b.floatConstant([attention.scoreScale], [], 'score_scale')]);
+    const queryHeads = attention.rotary ? this.rotatedHeads(q, attention, attention.rotary) : perHead(q, [0, 2, 1, 3]);
+    const keyHeads = attention.rotary ? b.op('Transpose', [this.rotatedHeads(k, attention, attention.rotary)], { perm: [0, 1, 3, 2] }) : perHead(k, [0, 2, 3, 1]);
+    const scores = b.op('Mul', [b.op('MatMul', [queryHeads, keyHeads]), b.floatConstant([attention.scoreScale], [], 'score_scale')]);
     const probabilities = b.op('Softmax', [scores], { axis: -1 });
     const context = b.op('MatMul', [probabilities, perHead(v, [0, 2, 1, 3])]);
     return b.op('Reshape', [b.op('Transpose', [context], { perm: [0, 2, 1, 3] }), b.intConstant([0, 0, heads * headDim])]);
+  }
+
+  /** q or k [batch, tokens, d] as heads [batch, heads, tokens, dh], rotated in the layout the model rotates them in. */
+  private rotatedHeads(tensor: string, attention: AttentionLayer, rotary: RotaryEmbedding): string {
+    const b = this.builder;
+    const split = b.op('Reshape', [tensor, b.intConstant([0, 0, attention.heads, attention.headDim])]);
+    if (rotary.layout === 'tokens-first') return b.op('Transpose', [this.rotate(split, rotary, 1, attention.headDim)], { perm: [0, 2, 1, 3] });
+    return this.rotate(b.op('Transpose', [split], { perm: [0, 2, 1, 3] }), rotary, 2, attention.headDim);
+  }
+
+  /**
+   * x ⊙ cos + rotate_half(x) ⊙ sin, in the model's order of operations, on the tokens the tables
+   * have rows for: the last ones, the prefix before them (class, registers) left as it is.
+   */
+  private rotate(x: string, rotary: RotaryEmbedding, tokenAxis: number, headDim: number): string {
+    const b = this.builder;
+    const cos = this.rotaryTable(rotary.cos, rotary.layout, headDim);
+    const sin = this.rotaryTable(rotary.sin, rotary.layout, headDim);
+    const slice = (tensor: string, start: string, end: string, axis: number) => b.op('Slice', [tensor, start, end, b.intConstant([axis])]);
+    let prefix: string | undefined;
+    let rotated = x;
+    if (rotary.prefixUnrotated) {
+      const prefixTokens = b.op('Sub', [b.op('Shape', [x], { start: tokenAxis, end: tokenAxis + 1 }), b.op('Shape', [cos], { start: 0, end: 1 })]);
+      prefix = slice(x, b.intConstant([0]), prefixTokens, tokenAxis);
+      rotated = slice(x, prefixTokens, b.intConstant([INT64_MAX]), tokenAxis);
+    }
+    const half = headDim / 2;
+    const halves = [slice(rotated, b.intConstant([0]), b.intConstant([half]), -1), slice(rotated, b.intConstant([half]), b.intConstant([INT64_MAX]), -1)];
+    const rotatedHalf = b.op('Concat', [b.op('Neg', [halves[1]]), halves[0]], { axis: -1 });
+    const result = b.op('Add', [b.op('Mul', [rotated, cos]), b.op('Mul', [rotatedHalf, sin])]);
+    return prefix ? b.op('Concat', [prefix, result], { axis: tokenAxis }) : result;
+  }
+
+  /** The probe input holding the model's rotary table `tensor` (declared on first use). */
+  private rotaryTable(tensor: string, layout: RotaryEmbedding['layout'], headDim: number): string {
+    let table = this.rotaryTableInputs.get(tensor);
+    if (!table) {
+      const shape = layout === 'heads-first' ? [-1, headDim] : [-1, 1, headDim];
+      table = { name: `rotary_table_${this.rotaryTableInputs.size}`, tensor, shape };
+      this.rotaryTableInputs.set(tensor, table);
+      this.builder.input(
+        table.name,
+        TensorDataType.FLOAT,
+        shape.map((dim) => (dim === -1 ? 'rotary_rows' : dim)),
+      );
+    }
+    return table.name;
   }
 
   /**
@@ -85,6 +154,9 @@ export class ProbeOps {
    * never writes the projections or scores out as graph tensors. cpu only (not a portable op).
    */
   fusedAttentionHeads(input: string, attention: AttentionLayer): string {
+    // The operator projects q, k and v itself, leaving no place to rotate q and k between the
+    // projections and Q·Kᵀ: rotary attention takes the portable heads, on cpu too.
+    if (attention.rotary) return this.attentionHeads(input, attention);
     const b = this.builder;
     const { query, key, value } = attention;
     let weight: string;

@@ -95,6 +95,9 @@ function describe(model: OnnxModel, context: DiscoveryContext, blocks: Transform
   const channels = typeof inputShape[1] === 'number' ? inputShape[1] : 3;
   const naming = detectNaming(blocks);
   applyTemplateNames(blocks, naming);
+  const registerTokens = registerTokenParameters(
+    embeddingNodes.flatMap((node) => node.inputs.map((input) => (input ? graph.constant(input) : undefined)).filter((constant) => constant !== undefined)),
+  );
   return {
     inputName: imageInput.name,
     inputShape,
@@ -104,20 +107,14 @@ function describe(model: OnnxModel, context: DiscoveryContext, blocks: Transform
     hiddenSize,
     heads: blocks[0].attention.heads,
     mlpSize: blocks[0].fc1.outFeatures,
-    tokens: tokenCount(graph, embeddingNodes, hiddenSize),
+    tokens: tokenCount(graph, embeddingNodes, hiddenSize, new Set(registerTokens.map((parameter) => parameter.name))),
     imageSize,
     patchSize,
     channels,
     norm: context.layerNorms.byOutput.get(blocks[0].attention.input) ? 'pre' : 'post',
     activation: blocks[0].activation,
     naming,
-    extraParameters: [
-      ...registerTokenParameters(
-        embeddingNodes.flatMap((node) => node.inputs.map((input) => (input ? graph.constant(input) : undefined)).filter((constant) => constant !== undefined)),
-      ),
-      ...blocks.flatMap(layerScaleParameters),
-      ...poolingHeads,
-    ],
+    extraParameters: [...registerTokens, ...blocks.flatMap(layerScaleParameters), ...poolingHeads],
     graph,
     kind: graphKind(graph, blocks),
   };
@@ -133,13 +130,16 @@ function graphKind(graph: GraphIndex, blocks: TransformerBlock[]): GraphKind {
   return canonical.kind;
 }
 
-/** Tokens per image, read from the position embedding's shape ([1, n, d] or [n, d]). */
-function tokenCount(graph: GraphIndex, embeddingNodes: GraphNode[], hiddenSize: number): number | undefined {
+/**
+ * Tokens per image, read from the position embedding's shape ([1, n, d] or [n, d]); register
+ * tokens ([1, 4, d]) are not a position table (DINOv3 has none: then found at run time).
+ */
+function tokenCount(graph: GraphIndex, embeddingNodes: GraphNode[], hiddenSize: number, registerTokens: Set<string>): number | undefined {
   let best: number | undefined;
   for (const node of embeddingNodes) {
     for (const input of node.inputs) {
       const tensor = input ? graph.constant(input) : undefined;
-      if (!tensor) continue;
+      if (!tensor || registerTokens.has(input)) continue;
       const dims = tensor.dims;
       if (dims.length >= 2 && dims[dims.length - 1] === hiddenSize && dims.slice(0, -2).every((dim) => dim === 1) && dims[dims.length - 2] > 1) {
         best = Math.max(best ?? 0, dims[dims.length - 2]);

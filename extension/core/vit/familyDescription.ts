@@ -27,6 +27,15 @@ function registerTokens(structure: VitStructure): number {
 
 const FEATURES: FamilyFeature[] = [
   {
+    present: (structure) => structure.blocks.some((block) => block.attention.rotary),
+    label: () => 'rotary position embedding',
+    family: (structure) => (structure.naming === 'hf-dinov3' || registerTokens(structure) > 0 ? 'DINOv3' : undefined),
+    measured: (structure) =>
+      `MHA includes the rotary position embedding (part of the attention module): q and k of each token are rotated by its position before Q·Kᵀ${
+        structure.blocks.some((block) => block.attention.rotary?.prefixUnrotated) ? ', the class and register tokens before the patches left unrotated' : ''
+      }; the data-free MHA bound takes ‖W_Q^h‖·‖W_K^h‖ for ‖W_Q^hᵀ W_K^h‖, since rotations between the projections can raise the latter up to the former.`,
+  },
+  {
     present: (structure) => structure.extraParameters.some((parameter) => parameter.kind === 'pooling head'),
     label: () => 'attention-pooling head',
     family: (structure) => (structure.naming.startsWith('hf-') ? 'SigLIP' : 'ViT with an attention-pooling head'),

@@ -125,6 +125,8 @@ const NAMING_PATTERNS: [Naming, RegExp][] = [
   ['timm', /(^|\.)blocks\.\d+\.(norm1|norm2|attn|mlp)(\.|$)/],
   ['hf-dinov2', /(^|\.)encoder\.layer\.\d+\.(norm1|norm2|mlp)(\.|$)/],
   ['hf', /(^|\.)encoder\.layer\.\d+\.(attention|layernorm_before|layernorm_after|intermediate|output)(\.|$)/],
+  // DINOv3ViTModel's blocks are `layer.N` with no `encoder.` above them.
+  ['hf-dinov3', /(^|(?<!encoder)\.)layer\.\d+\.(norm1|norm2|attention|mlp)(\.|$)/],
   ['torchvision', /(^|\.)encoder_layer_\d+\.(ln_1|ln_2|self_attention|mlp)(\.|$)/],
   ['clip', /(^|\.)resblocks\.\d+\.(ln_1|ln_2|attn|mlp)(\.|$)/],
   ['hf-clip', /(^|\.)layers\.\d+\.(self_attn|layer_norm1|layer_norm2|mlp)(\.|$)/],

@@ -23,6 +23,8 @@ export interface NamingTemplate {
    * null when the projections are packed inside torch.nn.MultiheadAttention.
    */
   attentionLinears: string[] | null;
+  /** Attention linears created without a bias (HF DINOv3's k_proj: key_bias=False). */
+  unbiasedLinears?: string[];
   /** Final norm after the last block: alternatives relative to the root (timm has norm or fc_norm). */
   finalNorm: string[];
   /** Classification head (or output projection): alternatives, full names from the model's top. */
@@ -43,7 +45,10 @@ function linearParameters(modules: string[]): string[] {
 
 /** A naming's parameter names, which follow from how its attention holds the projections. */
 function withParameters(template: Omit<NamingTemplate, 'parameters'>): NamingTemplate {
-  const attention = template.attentionLinears ? linearParameters(template.attentionLinears) : PACKED_ATTENTION;
+  const unbiased = new Set(template.unbiasedLinears ?? []);
+  const attention = template.attentionLinears
+    ? linearParameters(template.attentionLinears).filter((name) => !(name.endsWith('.bias') && unbiased.has(name.slice(0, -'.bias'.length))))
+    : PACKED_ATTENTION;
   return { ...template, parameters: { LN1: LAYER_NORM, MHA: attention, LN2: LAYER_NORM, FC1: LINEAR, FC2: LINEAR } };
 }
 
@@ -80,6 +85,20 @@ const TEMPLATES_WITHOUT_PARAMETERS: Record<FrameworkTemplateNaming, Omit<NamingT
     components: { LN1: 'norm1', MHA: 'attention', LN2: 'norm2', FC1: 'mlp.fc1', FC2: 'mlp.fc2' },
     attentionLinears: ['attention.query', 'attention.key', 'attention.value', 'output.dense'],
     finalNorm: ['layernorm'],
+    head: ['classifier'],
+    headInsideRoot: false,
+    bareParameters: [],
+  },
+  'hf-dinov3': {
+    naming: 'hf-dinov3',
+    label: 'Hugging Face transformers DINOv3ViTModel',
+    root: '',
+    block: 'layer.{i}',
+    components: { LN1: 'norm1', MHA: 'attention', LN2: 'norm2', FC1: 'mlp.up_proj', FC2: 'mlp.down_proj' },
+    attentionLinears: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
+    unbiasedLinears: ['k_proj'],
+    finalNorm: ['norm'],
+    // DINOv3ViTModel has no head: a classifier put on top is named as HF's *ForImageClassification name theirs.
     head: ['classifier'],
     headInsideRoot: false,
     bareParameters: [],

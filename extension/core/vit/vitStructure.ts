@@ -51,6 +51,26 @@ export interface AttentionLayer {
   headDim: number;
   /** Factor the model applies to Q K^T before the softmax (1/sqrt(headDim) for the usual ViT). */
   scoreScale: number;
+  /** The rotary position embedding applied to q and k (DINOv3, EVA-02), part of the attention module. */
+  rotary?: RotaryEmbedding;
+}
+
+/**
+ * Rotary position embedding (RoPE) of q and k, per head: x' = x ⊙ cos + rotate_half(x) ⊙ sin, with
+ * rotate_half(x) = [-x₂, x₁] for the two halves of the head dimension, each token by its row of the
+ * tables: an orthogonal rotation of every token's q and k.
+ */
+export interface RotaryEmbedding {
+  /**
+   * The graph's tensors holding the tables, broadcast over batch and heads: constants, or computed
+   * from the image input's shape (not its values), as PyTorch exports HF's DINOv3 with a dynamic batch.
+   */
+  cos: string;
+  sin: string;
+  /** Where the tokens are: 'heads-first' q/k [batch, heads, tokens, dh]; 'tokens-first' [batch, tokens, heads, dh]. */
+  layout: 'heads-first' | 'tokens-first';
+  /** True when the tokens before the tables' rows (class and register tokens) are left unrotated. */
+  prefixUnrotated: boolean;
 }
 
 export interface TransformerBlock {

@@ -2,9 +2,10 @@
 // projection; Q, K and V traced back to their linear layers (separate, or thirds of a fused qkv).
 import type { GraphNode } from '../../graph/graphRewrite';
 import { LAYOUT_OPS } from '../../graph/graphIndex';
-import { AttentionLayer, Projection } from '../vitStructure';
+import { AttentionLayer, Projection, RotaryEmbedding } from '../vitStructure';
 import { DiscoveryContext } from './discoveryContext';
 import { BlockResolutionError, scaledInput } from './nodeMatching';
+import { rotaryBefore, RotaryMatch } from './rotary';
 
 /** The MatMul producing the softmax's scores, walking up through scaling and layout ops. */
 export function scoreMatMul(context: DiscoveryContext, softmax: GraphNode): { matMul: GraphNode; scale: number } | undefined {
@@ -35,14 +36,23 @@ export function isAttentionSoftmax(context: DiscoveryContext, softmax: GraphNode
   return scoreMatMul(context, softmax) !== undefined;
 }
 
+interface TracedProjection {
+  projection: Projection;
+  scale: number;
+  headDim?: number;
+  /** The rotary embedding met on the way (q and k of DINOv3). */
+  rotary?: RotaryMatch;
+}
+
 /** Walks up from a Q, K or V operand to the linear layer that made it. */
-function traceProjection(context: DiscoveryContext, tensor: string, role: string): { projection: Projection; scale: number; headDim?: number } {
+function traceProjection(context: DiscoveryContext, tensor: string, role: string): TracedProjection {
   const { graph } = context;
   let scale = 1;
   let headDim: number | undefined;
   let selector: { op: string; value: number } | undefined;
+  let rotary: RotaryMatch | undefined;
   let current = tensor;
-  for (let step = 0; step < 24; step++) {
+  for (let step = 0; step < 32; step++) {
     const linear = context.linears.byOutput.get(current);
     if (linear) {
       const fused = linear.outFeatures === 3 * linear.inFeatures;
@@ -53,7 +63,7 @@ function traceProjection(context: DiscoveryContext, tensor: string, role: string
         part = selector.op === 'Slice' && selector.value >= 3 ? Math.round(selector.value / third) : selector.value;
         if (!(part >= 0 && part <= 2)) throw new BlockResolutionError(`the ${role}'s slice of the fused qkv layer is ${selector.op} ${selector.value}, not one of three parts`);
       }
-      return { projection: { linear, part }, scale, headDim };
+      return { projection: { linear, part }, scale, headDim, rotary };
     }
     const node = graph.producer.get(current);
     if (!node) break;
@@ -64,6 +74,14 @@ function traceProjection(context: DiscoveryContext, tensor: string, role: string
       continue;
     }
     switch (node.opType) {
+      case 'Concat':
+      case 'Add': {
+        const match = rotary ? undefined : rotaryBefore(graph, node);
+        if (!match) break;
+        rotary = match;
+        current = match.source;
+        continue;
+      }
       case 'Reshape': {
         headDim ??= lastShapeValue(context, node.inputs[1]);
         current = node.inputs[0];
@@ -174,6 +192,7 @@ export function resolveAttention(context: DiscoveryContext, softmax: GraphNode):
   return {
     input: inputs[0],
     output: outProjection.output,
+    ...rotaryOf(query, key, value, headDim),
     query: query.projection,
     key: key.projection,
     value: value.projection,
@@ -182,4 +201,22 @@ export function resolveAttention(context: DiscoveryContext, softmax: GraphNode):
     headDim,
     scoreScale: scoreScale * query.scale * key.scale,
   };
+}
+
+/** The rotary embedding of q and k: the same on both, none on v, over the whole head width. */
+function rotaryOf(query: TracedProjection, key: TracedProjection, value: TracedProjection, headDim: number): { rotary?: RotaryEmbedding } {
+  if (!query.rotary && !key.rotary && !value.rotary) return {};
+  if (value.rotary) throw new BlockResolutionError('its value path is rotated (a rotary embedding), which attention does not do to values');
+  if (!query.rotary || !key.rotary)
+    throw new BlockResolutionError(`only its ${query.rotary ? 'query' : 'key'} is rotated by a rotary embedding; Plasticity Lens reads rotary attention that rotates both`);
+  const [q, k] = [query.rotary.rotary, key.rotary.rotary];
+  if (q.cos !== k.cos || q.sin !== k.sin || q.layout !== k.layout || q.prefixUnrotated !== k.prefixUnrotated) {
+    throw new BlockResolutionError('its query and key are rotated differently (other tables or tokens), which Plasticity Lens does not read');
+  }
+  for (const half of [query.rotary.half, key.rotary.half]) {
+    if (half !== undefined && 2 * half !== headDim) {
+      throw new BlockResolutionError(`its rotary embedding rotates ${2 * half} of the ${headDim} features of a head (a partial rotation), which Plasticity Lens does not read`);
+    }
+  }
+  return { rotary: q };
 }
