@@ -42,6 +42,8 @@ function makeWorkspace(): string {
   // Models as hubs ship them: a float16 conversion and a dynamic 8-bit quantization.
   fs.copyFileSync(path.join(FIXTURES, 'models', 'variants', 'timm_op17_fp16.onnx'), path.join(folder, 'hub-fp16.onnx'));
   fs.copyFileSync(path.join(FIXTURES, 'models', 'variants', 'hf_vit_op14_quantized.onnx'), path.join(folder, 'hub-quantized.onnx'));
+  fs.copyFileSync(path.join(FIXTURES, 'models', 'families', 'dinov2_reg_op17_dyn.onnx'), path.join(folder, 'dinov2.onnx'));
+  fs.copyFileSync(path.join(FIXTURES, 'models', 'families', 'hf_dinov3_op17_dyn.onnx'), path.join(folder, 'dinov3.onnx'));
   // Not analysed until the last tests: its panel shows it not measured yet.
   fs.copyFileSync(path.join(FIXTURES, 'models', 'hf_vit_op17.onnx'), path.join(folder, 'hf.onnx'));
   const bytes = fs.readFileSync(path.join(FIXTURES, 'models', 'hf_vit_op17.onnx'));
@@ -455,5 +457,18 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     assert.match(text, /uint8 weights, measured in float32 on the dequantized weights; activation quantization not applied/);
     assert.match(text, /Naming\s+hf/);
     await shot('model-overview-quantized');
+  });
+
+  await t.test('DINOv2 and DINOv3 open in the overview, which names the family and what is measured for it', async () => {
+    await runCommand(page, 'View: Close All Editors');
+    const dinov2 = await openInOverview('dinov2.onnx', 'h2', 'What is measured');
+    const text = await dinov2.locator('#family').innerText();
+    assert.match(text, /Family: DINOv2 \(LayerScale, 4 register tokens\)/);
+    assert.match(text, /LayerScale γ is not part of MHA or FC2/);
+    assert.match(text, /Parameters of no component: layer scale: 6 .*register tokens: 1/);
+    await shot('model-overview-dinov2');
+    await runCommand(page, 'View: Close All Editors');
+    const dinov3 = await openInOverview('dinov3.onnx', 'h2', 'What is measured');
+    assert.match(await dinov3.locator('#family').innerText(), /Family: DINOv3 \(rotary position embedding.*\)[\s\S]*MHA includes the rotary position embedding/);
   });
 });

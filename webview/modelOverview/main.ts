@@ -1,6 +1,7 @@
 // The model overview editor: what the file is and what discovery found in it.
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import type { ModelOverview } from '../../extension/core/report/reportSchema';
+import { familySection } from '../shared/familySection';
 import type { BoundsMessage, HostToModelOverview, ModelOverviewToHost, ReportHeadline } from '../../extension/panel/webviewProtocol';
 import { boundsBeforeMeasuringSection } from '../shared/boundsSection';
 import { customElement, element, vscodeApi } from '../shared/vscodeApi';
@@ -87,6 +88,8 @@ function render(overview: ModelOverview, lastReport: ReportHeadline | undefined)
         element('div', { class: 'toolbar' }, analyze),
       ),
     );
+    const family = familySection(architecture);
+    if (family) root.append(family);
   } else {
     root.append(element('div', { class: 'banner warning', role: 'alert' }, overview.notVitReason ?? 'No Vision Transformer was found in this model.'));
   }

@@ -7,6 +7,7 @@ import type { PlasticityReport } from '../../extension/core/report/reportSchema'
 import type { ComponentName } from '../../extension/core/vocabulary';
 import type { AnalysisStateMessage, BoundsMessage, HostToReportPanel, ReportPanelState, ReportPanelToHost } from '../../extension/panel/webviewProtocol';
 import { boundsBeforeMeasuringSection, boundsSection } from '../shared/boundsSection';
+import { familySection } from '../shared/familySection';
 import { customElement, element, vscodeApi } from '../shared/vscodeApi';
 import { BudgetControl } from './budgetControl';
 import { onThemeChange, ThemeColors, themeColors } from '../shared/theme';
@@ -114,6 +115,8 @@ function render(): void {
     root.append(element('div', { class: 'banner warning', role: 'alert' }, `Out of date: ${stale} `, rerun));
   }
   root.append(factsSection(report, architecture));
+  const family = familySection(architecture);
+  if (family) root.append(family);
   root.append(toolbar((report.targets?.length ?? 0) > 1));
 
   const depthCanvas = element('canvas', { id: 'depth-chart', role: 'img', 'aria-label': 'Plasticity of each component across block depth, with 95% confidence bands' });
