@@ -9,7 +9,7 @@ import { GraphKind } from '../graph/graphKind';
 import { GraphIndex } from '../graph/graphIndex';
 import type { GraphNode } from '../graph/graphRewrite';
 import { OnnxModel, ValueInfo } from '../onnx/onnxModel';
-import { applyTemplateNames, blockNames, detectNaming, layerScaleParameters, registerTokenParameters } from './moduleNames';
+import { applyTemplateNames, blockNames, detectNaming, layerScaleParameters, mlpNormParameters, registerTokenParameters } from './moduleNames';
 import { isAttentionSoftmax, resolveAttention } from './patterns/attention';
 import { resolveBlock } from './patterns/block';
 import { DiscoveryContext } from './patterns/discoveryContext';
@@ -103,7 +103,7 @@ function describe(model: OnnxModel, context: DiscoveryContext, blocks: Transform
     blocks,
     hiddenSize,
     heads: blocks[0].attention.heads,
-    mlpSize: blocks[0].fc1.outFeatures,
+    mlpSize: blocks[0].fc2.inFeatures,
     tokens: tokenCount(graph, embeddingNodes, hiddenSize),
     imageSize,
     patchSize,
@@ -116,6 +116,7 @@ function describe(model: OnnxModel, context: DiscoveryContext, blocks: Transform
         embeddingNodes.flatMap((node) => node.inputs.map((input) => (input ? graph.constant(input) : undefined)).filter((constant) => constant !== undefined)),
       ),
       ...blocks.flatMap(layerScaleParameters),
+      ...blocks.flatMap(mlpNormParameters),
       ...poolingHeads,
     ],
     graph,
@@ -127,7 +128,7 @@ function describe(model: OnnxModel, context: DiscoveryContext, blocks: Transform
 function graphKind(graph: GraphIndex, blocks: TransformerBlock[]): GraphKind {
   const canonical = graph.graph;
   for (const block of blocks) {
-    const linears = [block.attention.query.linear, block.attention.outProjection, block.fc1, block.fc2];
+    const linears = [block.attention.query.linear, block.attention.outProjection, ...block.fc1, block.fc2];
     for (const linear of linears) canonical.noteWeightStorage(linear.weight);
   }
   return canonical.kind;
