@@ -6,7 +6,9 @@ import { test } from 'node:test';
 import { readOnnxModel } from '../../extension/core/onnx/onnxModel';
 import { describeFamily } from '../../extension/core/vit/familyDescription';
 import { discoverVit } from '../../extension/core/vit/discoverVit';
-import { FAMILY_MODELS } from '../support/fixtures';
+import { assignNodesToComponents } from '../../extension/core/recommend/graphOverlays';
+import { FAMILY_MODELS, familyGoldens } from '../support/fixtures';
+import { reportFromGolden } from '../support/goldenReports';
 
 const EVA_HIDDEN = 85; // timm eva02's mlp_ratio 4 * 2 / 3 at d = 32
 
@@ -57,4 +59,17 @@ test('packed SwiGLU: one fc1 [d, 2h] sliced in two (chunk), its first half the g
   }
   assert.deepEqual(structure.extraParameters, []);
   assert.equal(describeFamily(structure).family, 'ViT with SwiGLU MLP (packed fc1)');
+});
+
+test('plasticity on the graph: both FC1 layers are FC1, the MLP norm and the gate belong to no component', () => {
+  const golden = familyGoldens().find((candidate) => candidate.model === 'eva_swiglu_op17_dyn.onnx')!;
+  const nodes = readOnnxModel(path.join(FAMILY_MODELS, golden.model)).nodes;
+  const assigned = new Map(
+    assignNodesToComponents(reportFromGolden({ ...golden, model: path.join('families', golden.model) }), nodes).map((entry) => [entry.node, `${entry.block} ${entry.component}`]),
+  );
+  assert.equal(assigned.get('/blocks.1/mlp/fc1_g/MatMul'), '1 FC1');
+  assert.equal(assigned.get('/blocks.1/mlp/fc1_x/MatMul'), '1 FC1');
+  assert.equal(assigned.get('/blocks.1/mlp/fc2/MatMul'), '1 FC2');
+  assert.equal(assigned.get('/blocks.1/mlp/norm/LayerNormalization'), undefined);
+  assert.equal(assigned.get('/blocks.1/mlp/act/Sigmoid'), undefined);
 });

@@ -49,7 +49,7 @@ const FEATURES: FamilyFeature[] = [
     // serves DINOv2-giant, named by its LayerScale and registers above.
     family: (structure) => (structure.blocks.some((block) => block.gatedMlp?.norm) ? 'EVA-02' : undefined),
     measured: (structure) =>
-      'SwiGLU MLP: FC1 is the gate and value layers as one linear map, x -> [x W_gate + b_gate, x W_value + b_value], without the SiLU gate; FC2 is fed X zero-padded to the hidden width h' +
+      'SwiGLU MLP: FC1 is the gate and value layers as one linear map, x -> [x W_gate + b_gate, x W_value + b_value], without the SiLU gate (its data-free bound is σ_max of [W_gate W_value]; the gated product has none); FC2 is fed X zero-padded to the hidden width h' +
       (structure.blocks.some((block) => block.gatedMlp?.norm) ? '; the norm inside the MLP is no component: it is listed under extra parameters and trained with FC2.' : '.'),
   },
   {
