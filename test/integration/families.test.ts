@@ -20,6 +20,7 @@ const FAMILY_NAMES: Record<string, string> = {
   'siglip_op17_dyn.onnx': 'SigLIP (attention-pooling head)',
   'eva_swiglu_op17_dyn.onnx': 'EVA-02 (SwiGLU MLP with its inner norm)',
   'eva_swiglu_packed_op17_dyn.onnx': 'ViT with SwiGLU MLP (packed fc1)',
+  'eva_swiglu_eva02_names_op14_dyn.onnx': 'EVA-02 (SwiGLU MLP with its inner norm)',
 };
 
 const supervisor = new WorkerSupervisor();

@@ -61,6 +61,21 @@ test('packed SwiGLU: one fc1 [d, 2h] sliced in two (chunk), its first half the g
   assert.equal(describeFamily(structure).family, 'ViT with SwiGLU MLP (packed fc1)');
 });
 
+test("EVA-02's own MLP names (w1, w2, ffn_ln, w3) are kept where timm's template names a plain fc1 and fc2; the decomposed norm is found", () => {
+  const structure = discoverVit(readOnnxModel(path.join(FAMILY_MODELS, 'eva_swiglu_eva02_names_op14_dyn.onnx')));
+  assert.equal(structure.naming, 'timm');
+  for (const block of structure.blocks) {
+    assert.equal(block.gatedMlp?.norm?.width, EVA_HIDDEN, `block ${block.index}: ffn_ln, decomposed at opset 14`);
+    assert.equal(block.modules.FC1, `blocks.${block.index}.mlp.{w1,w2}`);
+    assert.equal(block.modules.FC2, `blocks.${block.index}.mlp.w3`);
+    assert.deepEqual(block.parameters.FC2, [`blocks.${block.index}.mlp.w3.weight`, `blocks.${block.index}.mlp.w3.bias`]);
+  }
+  assert.deepEqual(
+    structure.extraParameters.map(({ name }) => name),
+    [0, 1, 2].flatMap((block) => [`blocks.${block}.mlp.ffn_ln.weight`, `blocks.${block}.mlp.ffn_ln.bias`]),
+  );
+});
+
 test('plasticity on the graph: both FC1 layers are FC1, the MLP norm and the gate belong to no component', () => {
   const golden = familyGoldens().find((candidate) => candidate.model === 'eva_swiglu_op17_dyn.onnx')!;
   const nodes = readOnnxModel(path.join(FAMILY_MODELS, golden.model)).nodes;

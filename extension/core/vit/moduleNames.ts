@@ -47,6 +47,17 @@ export function isModuleGroup(module: string): boolean {
   return module.endsWith('}');
 }
 
+/**
+ * The templates name a plain MLP's fc1 and fc2. A gated MLP's layers keep the file's names when
+ * they sit in one MLP module: timm's `fc1_g`, `fc1_x`, `fc2`, EVA-02's `w1`, `w2`, `w3`, HF
+ * Dinov2's `weights_in`, `weights_out`.
+ */
+function keepsGatedMlpNames(block: TransformerBlock, component: ComponentName): boolean {
+  if (!block.gatedMlp || (component !== 'FC1' && component !== 'FC2')) return false;
+  const parent = (module: string) => module.slice(0, Math.max(0, module.lastIndexOf('.')));
+  return parent(block.modules.FC1) !== '' && parent(block.modules.FC1) === parent(block.modules.FC2);
+}
+
 /** The inner norm of a block's gated MLP: parameters of no component, trained with FC2 (whose input it normalises). */
 export function mlpNormParameters(block: Pick<TransformerBlock, 'index' | 'gatedMlp'>): ExtraParameter[] {
   const norm = block.gatedMlp?.norm;
@@ -194,8 +205,7 @@ export function applyTemplateNames(blocks: TransformerBlock[], naming: Naming): 
     };
     for (const component of COMPONENTS) {
       const expected = templateComponentModule(template, root, block.index, component);
-      // The template names one FC1 layer; a gated MLP's two keep the file's names.
-      if (block.modules[component] === expected || isModuleGroup(block.modules[component])) continue;
+      if (block.modules[component] === expected || keepsGatedMlpNames(block, component)) continue;
       block.modules[component] = expected;
       block.parameters[component] = template.parameters[component].filter((name) => hasBias[component] || !/(^|[._])bias$/.test(name)).map((name) => `${expected}.${name}`);
     }
