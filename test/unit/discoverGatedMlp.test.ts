@@ -7,6 +7,7 @@ import { readOnnxModel } from '../../extension/core/onnx/onnxModel';
 import { describeFamily } from '../../extension/core/vit/familyDescription';
 import { discoverVit } from '../../extension/core/vit/discoverVit';
 import { assignNodesToComponents } from '../../extension/core/recommend/graphOverlays';
+import { buildModuleIndex, matchLine } from '../../extension/hints/moduleMatcher';
 import { FAMILY_MODELS, familyGoldens } from '../support/fixtures';
 import { reportFromGolden } from '../support/goldenReports';
 
@@ -87,4 +88,13 @@ test('plasticity on the graph: both FC1 layers are FC1, the MLP norm and the gat
   assert.equal(assigned.get('/blocks.1/mlp/fc2/MatMul'), '1 FC2');
   assert.equal(assigned.get('/blocks.1/mlp/norm/LayerNormalization'), undefined);
   assert.equal(assigned.get('/blocks.1/mlp/act/Sigmoid'), undefined);
+});
+
+test('inline hints: code naming either FC1 layer of a gated MLP is FC1', () => {
+  const golden = familyGoldens().find((candidate) => candidate.model === 'eva_swiglu_op17_dyn.onnx')!;
+  const index = buildModuleIndex(reportFromGolden({ ...golden, model: path.join('families', golden.model) }));
+  const found = (line: string) => matchLine(line, index).map((match) => `${match.component}@${match.block ?? '-'} ${line.slice(match.start, match.end)}`);
+  assert.deepEqual(found('model.blocks[1].mlp.fc1_g.weight.requires_grad = True'), ['FC1@1 blocks[1].mlp.fc1_g.weight.requires_grad']);
+  assert.deepEqual(found('model.blocks[2].mlp.fc1_x(x)'), ['FC1@2 blocks[2].mlp.fc1_x']);
+  assert.deepEqual(found('model.blocks[0].mlp.fc2'), ['FC2@0 blocks[0].mlp.fc2']);
 });

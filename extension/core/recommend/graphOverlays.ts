@@ -11,7 +11,7 @@
 import * as path from 'node:path';
 import { ModelFileError } from '../errors';
 import { PlasticityReport } from '../report/reportSchema';
-import { isModuleGroup } from '../vit/moduleNames';
+import { modulesOfComponent } from '../vit/moduleNames';
 import { COMPONENTS, ComponentName } from '../vit/vitStructure';
 import { isUnder, moduleOfScopedNodeName } from './onnxScopes';
 
@@ -34,8 +34,7 @@ export interface NodeAssignment {
  */
 export function assignNodesToComponents(report: PlasticityReport, nodes: readonly GraphNodeName[]): NodeAssignment[] {
   // A module group (a gated MLP's "blocks.0.mlp.{fc1_g,fc1_x}") is no scope: its layers' modules are.
-  const scopesOf = (block: PlasticityReport['blocks'][number], component: ComponentName) =>
-    isModuleGroup(block.modules[component]) ? [...new Set(block.components[component].parameters.map((name) => name.replace(/\.(weight|bias)$/, '')))] : [block.modules[component]];
+  const scopesOf = (block: PlasticityReport['blocks'][number], component: ComponentName) => modulesOfComponent(block.modules[component], block.components[component].parameters);
   const modules = report.blocks
     .flatMap((block) => COMPONENTS.flatMap((component) => scopesOf(block, component).map((module) => ({ module, block: block.index, component }))))
     .sort((a, b) => b.module.length - a.module.length);

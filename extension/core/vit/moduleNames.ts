@@ -47,6 +47,11 @@ export function isModuleGroup(module: string): boolean {
   return module.endsWith('}');
 }
 
+/** The real modules a component's module name stands for: itself, or a group's members (from its parameter names). */
+export function modulesOfComponent(module: string, parameters: readonly string[]): string[] {
+  return isModuleGroup(module) ? [...new Set(parameters.map(moduleOfParameter))] : [module];
+}
+
 /**
  * The templates name a plain MLP's fc1 and fc2. A gated MLP's layers keep the file's names when
  * they sit in one MLP module: timm's `fc1_g`, `fc1_x`, `fc2`, EVA-02's `w1`, `w2`, `w3`, HF
