@@ -80,8 +80,13 @@ function gatedMlpAfter(context: DiscoveryContext, product: string, fc1: LinearLa
   return { fc1, fc2, activation: 'silu', gatedMlp: { ...halves, ...(norm ? { norm } : {}) } };
 }
 
-/** x ⊙ sigmoid(x), as exporters write SiLU. */
+/**
+ * x ⊙ sigmoid(x), as exporters write SiLU, or onnxruntime's fusion of it (its extended
+ * optimizations save com.microsoft QuickGelu with alpha 1: x ⊙ sigmoid(alpha x)).
+ */
 function siluOf(graph: GraphIndex, tensor: string): string | undefined {
+  const fused = graph.dataConsumersOf(tensor).find((node) => node.opType === 'QuickGelu' && node.domain === 'com.microsoft' && node.attributes.get('alpha')?.f === 1);
+  if (fused) return fused.outputs[0];
   const sigmoid = graph.dataConsumersOf(tensor).find((node) => node.opType === 'Sigmoid');
   if (!sigmoid) return undefined;
   return graph.dataConsumersOf(sigmoid.outputs[0]).find((node) => node.opType === 'Mul' && node.inputs.includes(tensor))?.outputs[0];
