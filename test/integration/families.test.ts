@@ -21,6 +21,7 @@ const FAMILY_NAMES: Record<string, string> = {
   'eva_swiglu_op17_dyn.onnx': 'EVA-02 (SwiGLU MLP with its inner norm)',
   'eva_swiglu_packed_op17_dyn.onnx': 'ViT with SwiGLU MLP (packed fc1)',
   'eva_swiglu_eva02_names_op14_dyn.onnx': 'EVA-02 (SwiGLU MLP with its inner norm)',
+  'hf_dinov2_swiglu_op14_dyn.onnx': 'DINOv2 (LayerScale, SwiGLU MLP (packed fc1), 4 register tokens)',
 };
 
 const supervisor = new WorkerSupervisor();
