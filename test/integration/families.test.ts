@@ -40,7 +40,7 @@ function worstDifference(report: PlasticityReport, golden: Golden, mode: Measure
 describe('every ViT family matches its PyTorch goldens in both modes', () => {
   for (const golden of familyGoldens()) {
     for (const mode of ['isolated', 'in-context'] as MeasureMode[]) {
-      test(`${golden.model} ${mode}`, async () => {
+      test(`${golden.model} ${mode}`, async (t) => {
         const report = await supervisor.analyze({
           modelPath: path.join(FAMILIES, golden.model),
           mode,
@@ -50,6 +50,7 @@ describe('every ViT family matches its PyTorch goldens in both modes', () => {
           seed: 0,
         });
         const worst = worstDifference(report, golden, mode);
+        t.diagnostic(`worst relative difference against the PyTorch golden: ${worst.toExponential(1)}`);
         assert.ok(worst < 1e-4, `${golden.model} ${mode}: worst relative difference ${worst.toExponential(2)}`);
         assert.equal(report.model.architecture.tokens, golden.architecture.tokens, 'tokens (class and register tokens included)');
         report.blocks.forEach((block, b) => {
