@@ -83,7 +83,8 @@ async function main(): Promise<void> {
   // 3. Accuracy of the FC spectral norms against float64 SVD (when numpy and onnx are there).
   const d = structure.hiddenSize;
   const matrices = [
-    ...structure.blocks.map((block) => ({ weight: block.fc1.weight.name, layout: block.fc1.weightLayout, rows: null })),
+    // A plain MLP's one FC1 layer (the bench's ViT-B has no gated MLP).
+    ...structure.blocks.map((block) => ({ weight: block.fc1[0].weight.name, layout: block.fc1[0].weightLayout, rows: null })),
     ...structure.blocks.map((block) => ({ weight: block.fc2.weight.name, layout: block.fc2.weightLayout, rows: d })),
   ];
   const python = spawnSync('/usr/bin/python3', [path.join(REPO_ROOT, 'bench', 'reference_bounds.py')], {

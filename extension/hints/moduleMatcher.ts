@@ -20,6 +20,7 @@
 //   prose words stay unmatched by the generic-word rule.
 import { NAMING_TEMPLATES, resolveNaming } from '../core/recommend/frameworkNaming';
 import { PlasticityReport } from '../core/report/reportSchema';
+import { modulesOfComponent } from '../core/vit/moduleNames';
 import { COMPONENTS, ComponentName } from '../core/vocabulary';
 
 export interface ModuleMatch {
@@ -117,11 +118,13 @@ function blockNames(index: number, blockModule: string, cells: Record<ComponentN
   if (at < 1) return undefined;
   const paths: BlockNames['paths'] = [];
   for (const component of COMPONENTS) {
-    const { module, parameters } = cells[component];
-    if (!module.startsWith(`${blockModule}.`)) continue;
-    const relative = module.slice(blockModule.length + 1);
-    for (const path of [relative, ...(LEGACY_COMPONENT_PATHS[relative] ?? [])]) paths.push({ component, path: segmentsOf(path), own: true });
-    for (const sub of submodulePaths(module, parameters)) paths.push({ component, path: segmentsOf(`${relative}.${sub}`), own: false });
+    // A gated MLP's FC1 ("mlp.{fc1_g,fc1_x}") is named in code by each of its layers.
+    for (const module of modulesOfComponent(cells[component].module, cells[component].parameters)) {
+      if (!module.startsWith(`${blockModule}.`)) continue;
+      const relative = module.slice(blockModule.length + 1);
+      for (const path of [relative, ...(LEGACY_COMPONENT_PATHS[relative] ?? [])]) paths.push({ component, path: segmentsOf(path), own: true });
+      for (const sub of submodulePaths(module, cells[component].parameters)) paths.push({ component, path: segmentsOf(`${relative}.${sub}`), own: false });
+    }
   }
   return { index, container: blockSegments[at - 1], paths };
 }

@@ -201,7 +201,9 @@ function stoppingReport(rule: SettledRule | undefined, verdict: SettledVerdict, 
 export function defaultBatchPairs(structure: VitStructure, mode: MeasureMode, targets: number): number {
   const tokens = structure.tokens ?? 197;
   const scores = structure.heads * tokens * tokens;
-  const perPair = mode === 'in-context' ? 2 * 8 * (scores + tokens * structure.mlpSize) * 4 : 2 * (scores + 4 * tokens * structure.hiddenSize) * 4;
+  // FC1's output width: the hidden width, twice it for a gated MLP's gate and value.
+  const fc1Width = structure.blocks[0]?.fc1.reduce((sum, linear) => sum + linear.outFeatures, 0) ?? structure.mlpSize;
+  const perPair = mode === 'in-context' ? 2 * 8 * (scores + tokens * fc1Width) * 4 : 2 * (scores + 4 * tokens * structure.hiddenSize) * 4;
   const oneTarget = Math.max(1, Math.min(16, Math.floor((36 * 2 ** 20) / perPair)));
   return Math.max(1, Math.floor((oneTarget * 2) / (targets + 1)));
 }

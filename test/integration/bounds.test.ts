@@ -14,7 +14,7 @@ import { OnnxGraphBuilder } from '../../extension/core/onnx/onnxWriter';
 import { discoverVit } from '../../extension/core/vit/discoverVit';
 import { LayerNormLayer, LinearLayer, Projection, VitStructure } from '../../extension/core/vit/vitStructure';
 import { createSession } from '../../extension/worker/onnxRuntime';
-import { GOLDEN_COMPONENTS, goldenFixtures, modelPath, relativeError, REPO_ROOT, tempDir } from '../support/fixtures';
+import { GOLDEN_COMPONENTS, goldenFixturesWithSwiglu, modelPath, relativeError, REPO_ROOT, tempDir } from '../support/fixtures';
 import { referenceAttentionBound, referenceBounds, referenceTokenStatistics } from '../support/referenceBounds';
 
 const VIT_B = path.join(REPO_ROOT, '.bench', 'vitb', 'vit_b16.onnx');
@@ -57,8 +57,9 @@ async function runBoundsModel(model: OnnxModel, structure: VitStructure): Promis
 test('bounds equal the float64 reference on every fixture and never fall below measured FC plasticity', async () => {
   let worstSpectral = 0;
   let worstChange = 0;
-  for (const golden of goldenFixtures()) {
-    const model = readOnnxModel(modelPath(golden.model));
+  // The SwiGLU families too: FC1's bound is sigma_max of [W_gate W_value], the map it measures.
+  for (const { golden, file } of goldenFixturesWithSwiglu()) {
+    const model = readOnnxModel(file);
     const structure = discoverVit(model);
     const d = structure.hiddenSize;
     const tokenCount = golden.architecture.tokens;
@@ -201,7 +202,7 @@ function handBuiltModel(t: TestContext, shape: { d: number; heads: number; mlp: 
         headDim,
         scoreScale: 1 / Math.sqrt(headDim),
       },
-      fc1: linear(block.fc1, block.layout, d, mlp),
+      fc1: [linear(block.fc1, block.layout, d, mlp)],
       fc2: linear(block.fc2, block.layout, mlp, d),
     };
   });

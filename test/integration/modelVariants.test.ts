@@ -69,8 +69,8 @@ test('weights deduplicated into Identity nodes are looked through', async () => 
   const structure = discoverVit(readOnnxModel(path.join(dir, 'identity.onnx')));
   assert.equal(structure.blocks.length, 3);
   // The weight is read in place from the initializer behind the Identity, under the Identity's name.
-  assert.equal(structure.blocks[0].fc1.weight.stored, model.initializers.get(structure.blocks[0].fc1.weight.stored?.name ?? '') && structure.blocks[0].fc1.weight.stored);
-  assert.match(structure.blocks[0].fc1.weight.name, /__alias$/);
+  assert.equal(structure.blocks[0].fc1[0].weight.stored, model.initializers.get(structure.blocks[0].fc1[0].weight.stored?.name ?? '') && structure.blocks[0].fc1[0].weight.stored);
+  assert.match(structure.blocks[0].fc1[0].weight.name, /__alias$/);
   assertGoldenMeans(await isolatedMeans(path.join(dir, 'identity.onnx')));
 });
 

@@ -62,6 +62,19 @@ export function familyGoldens(): FamilyGolden[] {
     .map((name) => JSON.parse(fs.readFileSync(path.join(FAMILY_MODELS, name), 'utf8')) as FamilyGolden);
 }
 
+/** The families whose MLP is gated (SwiGLU), with no LayerScale: the float64 references (probes, bounds) cover them. */
+export function swigluFamilyGoldens(): FamilyGolden[] {
+  return familyGoldens().filter((golden) => golden.style.startsWith('eva_swiglu'));
+}
+
+/** Every plain fixture and the SwiGLU families, each with its file. */
+export function goldenFixturesWithSwiglu(): { golden: Golden; file: string }[] {
+  return [
+    ...goldenFixtures().map((golden) => ({ golden, file: modelPath(golden.model) })),
+    ...swigluFamilyGoldens().map((golden) => ({ golden, file: path.join(FAMILY_MODELS, golden.model) })),
+  ];
+}
+
 export function modelPath(name: string): string {
   return path.join(MODELS, name);
 }

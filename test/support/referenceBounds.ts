@@ -30,6 +30,18 @@ function multiply(a: Matrix, b: Matrix): Matrix {
 }
 
 /** Rows [start, end) and columns [colStart, colEnd). */
+/** (out, in) weights with the same inputs, one below the other. */
+function stackOutputs(weights: Matrix[]): Matrix {
+  const cols = weights[0].cols;
+  const data = new Float64Array(weights.reduce((sum, weight) => sum + weight.rows, 0) * cols);
+  let offset = 0;
+  for (const weight of weights) {
+    data.set(weight.data, offset);
+    offset += weight.data.length;
+  }
+  return { rows: data.length / cols, cols, data };
+}
+
 function block(a: Matrix, start: number, end: number, colStart: number, colEnd: number): Matrix {
   const cols = colEnd - colStart;
   const data = new Float64Array((end - start) * cols);
@@ -127,7 +139,8 @@ export function referenceBounds(model: OnnxModel, structure: VitStructure): Refe
     });
     const maxAbs = (layer: typeof vitBlock.ln1) => (layer.gamma ? Math.max(...Array.from(constantValues(model, layer.gamma), Math.abs)) : 1);
     return {
-      fc1: spectralNorm(outInWeight(model, vitBlock.fc1)),
+      // A gated FC1's layers stacked along their outputs: the map x -> [x W_gate, x W_value].
+      fc1: spectralNorm(stackOutputs(vitBlock.fc1.map((linear) => outInWeight(model, linear)))),
       // FC2 on the zero-padded input sees only its first d input columns in (out, in) terms.
       fc2: spectralNorm(block(fc2, 0, fc2.rows, 0, d)),
       heads: headBlocks,

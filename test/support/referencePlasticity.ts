@@ -3,7 +3,7 @@
 // shortcut. Tests hold the engine's fast probe graphs against it on fresh random inputs.
 import { OnnxModel } from '../../extension/core/onnx/onnxModel';
 import { constantValues } from '../../extension/core/graph/constantTensor';
-import { Activation, AttentionLayer, COMPONENTS, LayerNormLayer, LinearLayer, Projection, TransformerBlock, VitStructure } from '../../extension/core/vit/vitStructure';
+import { Activation, AttentionLayer, COMPONENTS, GatedHalf, LayerNormLayer, LinearLayer, Projection, TransformerBlock, VitStructure } from '../../extension/core/vit/vitStructure';
 
 /** A [rows, cols] row-major matrix. */
 interface Matrix {
@@ -37,6 +37,27 @@ function add(a: Matrix, b: Matrix): Matrix {
     a.cols,
     a.data.map((value, i) => value + b.data[i]),
   );
+}
+
+/** Columns [start, end) of a matrix. */
+function columns(a: Matrix, start: number, end: number): Matrix {
+  const out = matrix(a.rows, end - start);
+  for (let i = 0; i < a.rows; i++) out.data.set(a.data.subarray(i * a.cols + start, i * a.cols + end), i * out.cols);
+  return out;
+}
+
+/** Matrices with the same rows, side by side. */
+function sideBySide(parts: Matrix[]): Matrix {
+  const cols = parts.reduce((sum, part) => sum + part.cols, 0);
+  const out = matrix(parts[0].rows, cols);
+  for (let i = 0; i < out.rows; i++) {
+    let offset = 0;
+    for (const part of parts) {
+      out.data.set(part.data.subarray(i * part.cols, (i + 1) * part.cols), i * cols + offset);
+      offset += part.cols;
+    }
+  }
+  return out;
 }
 
 function distance(a: Matrix, b: Matrix): number {
@@ -126,6 +147,28 @@ class ReferenceModel {
     return matrix(x.rows, x.cols, x.data.map(f));
   }
 
+  /** FC1 as one linear map: its layers' outputs side by side (a gated MLP's gate and value). */
+  fc1(x: Matrix, block: TransformerBlock): Matrix {
+    return sideBySide(block.fc1.map((linear) => this.linear(x, linear)));
+  }
+
+  /** What FC2 receives from FC1's output: the activation, or silu(gate) ⊙ value through the MLP's norm. */
+  hidden(fc1: Matrix, block: TransformerBlock): Matrix {
+    const gated = block.gatedMlp;
+    if (!gated) return this.activation(fc1, block.activation);
+    const h = block.fc2.inFeatures;
+    // Separate layers sit side by side in block.fc1's order; a packed fc1's halves in place.
+    const half = ({ linear, half }: GatedHalf) => (half === undefined ? block.fc1.indexOf(linear) : half);
+    const gate = this.activation(columns(fc1, half(gated.gate) * h, (half(gated.gate) + 1) * h), 'silu');
+    const value = columns(fc1, half(gated.value) * h, (half(gated.value) + 1) * h);
+    const product = matrix(
+      gate.rows,
+      gate.cols,
+      gate.data.map((entry, i) => entry * value.data[i]),
+    );
+    return gated.norm ? this.layerNorm(product, gated.norm) : product;
+  }
+
   /** FC2 on X zero-padded to the hidden width, exactly as the paper feeds it. */
   paddedFc2(x: Matrix, fc2: LinearLayer): Matrix {
     const padded = matrix(x.rows, fc2.inFeatures);
@@ -168,7 +211,7 @@ export function referenceRatios(model: OnnxModel, structure: VitStructure, xData
         LN1: (input) => reference.layerNorm(input, block.ln1),
         MHA: (input) => reference.attention(input, block.attention),
         LN2: (input) => reference.layerNorm(input, block.ln2),
-        FC1: (input) => reference.linear(input, block.fc1),
+        FC1: (input) => reference.fc1(input, block),
         FC2: (input) => reference.paddedFc2(input, block.fc2),
       };
       return COMPONENTS.map((component) => distance(apply[component](x), apply[component](y)) / inputDistance);
@@ -185,8 +228,8 @@ export function referenceRatios(model: OnnxModel, structure: VitStructure, xData
       return [outX, outY] as const;
     };
     const mlp = (inX: Matrix, inY: Matrix) => {
-      const [f1x, f1y] = measure('FC1', (input) => reference.linear(input, block.fc1), inX, inY);
-      const [gx, gy] = [reference.activation(f1x, block.activation), reference.activation(f1y, block.activation)];
+      const [f1x, f1y] = measure('FC1', (input) => reference.fc1(input, block), inX, inY);
+      const [gx, gy] = [reference.hidden(f1x, block), reference.hidden(f1y, block)];
       return measure('FC2', (input) => reference.linear(input, block.fc2), gx, gy);
     };
     if (structure.norm === 'pre') {

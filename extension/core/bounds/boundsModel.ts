@@ -13,7 +13,7 @@ import { largestTridiagonalEigenvalue } from './tridiagonal';
 
 /** The stacks whose largest eigenvalues the bounds need; each has outputs `<name>_alpha` and `<name>_beta`. */
 export const BOUNDS_STACKS = {
-  /** [2L]: WᵀW of FC1's weight (blocks 0..L-1), then of FC2's first d input rows. */
+  /** [2L]: W Wᵀ of FC1's weight (blocks 0..L-1; a gated FC1's gate and value side by side), then of FC2's first d input rows. */
   fc: 'fc',
   /** [2H] (H = heads over all blocks, block-major): W_V^h W_V^hᵀ, then W_O^hᵀ W_O^h. */
   valueOutput: 'value_output',
@@ -67,10 +67,10 @@ export function buildBoundsModel(model: OnnxModel, structure: VitStructure, opti
   };
 
   // FC1 and FC2 (first d input rows): one batch of 2L operators WᵀW on d-vectors.
-  const fcLayers = [...structure.blocks.map((block) => block.fc1), ...structure.blocks.map((block) => block.fc2)];
+  const fcLayers = [...structure.blocks.map((block) => block.fc1), ...structure.blocks.map((block) => [block.fc2])];
   output(
     BOUNDS_STACKS.fc,
-    fcLayers.map((linear) => lanczosCoefficients(b, weightGramOperator(b, model, linear, d), steps)),
+    fcLayers.map((layers) => lanczosCoefficients(b, weightGramOperator(b, model, layers, d), steps)),
   );
 
   // Value and output heads: one symmetric stack [2H, dh, dh].
@@ -120,22 +120,31 @@ export function stackEigenvalues(outputs: Record<string, Float32Array>, stack: s
 }
 
 /**
- * WᵀW for a weight restricted to its first d input features (all of FC1's), on a row [1, d]:
- * v W then that times Wᵀ (Gemm's flag: no transposed copy). No Gram matrix is formed: on a ViT-B
+ * W Wᵀ ([in, out] terms) for a weight restricted to its first d input features (all of FC1's),
+ * on a row [1, d]: v W then that times Wᵀ (Gemm's flag: no transposed copy). Several layers side
+ * by side (a gated FC1 [W_gate W_value]) sum their terms. No Gram matrix is formed: on a ViT-B
  * forming one costs as much as all the steps, which stream W from the cache.
  */
-function weightGramOperator(b: OnnxGraphBuilder, model: OnnxModel, linear: LinearLayer, d: number): LanczosOperator {
-  let weight = emitConstant(b, model, linear.weight);
-  const inputAxis = linear.weightLayout === 'inOut' ? 0 : 1;
-  if (linear.inFeatures !== d) weight = b.op('Slice', [weight, b.intConstant([0]), b.intConstant([d]), b.intConstant([inputAxis])]);
+function weightGramOperator(b: OnnxGraphBuilder, model: OnnxModel, layers: LinearLayer[], d: number): LanczosOperator {
+  const weights = layers.map((linear) => {
+    let weight = emitConstant(b, model, linear.weight);
+    const inputAxis = linear.weightLayout === 'inOut' ? 0 : 1;
+    if (linear.inFeatures !== d) weight = b.op('Slice', [weight, b.intConstant([0]), b.intConstant([d]), b.intConstant([inputAxis])]);
+    return { linear, weight };
+  });
   return {
     size: d,
     vectorShape: [1, d],
     featureAxis: 1,
-    apply: (g, vector) =>
-      linear.weightLayout === 'inOut'
-        ? g.op('Gemm', [g.op('MatMul', [vector, weight]), weight], { transB: 1 }) // W [in, out]: (v W) Wᵀ
-        : g.op('MatMul', [g.op('Gemm', [vector, weight], { transB: 1 }), weight]), // W [out, in]: (v Wᵀ) W
+    apply: (g, vector) => {
+      const terms = weights.map(
+        ({ linear, weight }) =>
+          linear.weightLayout === 'inOut'
+            ? g.op('Gemm', [g.op('MatMul', [vector, weight]), weight], { transB: 1 }) // W [in, out]: (v W) Wᵀ
+            : g.op('MatMul', [g.op('Gemm', [vector, weight], { transB: 1 }), weight]), // W [out, in]: (v Wᵀ) W
+      );
+      return terms.length === 1 ? terms[0] : g.op('Sum', terms);
+    },
   };
 }
 

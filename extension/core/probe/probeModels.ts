@@ -262,10 +262,11 @@ export function buildIsolatedProbe(model: OnnxModel, structure: VitStructure, op
   }
 
   // FC1 and FC2 (its first d input rows): ||D W||² = Σ (DᵀD) ⊙ (W Wᵀ). The Gram matrices come
-  // from a separate model run once, so the probe never holds the FC weights themselves.
+  // from a separate model run once, so the probe never holds the FC weights themselves. A gated
+  // FC1 [W_gate W_value] has the Gram W_gate W_gateᵀ + W_value W_valueᵀ.
   const linears = structure.blocks.flatMap((block) => [
-    { key: `${block.index}:FC1`, linear: block.fc1, firstRows: false },
-    { key: `${block.index}:FC2`, linear: block.fc2, firstRows: true },
+    { key: `${block.index}:FC1`, layers: block.fc1, firstRows: false },
+    { key: `${block.index}:FC2`, layers: [block.fc2], firstRows: true },
   ]);
   const differenceGram = b.op('MatMul', [b.op('Transpose', [difference], { perm: [0, 2, 1] }), difference]); // [pairs, d, d]
   const flatGram = b.op('Reshape', [differenceGram, b.intConstant([-1, d * d])]);
@@ -303,17 +304,22 @@ export function buildIsolatedProbe(model: OnnxModel, structure: VitStructure, op
 
 /**
  * The model computing the weight Gram inputs: column l is W_l W_lᵀ flattened, W_l the [in, out]
- * weight of FC1, or of FC2's first d input rows. Gemm's transpose flags avoid copying the weights.
+ * weight of FC1 (its layers side by side: the sum of their Grams), or of FC2's first d input
+ * rows. Gemm's transpose flags avoid copying the weights.
  */
-function buildWeightGrams(model: OnnxModel, structure: VitStructure, linears: { linear: LinearLayer; firstRows: boolean }[], chunks: WeightGramChunk[]): Uint8Array {
+function buildWeightGrams(model: OnnxModel, structure: VitStructure, linears: { layers: LinearLayer[]; firstRows: boolean }[], chunks: WeightGramChunk[]): Uint8Array {
   const b = new OnnxGraphBuilder(PROBE_OPSET);
   const d = structure.hiddenSize;
-  const columns = linears.map(({ linear, firstRows }) => {
+  const inputGram = (linear: LinearLayer, firstRows: boolean) => {
     let weight = emitConstant(b, model, linear.weight);
     const inputAxis = linear.weightLayout === 'inOut' ? 0 : 1;
     if (firstRows) weight = b.op('Slice', [weight, b.intConstant([0]), b.intConstant([d]), b.intConstant([inputAxis])]);
     // [in, out]: W Wᵀ; [out, in]: Wᵀ W. Both are the [in, in] Gram of the input side.
-    const gram = b.op('Gemm', [weight, weight], linear.weightLayout === 'inOut' ? { transB: 1 } : { transA: 1 });
+    return b.op('Gemm', [weight, weight], linear.weightLayout === 'inOut' ? { transB: 1 } : { transA: 1 });
+  };
+  const columns = linears.map(({ layers, firstRows }) => {
+    const grams = layers.map((linear) => inputGram(linear, firstRows));
+    const gram = grams.length === 1 ? grams[0] : b.op('Sum', grams);
     return b.op('Reshape', [gram, b.intConstant([d * d, 1])]);
   });
   for (const chunk of chunks) {
@@ -351,11 +357,10 @@ export function buildInContextProbe(model: OnnxModel, structure: VitStructure, o
   for (const block of structure.blocks) {
     const measured = new Map<ComponentName, string>();
     const mlp = (input: string) => {
-      const fc1 = ops.linear(input, block.fc1);
-      const activated = ops.activation(fc1, block.activation);
-      const fc2 = ops.linear(activated, block.fc2);
+      const { fc1, hidden } = ops.mlpFirstLayer(input, block);
+      const fc2 = ops.linear(hidden, block.fc2);
       measured.set('FC1', ratio(input, fc1));
-      measured.set('FC2', ratio(activated, fc2));
+      measured.set('FC2', ratio(hidden, fc2));
       return fc2;
     };
     const attention = (input: string) => {

@@ -5,7 +5,7 @@
 import { OnnxModel, TensorDataType } from '../onnx/onnxModel';
 import { OnnxGraphBuilder } from '../onnx/onnxWriter';
 import { constantValues, emitConstant } from '../graph/constantTensor';
-import { Activation, AttentionLayer, LayerNormLayer, LinearLayer, Projection, RotaryEmbedding } from '../vit/vitStructure';
+import { Activation, AttentionLayer, GatedHalf, LayerNormLayer, LinearLayer, Projection, RotaryEmbedding, TransformerBlock } from '../vit/vitStructure';
 
 export const PROBE_OPSET = 17;
 
@@ -194,6 +194,27 @@ export class ProbeOps {
   linear(input: string, linear: LinearLayer): string {
     const product = this.builder.op('MatMul', [input, this.weightInOut(linear)]);
     return linear.bias ? this.builder.op('Add', [product, emitConstant(this.builder, this.model, linear.bias)]) : product;
+  }
+
+  /**
+   * An MLP up to FC2's input: `fc1`, FC1's output as measured (a gated MLP's gate and value
+   * outputs side by side, before the gate), and `hidden`, what FC2 receives (the activation, or
+   * silu(gate) ⊙ value through the MLP's own norm).
+   */
+  mlpFirstLayer(input: string, block: Pick<TransformerBlock, 'fc1' | 'activation' | 'gatedMlp'>): { fc1: string; hidden: string } {
+    const b = this.builder;
+    const gated = block.gatedMlp;
+    if (!gated) {
+      const fc1 = this.linear(input, block.fc1[0]);
+      return { fc1, hidden: this.activation(fc1, block.activation) };
+    }
+    const outputs = block.fc1.map((linear) => this.linear(input, linear));
+    const fc1 = outputs.length === 1 ? outputs[0] : b.op('Concat', outputs, { axis: 2 });
+    // A packed fc1 [d, 2h] holds both halves; each half of its own is one of `outputs`.
+    const halves = gated.gate.half === undefined ? undefined : b.node('Split', [outputs[0]], [b.fresh('first_half'), b.fresh('second_half')], { axis: 2 });
+    const halfOutput = (half: GatedHalf) => (half.half === undefined ? outputs[block.fc1.indexOf(half.linear)] : halves![half.half]);
+    const product = b.op('Mul', [this.activation(halfOutput(gated.gate), 'silu'), halfOutput(gated.value)]);
+    return { fc1, hidden: gated.norm ? this.layerNorm(product, gated.norm) : product };
   }
 
   /** Gamma of a LayerNorm as numbers (ones when it has no affine scale). */

@@ -16,7 +16,10 @@ export type { FrameworkNaming } from '../vocabulary';
 
 /** Names of one (block, component) cell in a naming. */
 export interface CellNames {
+  /** The component's module name, as the report shows it. */
   module: string;
+  /** What its parameters lie under: the module, or a gated MLP's FC1 layers ("blocks.0.mlp.{fc1_g,fc1_x}" is no module of its own). */
+  modules: string[];
   parameters: string[];
   /** nn.Linear submodules LoRA can wrap; empty for LayerNorms and packed attention. */
   loraTargets: string[];
@@ -69,23 +72,28 @@ function isLayerNorm(component: ComponentName): boolean {
 function reportCell(block: BlockReport, component: ComponentName): CellNames {
   const parameters = [...block.components[component].parameters];
   const module = block.modules[component];
-  if (isLayerNorm(component)) return { module, parameters, loraTargets: [], loraLimitation: LAYER_NORM_LIMITATION };
+  const modules = [module];
+  if (isLayerNorm(component)) return { module, modules, parameters, loraTargets: [], loraLimitation: LAYER_NORM_LIMITATION };
   if (component === 'MHA') {
-    if (hasPackedAttention(parameters)) return { module, parameters, loraTargets: [], loraLimitation: PACKED_LIMITATION };
-    return { module, parameters, loraTargets: linearModulesOf(parameters) };
+    if (hasPackedAttention(parameters)) return { module, modules, parameters, loraTargets: [], loraLimitation: PACKED_LIMITATION };
+    return { module, modules, parameters, loraTargets: linearModulesOf(parameters) };
   }
-  return { module, parameters, loraTargets: [module] };
+  // FC1 of a gated MLP with separate gate and value layers: both are trained and wrapped.
+  const linears = linearModulesOf(parameters);
+  if (linears.length > 1) return { module, modules: linears, parameters, loraTargets: linears };
+  return { module, modules, parameters, loraTargets: [module] };
 }
 
 function templateCell(template: NamingTemplate, root: string, block: number, component: ComponentName): CellNames {
   const module = `${root}${template.block.replace('{i}', String(block))}.${template.components[component]}`;
   const parameters = template.parameters[component].map((name) => `${module}.${name}`);
-  if (isLayerNorm(component)) return { module, parameters, loraTargets: [], loraLimitation: LAYER_NORM_LIMITATION };
+  const modules = [module];
+  if (isLayerNorm(component)) return { module, modules, parameters, loraTargets: [], loraLimitation: LAYER_NORM_LIMITATION };
   if (component === 'MHA') {
-    if (!template.attentionLinears) return { module, parameters, loraTargets: [], loraLimitation: PACKED_LIMITATION };
-    return { module, parameters, loraTargets: template.attentionLinears.map((linear) => `${module}.${linear}`) };
+    if (!template.attentionLinears) return { module, modules, parameters, loraTargets: [], loraLimitation: PACKED_LIMITATION };
+    return { module, modules, parameters, loraTargets: template.attentionLinears.map((linear) => `${module}.${linear}`) };
   }
-  return { module, parameters, loraTargets: [module] };
+  return { module, modules, parameters, loraTargets: [module] };
 }
 
 /**

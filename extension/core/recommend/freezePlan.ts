@@ -17,7 +17,7 @@ export const FREEZE_PLAN_VERSION = 1;
 export const MATCHING_RULE = "A parameter is trainable when its name equals one of the trainable module names or starts with it followed by '.'; every other parameter is frozen.";
 
 export interface TrainableGroup {
-  role: 'component' | 'layer-scale' | 'head' | 'final-norm';
+  role: 'component' | 'layer-scale' | 'mlp-norm' | 'head' | 'final-norm';
   /** In words: "MHA in blocks 0-11", "classification head". */
   label: string;
   component?: ComponentName;
@@ -108,7 +108,7 @@ function componentGroups(report: PlasticityReport, recommendation: Recommendatio
   for (const option of recommendation.selected) {
     const blocks = option.block === null ? allBlocks : [option.block];
     const cells = blocks.map((block) => naming.cell(block, option.component));
-    const modules = cells.map((cell) => cell.module);
+    const modules = cells.flatMap((cell) => cell.modules);
     groups.push({
       role: 'component',
       label: `${option.component} in ${blockRange(blocks)}`,
@@ -135,27 +135,35 @@ function componentGroups(report: PlasticityReport, recommendation: Recommendatio
   return { groups, choices };
 }
 
-/** The LayerScale γ that follow the chosen components (EXTRA_PARAMETER_RULE): one group per component group that has any. */
-function layerScaleGroups(report: PlasticityReport, groups: TrainableGroup[]): TrainableGroup[] {
-  const extras = report.model.architecture.extraParameters?.parameters.filter((parameter) => parameter.kind === 'layer scale') ?? [];
-  return groups.flatMap((group) => {
-    const following = extras.filter((parameter) => parameter.follows === group.component && parameter.block !== null && group.blocks?.includes(parameter.block));
-    if (following.length === 0) return [];
-    const names = following.map((parameter) => parameter.name);
-    return [
-      {
-        role: 'layer-scale' as const,
-        label: `LayerScale γ of ${group.label}`,
-        component: group.component,
-        blocks: following.map((parameter) => parameter.block!),
-        modules: names,
-        match: 'all' as const,
-        parameters: names,
-        parameterCount: following.reduce((sum, parameter) => sum + parameter.count, 0),
-        loraTargets: [],
-      },
-    ];
-  });
+/** Block parameters of no component that follow the chosen components (EXTRA_PARAMETER_RULE): LayerScale γ, MLP norms; one group per kind and component group that has any. */
+function followingGroups(report: PlasticityReport, groups: TrainableGroup[]): TrainableGroup[] {
+  const kinds = [
+    { kind: 'layer scale', role: 'layer-scale' as const, label: 'LayerScale γ' },
+    { kind: 'mlp norm', role: 'mlp-norm' as const, label: 'MLP norm' },
+  ];
+  const extras = report.model.architecture.extraParameters?.parameters ?? [];
+  return groups.flatMap((group) =>
+    kinds.flatMap(({ kind, role, label }) => {
+      const following = extras.filter(
+        (parameter) => parameter.kind === kind && parameter.follows === group.component && parameter.block !== null && group.blocks?.includes(parameter.block),
+      );
+      if (following.length === 0) return [];
+      const names = following.map((parameter) => parameter.name);
+      return [
+        {
+          role,
+          label: `${label} of ${group.label}`,
+          component: group.component,
+          blocks: following.map((parameter) => parameter.block!),
+          modules: names,
+          match: 'all' as const,
+          parameters: names,
+          parameterCount: following.reduce((sum, parameter) => sum + parameter.count, 0),
+          loraTargets: [],
+        },
+      ];
+    }),
+  );
 }
 
 interface ExtraPart {
@@ -251,7 +259,7 @@ export function buildFreezePlan(inputs: FreezePlanInputs): FreezePlan {
   const head = extraPart('head', naming.headCandidates, naming, inputs.modelParameters);
   const finalNorm = extraPart('final-norm', naming.finalNormCandidates, naming, inputs.modelParameters);
   const notes = [...recommendation.notes];
-  const layerScales = layerScaleGroups(report, groups);
+  const layerScales = followingGroups(report, groups);
   if ((report.model.architecture.extraParameters?.parameters.length ?? 0) > 0) notes.push(EXTRA_PARAMETER_RULE);
   const trainable = [...groups, ...layerScales];
   const frozenExtras: string[] = [];
@@ -266,7 +274,7 @@ export function buildFreezePlan(inputs: FreezePlanInputs): FreezePlan {
 
   const selectedModules = new Set(groups.flatMap((group) => group.modules));
   const frozenModules = allCells(report, naming)
-    .map((cell) => cell.names.module)
+    .flatMap((cell) => cell.names.modules)
     .filter((module) => !selectedModules.has(module));
   const trainableParameters = trainable.flatMap((group) => group.parameters ?? []);
 

@@ -11,6 +11,7 @@
 import * as path from 'node:path';
 import { ModelFileError } from '../errors';
 import { PlasticityReport } from '../report/reportSchema';
+import { modulesOfComponent } from '../vit/moduleNames';
 import { COMPONENTS, ComponentName } from '../vit/vitStructure';
 import { isUnder, moduleOfScopedNodeName } from './onnxScopes';
 
@@ -32,8 +33,10 @@ export interface NodeAssignment {
  * (embeddings, residual adds, head) are left out.
  */
 export function assignNodesToComponents(report: PlasticityReport, nodes: readonly GraphNodeName[]): NodeAssignment[] {
+  // A module group (a gated MLP's "blocks.0.mlp.{fc1_g,fc1_x}") is no scope: its layers' modules are.
+  const scopesOf = (block: PlasticityReport['blocks'][number], component: ComponentName) => modulesOfComponent(block.modules[component], block.components[component].parameters);
   const modules = report.blocks
-    .flatMap((block) => COMPONENTS.map((component) => ({ module: block.modules[component], block: block.index, component })))
+    .flatMap((block) => COMPONENTS.flatMap((component) => scopesOf(block, component).map((module) => ({ module, block: block.index, component }))))
     .sort((a, b) => b.module.length - a.module.length);
   const parameterOwners = new Map<string, { block: number; component: ComponentName }>();
   for (const block of report.blocks) {

@@ -9,7 +9,7 @@ import { GraphKind } from '../graph/graphKind';
 import { GraphIndex } from '../graph/graphIndex';
 import type { GraphNode } from '../graph/graphRewrite';
 import { OnnxModel, ValueInfo } from '../onnx/onnxModel';
-import { applyTemplateNames, blockNames, detectNaming, layerScaleParameters, registerTokenParameters } from './moduleNames';
+import { applyTemplateNames, blockNames, detectNaming, layerScaleParameters, mlpNormParameters, registerTokenParameters } from './moduleNames';
 import { isAttentionSoftmax, resolveAttention } from './patterns/attention';
 import { resolveBlock } from './patterns/block';
 import { DiscoveryContext } from './patterns/discoveryContext';
@@ -106,7 +106,7 @@ function describe(model: OnnxModel, context: DiscoveryContext, blocks: Transform
     blocks,
     hiddenSize,
     heads: blocks[0].attention.heads,
-    mlpSize: blocks[0].fc1.outFeatures,
+    mlpSize: blocks[0].fc2.inFeatures,
     tokens: tokenCount(graph, embeddingNodes, hiddenSize, new Set(registerTokens.map((parameter) => parameter.name))),
     imageSize,
     patchSize,
@@ -114,7 +114,7 @@ function describe(model: OnnxModel, context: DiscoveryContext, blocks: Transform
     norm: context.layerNorms.byOutput.get(blocks[0].attention.input) ? 'pre' : 'post',
     activation: blocks[0].activation,
     naming,
-    extraParameters: [...registerTokens, ...blocks.flatMap(layerScaleParameters), ...poolingHeads],
+    extraParameters: [...registerTokens, ...blocks.flatMap(layerScaleParameters), ...blocks.flatMap(mlpNormParameters), ...poolingHeads],
     graph,
     kind: graphKind(graph, blocks),
   };
@@ -124,7 +124,7 @@ function describe(model: OnnxModel, context: DiscoveryContext, blocks: Transform
 function graphKind(graph: GraphIndex, blocks: TransformerBlock[]): GraphKind {
   const canonical = graph.graph;
   for (const block of blocks) {
-    const linears = [block.attention.query.linear, block.attention.outProjection, block.fc1, block.fc2];
+    const linears = [block.attention.query.linear, block.attention.outProjection, ...block.fc1, block.fc2];
     for (const linear of linears) canonical.noteWeightStorage(linear.weight);
   }
   return canonical.kind;

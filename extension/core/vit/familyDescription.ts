@@ -49,6 +49,19 @@ const FEATURES: FamilyFeature[] = [
       'LayerScale γ is not part of MHA or FC2: each component is measured before its γ, and γ is listed under extra parameters, trained with the component it scales.',
   },
   {
+    present: (structure) => structure.blocks.some((block) => block.gatedMlp),
+    label: (structure) => {
+      const gated = structure.blocks.find((block) => block.gatedMlp)!.gatedMlp!;
+      return `SwiGLU MLP${gated.gate.half !== undefined ? ' (packed fc1)' : ''}${gated.norm ? ' with its inner norm' : ''}`;
+    },
+    // EVA-02 (timm eva02_*) is the family whose SwiGLU holds a norm; the packed form alone also
+    // serves DINOv2-giant, named by its LayerScale and registers above.
+    family: (structure) => (structure.blocks.some((block) => block.gatedMlp?.norm) ? 'EVA-02' : undefined),
+    measured: (structure) =>
+      'SwiGLU MLP: FC1 is the gate and value layers as one linear map, x -> [x W_gate + b_gate, x W_value + b_value], without the SiLU gate (its data-free bound is σ_max of [W_gate W_value]; the gated product has none); FC2 is fed X zero-padded to the hidden width h' +
+      (structure.blocks.some((block) => block.gatedMlp?.norm) ? '; the norm inside the MLP is no component: it is listed under extra parameters and trained with FC2.' : '.'),
+  },
+  {
     present: (structure) => registerTokens(structure) > 0,
     label: (structure) => `${registerTokens(structure)} register tokens`,
     measured: (structure) => `The ${registerTokens(structure)} register tokens are part of X, the token sequence every component is fed.`,

@@ -14,20 +14,60 @@ export function blockNames(parts: BlockParts) {
     LN1: layerNormParameters(parts.ln1),
     MHA: attentionLinears.flatMap(linearParameters),
     LN2: layerNormParameters(parts.ln2),
-    FC1: linearParameters(parts.fc1),
+    FC1: parts.fc1.flatMap(linearParameters),
     FC2: linearParameters(parts.fc2),
   };
   const parameterCounts: Record<ComponentName, number> = {
     LN1: layerNormTensors(parts.ln1).reduce((sum, tensor) => sum + elementCount(tensor.dims), 0),
     MHA: attentionLinears.reduce((sum, linear) => sum + linearTensors(linear).reduce((total, tensor) => total + elementCount(tensor.dims), 0), 0),
     LN2: layerNormTensors(parts.ln2).reduce((sum, tensor) => sum + elementCount(tensor.dims), 0),
-    FC1: linearTensors(parts.fc1).reduce((sum, tensor) => sum + elementCount(tensor.dims), 0),
+    FC1: parts.fc1.flatMap(linearTensors).reduce((sum, tensor) => sum + elementCount(tensor.dims), 0),
     FC2: linearTensors(parts.fc2).reduce((sum, tensor) => sum + elementCount(tensor.dims), 0),
   };
   const modules = {} as Record<ComponentName, string>;
-  for (const component of COMPONENTS) modules[component] = commonModule(parameters[component].map(moduleOfParameter));
+  for (const component of COMPONENTS) modules[component] = componentModule(parameters[component].map(moduleOfParameter), component);
   const module = commonModule(COMPONENTS.map((component) => modules[component]));
   return { modules, parameters, parameterCounts, module };
+}
+
+/**
+ * A component's module: the one its parameters lie under; for FC1 made of a gated MLP's gate and
+ * value layers, which share only the MLP's module (FC2's too), both named: "blocks.0.mlp.{fc1_g,fc1_x}".
+ */
+function componentModule(parameterModules: string[], component: ComponentName): string {
+  const common = commonModule(parameterModules);
+  const distinct = [...new Set(parameterModules)];
+  if (component !== 'FC1' || distinct.length < 2) return common;
+  const prefix = common === '' ? 0 : common.length + 1;
+  return `${common === '' ? '' : `${common}.`}{${distinct.map((module) => module.slice(prefix)).join(',')}}`;
+}
+
+/** True for a module name that names several modules ("blocks.0.mlp.{fc1_g,fc1_x}"). */
+export function isModuleGroup(module: string): boolean {
+  return module.endsWith('}');
+}
+
+/** The real modules a component's module name stands for: itself, or a group's members (from its parameter names). */
+export function modulesOfComponent(module: string, parameters: readonly string[]): string[] {
+  return isModuleGroup(module) ? [...new Set(parameters.map(moduleOfParameter))] : [module];
+}
+
+/**
+ * The templates name a plain MLP's fc1 and fc2. A gated MLP's layers keep the file's names when
+ * they sit in one MLP module: timm's `fc1_g`, `fc1_x`, `fc2`, EVA-02's `w1`, `w2`, `w3`, HF
+ * Dinov2's `weights_in`, `weights_out`.
+ */
+function keepsGatedMlpNames(block: TransformerBlock, component: ComponentName): boolean {
+  if (!block.gatedMlp || (component !== 'FC1' && component !== 'FC2')) return false;
+  const parent = (module: string) => module.slice(0, Math.max(0, module.lastIndexOf('.')));
+  return parent(block.modules.FC1) !== '' && parent(block.modules.FC1) === parent(block.modules.FC2);
+}
+
+/** The inner norm of a block's gated MLP: parameters of no component, trained with FC2 (whose input it normalises). */
+export function mlpNormParameters(block: Pick<TransformerBlock, 'index' | 'gatedMlp'>): ExtraParameter[] {
+  const norm = block.gatedMlp?.norm;
+  if (!norm) return [];
+  return layerNormTensors(norm).map((tensor) => ({ name: parameterName(tensor), kind: 'mlp norm', block: block.index, follows: 'FC2', count: elementCount(tensor.dims) }));
 }
 
 /** A block's LayerScale γ, each with the component it follows. */
@@ -167,12 +207,12 @@ export function applyTemplateNames(blocks: TransformerBlock[], naming: Naming): 
       LN1: block.ln1.beta !== undefined,
       MHA: block.attention.query.linear.bias !== undefined,
       LN2: block.ln2.beta !== undefined,
-      FC1: block.fc1.bias !== undefined,
+      FC1: block.fc1[0].bias !== undefined,
       FC2: block.fc2.bias !== undefined,
     };
     for (const component of COMPONENTS) {
       const expected = templateComponentModule(template, root, block.index, component);
-      if (block.modules[component] === expected) continue;
+      if (block.modules[component] === expected || keepsGatedMlpNames(block, component)) continue;
       block.modules[component] = expected;
       block.parameters[component] = template.parameters[component].filter((name) => hasBias[component] || !/(^|[._])bias$/.test(name)).map((name) => `${expected}.${name}`);
     }

@@ -73,6 +73,24 @@ export interface RotaryEmbedding {
   prefixUnrotated: boolean;
 }
 
+/** One half of a gated MLP's first layer: a linear layer of its own, or a half of a packed fc1 [d, 2h]. */
+export interface GatedHalf {
+  linear: LinearLayer;
+  /** 0: the first h outputs of a packed fc1, 1: the last h; undefined when the linear is this half alone. */
+  half?: 0 | 1;
+}
+
+/**
+ * A SwiGLU MLP, fc2(norm?(silu(gate) ⊙ value)): timm's SwiGLU (EVA-02: `fc1_g`, `fc1_x`) or its
+ * packed GluMlp / SwiGLUPacked (one `fc1` [d, 2h], split in the graph).
+ */
+export interface GatedMlp {
+  gate: GatedHalf;
+  value: GatedHalf;
+  /** LayerNorm over the hidden width before FC2 (timm `mlp.norm`, EVA-02 `ffn_ln`): no component's. */
+  norm?: LayerNormLayer;
+}
+
 export interface TransformerBlock {
   index: number;
   input: string;
@@ -80,9 +98,15 @@ export interface TransformerBlock {
   ln1: LayerNormLayer;
   attention: AttentionLayer;
   ln2: LayerNormLayer;
-  fc1: LinearLayer;
+  /**
+   * FC1's linear layers, measured as one linear map: one layer, or a gated MLP's gate and value
+   * layers (x -> [x W_gate + b_gate, x W_value + b_value], their outputs side by side).
+   */
+  fc1: LinearLayer[];
   fc2: LinearLayer;
   activation: Activation;
+  /** Set for a SwiGLU MLP: how FC1's outputs are gated before FC2. */
+  gatedMlp?: GatedMlp;
   /** LayerScale: γ multiplying a branch's output before its residual Add (DINOv2, BEiT, CaiT). */
   layerScale: { attention?: ConstantTensor; mlp?: ConstantTensor };
   /** Framework module name per component (e.g. "blocks.3.attn"). */
@@ -105,6 +129,7 @@ export interface VitStructure {
   blocks: TransformerBlock[];
   hiddenSize: number;
   heads: number;
+  /** The MLP's hidden width h (FC2's input width; FC1's output is 2h wide in a gated MLP). */
   mlpSize: number;
   /** Tokens per image, when the graph states it (position embedding); else found at run time. */
   tokens?: number;
@@ -114,7 +139,7 @@ export interface VitStructure {
   norm: NormPlacement;
   activation: Activation;
   naming: Naming;
-  /** Parameters of no component: the blocks' LayerScale γ and the embedding's register tokens. */
+  /** Parameters of no component: the blocks' LayerScale γ and MLP norms, the embedding's register tokens, a pooling head. */
   extraParameters: ExtraParameter[];
   /** The canonical graph discovery read (the embedder copies its nodes). */
   graph: GraphIndex;
