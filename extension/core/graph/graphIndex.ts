@@ -4,18 +4,24 @@
 import { elementCount, OnnxModel, TensorDataType } from '../onnx/onnxModel';
 import { CanonicalGraph } from './canonicalGraph';
 import { GraphNode } from './graphRewrite';
-import { ConstantTensor, constantValues, plainConstant } from './constantTensor';
+import { ConstantTensor, constantValues, plainConstant, valuesConstant } from './constantTensor';
+import { StaticShapes } from './shapeFolding';
 
 /** Ops that move or reshape data without changing values: looked through when tracing paths. */
 export const LAYOUT_OPS = new Set(['Reshape', 'Transpose', 'Squeeze', 'Unsqueeze', 'Identity', 'Cast', 'Flatten', 'Dropout', 'Contiguous']);
 
 const INTEGER_TYPES = new Set<number>([TensorDataType.INT64, TensorDataType.INT32]);
 
+/** Ops whose float result may be a shape computation constant for the static sizes (an attention scale). */
+const FOLDED_SCALAR_OPS = new Set(['Pow', 'Sqrt', 'Reciprocal', 'Div', 'Mul', 'Cast']);
+
 export class GraphIndex {
   readonly producer = new Map<string, GraphNode>();
   readonly consumers = new Map<string, GraphNode[]>();
   readonly model: OnnxModel;
   private readonly constantCache = new Map<string, ConstantTensor | null>();
+  /** Dims and shape values computed from the static sizes (shapeFolding.ts). */
+  readonly shapes: StaticShapes;
 
   constructor(readonly graph: CanonicalGraph) {
     this.model = graph.model;
@@ -28,6 +34,7 @@ export class GraphIndex {
         else this.consumers.set(input, [node]);
       }
     }
+    this.shapes = new StaticShapes(this.model, this.producer, (name) => this.storedConstant(name));
   }
 
   get nodes(): GraphNode[] {
@@ -43,10 +50,24 @@ export class GraphIndex {
     return this.consumersOf(tensor).filter((node) => node.opType !== 'Shape' && node.opType !== 'Size');
   }
 
-  /** The constant behind `name` (initializer, Identity or Cast of one, Constant node, rewritten weight), if any. */
+  /**
+   * The constant behind `name` (initializer, Identity or Cast of one, Constant node, rewritten
+   * weight), or a float computed from the model's static sizes alone (`q.shape[-1] ** -0.5`).
+   */
   constant(name: string): ConstantTensor | undefined {
     const cached = this.constantCache.get(name);
     if (cached !== undefined) return cached ?? undefined;
+    let result = this.storedConstant(name);
+    if (!result && FOLDED_SCALAR_OPS.has(this.producer.get(name)?.opType ?? '')) {
+      const folded = this.shapes.value(name);
+      if (folded?.float && folded.data.every((entry) => entry !== undefined)) result = valuesConstant(name, TensorDataType.FLOAT, folded.data as number[], folded.dims);
+    }
+    this.constantCache.set(name, result ?? null);
+    return result;
+  }
+
+  /** The constant the file stores behind `name`, looked through exporter indirections. */
+  private storedConstant(name: string): ConstantTensor | undefined {
     let result = this.graph.constants.get(name);
     const initializer = this.model.initializers.get(name);
     if (!result && initializer) result = plainConstant(initializer, 'initializer');
@@ -55,18 +76,17 @@ export class GraphIndex {
       if (node?.opType === 'Identity') {
         // Exporters deduplicate equal parameters into one initializer read through Identity nodes
         // named after each parameter: the Identity's name is this parameter's own.
-        const source = this.constant(node.inputs[0]);
+        const source = this.storedConstant(node.inputs[0]);
         if (source) result = { ...source, name };
       } else if (node?.opType === 'Cast' && node.attributes.get('to')?.i === TensorDataType.FLOAT) {
         // A float weight cast to float32 (float16 models keep some in their own type): the same values.
-        const source = this.constant(node.inputs[0]);
+        const source = this.storedConstant(node.inputs[0]);
         if (source && !INTEGER_TYPES.has(source.stored?.dataType ?? source.values?.dataType ?? 0)) result = source;
       } else if (node?.opType === 'Constant') {
         const tensor = node.attributes.get('value')?.t;
         if (tensor) result = plainConstant(tensor, 'attribute', name);
       }
     }
-    this.constantCache.set(name, result ?? null);
     return result;
   }
 
