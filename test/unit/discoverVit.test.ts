@@ -53,6 +53,16 @@ test('a CNN is reported as not a ViT, with what was found', () => {
   );
 });
 
+test("torchvision's Swin (windowed attention, not read yet) is refused in one line that says so, not as a model without attention", () => {
+  assert.throws(
+    () => discoverVit(readOnnxModel(modelPath(path.join('not_read', 'swin_t_op17_dyn.onnx')))),
+    (error: Error) =>
+      error instanceof ModelFileError &&
+      !error.message.includes('\n') &&
+      /swin_t_op17_dyn\.onnx is not a Vision Transformer Plasticity Lens reads: its 4 Softmax node\(s\) .*Windowed attention \(Swin/.test(error.message),
+  );
+});
+
 test('a block that cannot be resolved is named, with what is missing', () => {
   // Rebuild the timm model with block 1's second LayerNorm replaced by an Identity.
   const model = readOnnxModel(modelPath('timm_op17_dyn.onnx'));

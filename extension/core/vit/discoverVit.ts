@@ -79,6 +79,15 @@ function notAVitMessage(model: OnnxModel, context: DiscoveryContext): string {
     .slice(0, 5)
     .map(([op, count]) => `${count} ${op}`)
     .join(', ');
+  const softmaxes = context.graph.nodes.filter((node) => node.opType === 'Softmax').length;
+  if (softmaxes > 0) {
+    // Attention is there, in a form discovery does not trace: say so rather than "no attention".
+    return (
+      `${path.basename(model.filePath)} is not a Vision Transformer Plasticity Lens reads: its ${softmaxes} Softmax node(s) are not an attention it traces ` +
+      `(Q·Kᵀ, scaled, plus at most one constant bias, then ·V). Windowed attention (Swin: window partition, shifted-window mask, relative position bias, patch merging) ` +
+      `and other forms are not read yet; the README's model table lists the families that are.`
+    );
+  }
   return `${path.basename(model.filePath)} is not a Vision Transformer: found ${found} and ${context.layerNorms.count} LayerNorm(s) but no self-attention (Softmax over Q·Kᵀ); open an ONNX export of a ViT.`;
 }
 
