@@ -61,6 +61,9 @@ describe('every ViT family matches its PyTorch goldens in both modes', () => {
         t.diagnostic(`worst relative difference against the PyTorch golden: ${worst.toExponential(1)}`);
         assert.ok(worst < 1e-4, `${golden.model} ${mode}: worst relative difference ${worst.toExponential(2)}`);
         assert.equal(report.model.architecture.tokens, golden.architecture.tokens, 'tokens (class and register tokens included)');
+        // What the overview states before any run: the same count, or none ("found when run"), never another.
+        const staticTokens = discoverVit(readOnnxModel(path.join(FAMILIES, golden.model))).tokens;
+        assert.ok(staticTokens === undefined || staticTokens === golden.architecture.tokens, `tokens read from the graph: ${staticTokens}`);
         report.blocks.forEach((block, b) => {
           assert.deepEqual(block.modules, golden.modules[b], `module names of block ${b}`);
           for (const component of GOLDEN_COMPONENTS)

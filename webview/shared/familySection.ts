@@ -7,7 +7,7 @@ import { element } from './vscodeApi';
 /** What the section reads: a report's architecture, or a model overview's. */
 type FamilyFacts = Pick<Architecture, 'family' | 'extraParameters'>;
 
-/** Kinds of parameters outside the five components, counted, e.g. "LayerScale γ: 12 (4,608 values)". */
+/** Kinds of parameters outside the five components, counted, e.g. "layer scale (6 parameters, 192 values)". */
 function extraParameterLines(architecture: FamilyFacts): string[] {
   const byKind = new Map<string, { entries: number; values: number }>();
   for (const parameter of architecture.extraParameters?.parameters ?? []) {
@@ -16,7 +16,7 @@ function extraParameterLines(architecture: FamilyFacts): string[] {
     kind.values += parameter.count;
     byKind.set(parameter.kind, kind);
   }
-  return [...byKind].map(([kind, { entries, values }]) => `${kind}: ${entries} (${values.toLocaleString()} values)`);
+  return [...byKind].map(([kind, { entries, values }]) => `${kind} (${entries} parameter${entries === 1 ? '' : 's'}, ${values.toLocaleString()} values)`);
 }
 
 /** The section, or undefined for a report written before families were named. */
@@ -30,6 +30,6 @@ export function familySection(architecture: FamilyFacts): HTMLElement | undefine
     element('h2', {}, 'What is measured'),
     element('p', {}, element('strong', {}, 'Family: '), family.family),
     element('ul', {}, ...family.measured.map((sentence) => element('li', {}, sentence))),
-    ...(extras.length > 0 ? [element('p', {}, `Parameters of no component: ${extras.join('; ')}.`), element('p', { class: 'muted' }, architecture.extraParameters!.rule)] : []),
+    ...(extras.length > 0 ? [element('p', {}, `Not in any component: ${extras.join('; ')}.`), element('p', { class: 'muted' }, architecture.extraParameters!.rule)] : []),
   );
 }

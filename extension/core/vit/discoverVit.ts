@@ -116,7 +116,7 @@ function describe(model: OnnxModel, context: DiscoveryContext, blocks: Transform
     hiddenSize,
     heads: blocks[0].attention.heads,
     mlpSize: blocks[0].fc2.inFeatures,
-    tokens: tokenCount(graph, embeddingNodes, hiddenSize, new Set(registerTokens.map((parameter) => parameter.name))),
+    tokens: embeddedTokens(graph, blocks[0].input, hiddenSize) ?? tokenCount(graph, embeddingNodes, hiddenSize, new Set(registerTokens.map((parameter) => parameter.name))),
     imageSize,
     patchSize,
     channels,
@@ -137,6 +137,18 @@ function graphKind(graph: GraphIndex, blocks: TransformerBlock[]): GraphKind {
     for (const linear of linears) canonical.noteWeightStorage(linear.weight);
   }
   return canonical.kind;
+}
+
+/**
+ * Tokens per image from the static shape of what enters block 0 ([batch, n, d], or [n, batch, d]
+ * inside CLIP's LND layout): class, distillation and register tokens included. Undefined when the
+ * shape cannot be inferred or is ambiguous (a static batch other than 1 beside n).
+ */
+function embeddedTokens(graph: GraphIndex, embeddingOutput: string, hiddenSize: number): number | undefined {
+  const dims = graph.shapes.dims(embeddingOutput);
+  if (!dims || dims.length !== 3 || dims[2] !== hiddenSize) return undefined;
+  const candidates = dims.slice(0, 2).filter((size): size is number => size !== undefined && size !== 1);
+  return candidates.length === 1 ? candidates[0] : undefined;
 }
 
 /**
