@@ -36,7 +36,7 @@ describe('HF DINOv3: the rotary embedding of q and k is part of MHA', () => {
     assert.equal(structure.blocks[0].attention.headDim, 8);
   });
 
-  test("HF's names: hf-dinov3, k_proj without a bias, no position table (tokens found at run time)", () => {
+  test("HF's names: hf-dinov3, k_proj without a bias, no position table (tokens from block 0's input shape)", () => {
     assert.equal(structure.naming, 'hf-dinov3');
     assert.deepEqual(structure.blocks[1].modules, {
       LN1: 'layer.1.norm1',
@@ -47,7 +47,8 @@ describe('HF DINOv3: the rotary embedding of q and k is part of MHA', () => {
     });
     assert.ok(structure.blocks[1].parameters.MHA.includes('layer.1.attention.k_proj.weight'));
     assert.ok(!structure.blocks[1].parameters.MHA.some((name) => name.startsWith('layer.1.attention.k_proj.bias')));
-    assert.equal(structure.tokens, undefined, 'register tokens [1, 4, d] are not a position table');
+    // Class, 4 registers and 16 patches: from the shape, not from the register tokens' [1, 4, d].
+    assert.equal(structure.tokens, 21);
   });
 
   test('the family line names DINOv3 and says the rotary embedding is measured in MHA', () => {
