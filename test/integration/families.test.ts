@@ -18,6 +18,7 @@ const FAMILY_NAMES: Record<string, string> = {
   'dinov2_reg_op17_dyn.onnx': 'DINOv2 (LayerScale, 4 register tokens)',
   'hf_dinov2_reg_op14_dyn.onnx': 'DINOv2 (LayerScale, 4 register tokens)',
   'siglip_op17_dyn.onnx': 'SigLIP (attention-pooling head)',
+  'beit_op17_dyn.onnx': 'BEiT (relative position bias, LayerScale)',
 };
 
 const supervisor = new WorkerSupervisor();

@@ -94,7 +94,8 @@ function describe(model: OnnxModel, context: DiscoveryContext, blocks: Transform
     inputShape.length === 4 && typeof inputShape[2] === 'number' && typeof inputShape[3] === 'number' ? ([inputShape[2], inputShape[3]] as [number, number]) : undefined;
   const channels = typeof inputShape[1] === 'number' ? inputShape[1] : 3;
   const naming = detectNaming(blocks);
-  applyTemplateNames(blocks, naming);
+  const patchGrid = imageSize && patchSize ? ([imageSize[0] / patchSize[0], imageSize[1] / patchSize[1]] as [number, number]) : undefined;
+  applyTemplateNames(blocks, naming, patchGrid);
   return {
     inputName: imageInput.name,
     inputShape,

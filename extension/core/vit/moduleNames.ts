@@ -140,6 +140,8 @@ export function detectNaming(blocks: TransformerBlock[]): Naming {
     }
   }
   const [best] = [...votes.entries()].sort((a, b) => b[1] - a[1]);
+  // timm's Beit keeps VisionTransformer's module names; its attention adds a relative position bias.
+  if (best?.[0] === 'timm' && blocks.every((block) => block.attention.scoreBias)) return 'timm-beit';
   return best?.[0] ?? 'generic';
 }
 
@@ -148,7 +150,7 @@ export function detectNaming(blocks: TransformerBlock[]): Naming {
  * attention's packed weights, a parameter the exporter deduplicated into another module's. The
  * prefix in front of the template (e.g. 'vision_model.') is the one the well-named modules show.
  */
-export function applyTemplateNames(blocks: TransformerBlock[], naming: Naming): void {
+export function applyTemplateNames(blocks: TransformerBlock[], naming: Naming, patchGrid?: [number, number]): void {
   if (naming === 'generic') return;
   const template = NAMING_TEMPLATES[naming];
   let root: string | undefined;
@@ -170,10 +172,33 @@ export function applyTemplateNames(blocks: TransformerBlock[], naming: Naming): 
     };
     for (const component of COMPONENTS) {
       const expected = templateComponentModule(template, root, block.index, component);
-      if (block.modules[component] === expected) continue;
+      const notInFile = template.parametersNotInFile?.includes(component) ?? false;
+      if (block.modules[component] === expected && !notInFile) continue;
       block.modules[component] = expected;
       block.parameters[component] = template.parameters[component].filter((name) => hasBias[component] || !/(^|[._])bias$/.test(name)).map((name) => `${expected}.${name}`);
+      if (notInFile && component === 'MHA') block.parameterCounts.MHA = beitAttentionParameterCount(block.attention, patchGrid);
     }
     block.module = templateBlockModule(template, root, block.index);
   }
+}
+
+/**
+ * timm Beit's attention parameters, counted from the constants the exporter folded them into: the
+ * qkv weight; q_bias and v_bias, two thirds of the folded qkv bias (the key's third is a zero
+ * buffer); the output projection; the relative position table, one row per offset between two
+ * patches of the grid, (2h - 1)(2w - 1), plus 3 for the class token's row, column and itself,
+ * times the heads it has a column for.
+ */
+function beitAttentionParameterCount(attention: AttentionLayer, patchGrid?: [number, number]): number {
+  const { query, outProjection, scoreBias } = attention;
+  const tensorsCount = (tensors: ConstantTensor[]) => tensors.reduce((sum, tensor) => sum + elementCount(tensor.dims), 0);
+  let count = elementCount(query.linear.weight.dims) + (query.linear.bias ? (2 * elementCount(query.linear.bias.dims)) / 3 : 0) + tensorsCount(linearTensors(outProjection));
+  if (scoreBias) {
+    const patches = scoreBias.tokens - 1;
+    const side = Math.round(Math.sqrt(patches));
+    const [h, w] = patchGrid && patchGrid[0] * patchGrid[1] === patches ? patchGrid : [side, side];
+    if (h * w !== patches) throw new Error(`a relative position bias over ${scoreBias.tokens} tokens is not a class token and a ${h}x${w} patch grid`);
+    count += ((2 * h - 1) * (2 * w - 1) + 3) * scoreBias.heads;
+  }
+  return count;
 }

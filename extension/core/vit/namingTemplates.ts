@@ -31,7 +31,16 @@ export interface NamingTemplate {
   headInsideRoot: boolean;
   /** Head names that are bare nn.Parameters, not modules (CLIP's output projection `proj`). */
   bareParameters: string[];
+  /**
+   * Components whose parameters the exporter folds into unnamed constants, so their names always
+   * come from the template (timm Beit's MHA: q_bias and v_bias concatenated with a zero key bias,
+   * the relative position table gathered into a [heads, N, N] bias).
+   */
+  parametersNotInFile?: ComponentName[];
 }
+
+/** A template before its parameter names: those follow from its attention, or are listed. */
+type TemplateWithoutParameters = Omit<NamingTemplate, 'parameters'> & { attentionParameters?: string[] };
 
 const LINEAR = ['weight', 'bias'];
 const LAYER_NORM = ['weight', 'bias'];
@@ -42,12 +51,12 @@ function linearParameters(modules: string[]): string[] {
 }
 
 /** A naming's parameter names, which follow from how its attention holds the projections. */
-function withParameters(template: Omit<NamingTemplate, 'parameters'>): NamingTemplate {
-  const attention = template.attentionLinears ? linearParameters(template.attentionLinears) : PACKED_ATTENTION;
+function withParameters({ attentionParameters, ...template }: TemplateWithoutParameters): NamingTemplate {
+  const attention = attentionParameters ?? (template.attentionLinears ? linearParameters(template.attentionLinears) : PACKED_ATTENTION);
   return { ...template, parameters: { LN1: LAYER_NORM, MHA: attention, LN2: LAYER_NORM, FC1: LINEAR, FC2: LINEAR } };
 }
 
-const TEMPLATES_WITHOUT_PARAMETERS: Record<FrameworkTemplateNaming, Omit<NamingTemplate, 'parameters'>> = {
+const TEMPLATES_WITHOUT_PARAMETERS: Record<FrameworkTemplateNaming, TemplateWithoutParameters> = {
   timm: {
     naming: 'timm',
     label: 'timm VisionTransformer',
@@ -120,6 +129,22 @@ const TEMPLATES_WITHOUT_PARAMETERS: Record<FrameworkTemplateNaming, Omit<NamingT
     // SigLIP's vision model (the same names) its attention-pooling head.
     head: ['classifier', 'visual_projection', 'vision_model.head'],
     headInsideRoot: false,
+    bareParameters: [],
+  },
+  'timm-beit': {
+    naming: 'timm-beit',
+    label: 'timm Beit (BEiT, BEiT v2, data2vec-vision)',
+    root: '',
+    block: 'blocks.{i}',
+    components: { LN1: 'norm1', MHA: 'attn', LN2: 'norm2', FC1: 'mlp.fc1', FC2: 'mlp.fc2' },
+    attentionLinears: ['qkv', 'proj'],
+    // No qkv.bias: q_bias and v_bias are the attention's own parameters, the key's bias a zero buffer.
+    attentionParameters: ['qkv.weight', 'q_bias', 'v_bias', 'relative_position_bias_table', 'proj.weight', 'proj.bias'],
+    parametersNotInFile: ['MHA'],
+    // `norm` is an Identity under mean pooling, which normalises with `fc_norm` instead.
+    finalNorm: ['norm', 'fc_norm'],
+    head: ['head'],
+    headInsideRoot: true,
     bareParameters: [],
   },
 };
