@@ -5,12 +5,12 @@ import { OnnxModel } from '../onnx/onnxModel';
 import { constantValues } from '../graph/constantTensor';
 import { LayerNormLayer, VitStructure } from '../vit/vitStructure';
 import { ComponentBound, PlasticityBounds, TokenStatistics } from '../report/reportSchema';
-import { BOUNDS_STACKS, stackEigenvalues } from './boundsModel';
+import { BOUNDS_QUERY_BIAS, BOUNDS_STACKS, stackEigenvalues } from './boundsModel';
 
 export type { ComponentBound, PlasticityBounds, TokenStatistics } from '../report/reportSchema';
 
 export const BOUNDS_METHOD =
-  'Data-free bounds of Odonnat et al. (2026): spectral norms by Lanczos in onnxruntime (FC weights applied directly, attention heads through dh x dh Gram matrices), largest tridiagonal eigenvalue in float64; token radius r = RMS token norm of the given embeddings';
+  "Data-free bounds of Odonnat et al. (2026): spectral norms by Lanczos in onnxruntime (FC weights applied directly, attention heads through dh x dh Gram matrices), largest tridiagonal eigenvalue in float64; token radius r = RMS token norm of the given embeddings; the attention bound with the query bias's term (the paper's attention has none), a constant added to the logits (a relative position bias) changing nothing in it";
 
 /**
  * Pairs whose embeddings give the token statistics (their reference and target images): the
@@ -47,7 +47,16 @@ export function tokenStatistics(embeddings: Float32Array, count: number, tokens:
  * - FC1, FC2: σ_max of the (probed) weight, since P <= σ_max for a linear map.
  * - LN: max|γ| / s_min when token statistics are known, else max|γ| alone (what the reference
  *   code plots); detail.maxAbsGamma always.
- * - MHA: Σ_h ||W_O^h|| ||W_V^h|| sqrt(3n + (12n+3) r⁴ ||A_h||²); null without token statistics.
+ * - MHA: Σ_h ||W_O^h|| ||W_V^h|| sqrt(3n + 3 r⁴ ||A_h||² + 12n r² (r ||A_h|| + ||u_h||)²), the
+ *   paper's sqrt(3n + (12n+3) r⁴ ||A_h||²) when the query has no bias; null without token statistics.
+ *
+ * The paper's argument bounds the Jacobian of softmax(L) X per row i by three terms: P dX (rows of
+ * P are probability vectors: ||P|| <= sqrt(n)), Xᵀ(diag p_i - p_i p_iᵀ) X Aᵀ dx_iᵀ (at most r² ||A||
+ * ||dx_i||), and Xᵀ(diag p_i - p_i p_iᵀ) dX w_i (at most 2r ||dX|| ||w_i||) with w_i the logits'
+ * derivative in the key tokens, (x_i A + u)ᵀ. A query bias b_Q adds u = b_Q W_Kᵀ / sqrt(dh) to
+ * w_i, which the paper leaves out (a key bias adds a constant per row, which softmax ignores). A
+ * constant added to the logits (BEiT's relative position bias) is in none of the three: P stays
+ * row-stochastic and the logits' derivative is unchanged, so the bound holds as it is.
  */
 export function combineBounds(structure: VitStructure, model: OnnxModel, outputs: Record<string, Float32Array>, tokens: TokenStatistics | null, steps: number): PlasticityBounds {
   const totalHeads = structure.blocks.reduce((sum, block) => sum + block.attention.heads, 0);
@@ -56,6 +65,8 @@ export function combineBounds(structure: VitStructure, model: OnnxModel, outputs
   const fc = stackEigenvalues(outputs, BOUNDS_STACKS.fc, 2 * blockCount, structure.hiddenSize);
   const valueOutput = stackEigenvalues(outputs, BOUNDS_STACKS.valueOutput, 2 * totalHeads, headDim);
   const score = stackEigenvalues(outputs, BOUNDS_STACKS.score, totalHeads, headDim);
+  const queryBias = outputs[BOUNDS_QUERY_BIAS];
+  if (!queryBias || queryBias.length !== totalHeads) throw new Error(`the bounds model's output '${BOUNDS_QUERY_BIAS}' has ${queryBias?.length ?? 'no'} values, not ${totalHeads}`);
   const norm = (eigenvalue: number) => Math.sqrt(Math.max(eigenvalue, 0));
 
   const layerNormBound = (layer: LayerNormLayer): ComponentBound => {
@@ -71,6 +82,7 @@ export function combineBounds(structure: VitStructure, model: OnnxModel, outputs
       value: norm(valueOutput.values[firstHead + h]),
       output: norm(valueOutput.values[totalHeads + firstHead + h]),
       score: norm(score.values[firstHead + h] / headDim),
+      queryBias: norm(queryBias[firstHead + h] / headDim),
     }));
     firstHead += heads;
     return {
@@ -87,19 +99,35 @@ export function combineBounds(structure: VitStructure, model: OnnxModel, outputs
   return { method: BOUNDS_METHOD, iterations: Math.min(steps, structure.hiddenSize), lastStepChange, tokens, blocks };
 }
 
-/** One head's share of the MHA bound: ||W_O^h|| ||W_V^h|| sqrt(3n + (12n+3) r⁴ ||A_h||²). */
-function attentionHeadTerm(norms: { value: number; output: number; score: number }, tokens: number, radius: number): number {
-  return norms.output * norms.value * Math.sqrt(3 * tokens + (12 * tokens + 3) * radius ** 4 * norms.score ** 2);
+/** The norms one head's share of the MHA bound takes. */
+interface HeadNorms {
+  value: number;
+  output: number;
+  score: number;
+  /** ||u_h||: the query bias through the key weight, over sqrt(dh). */
+  queryBias: number;
+}
+
+/** One head's share of the MHA bound: ||W_O^h|| ||W_V^h|| sqrt(3n + 3 r⁴ ||A_h||² + 12n r² (r ||A_h|| + ||u_h||)²). */
+function attentionHeadTerm(norms: HeadNorms, tokens: number, radius: number): number {
+  const keyDerivative = radius * norms.score + norms.queryBias;
+  return norms.output * norms.value * Math.sqrt(3 * tokens + 3 * radius ** 4 * norms.score ** 2 + 12 * tokens * radius ** 2 * keyDerivative ** 2);
 }
 
 /** `scoreScaleRatio`: the model's score scale times sqrt(dh), 1 when it uses the theory's 1/sqrt(dh). */
-function attentionBound(headNorms: { value: number; output: number; score: number }[], tokens: TokenStatistics, scoreScaleRatio: number): ComponentBound {
+function attentionBound(headNorms: HeadNorms[], tokens: TokenStatistics, scoreScaleRatio: number): ComponentBound {
   const detail: Record<string, number> = { tokens: tokens.tokens, radius: tokens.radius, modelScoreScaleRatio: scoreScaleRatio };
   let bound = 0;
   headNorms.forEach((norms, h) => {
     const term = attentionHeadTerm(norms, tokens.tokens, tokens.radius);
     bound += term;
-    Object.assign(detail, { [`head${h}.term`]: term, [`head${h}.value`]: norms.value, [`head${h}.output`]: norms.output, [`head${h}.score`]: norms.score });
+    Object.assign(detail, {
+      [`head${h}.term`]: term,
+      [`head${h}.value`]: norms.value,
+      [`head${h}.output`]: norms.output,
+      [`head${h}.score`]: norms.score,
+      [`head${h}.queryBias`]: norms.queryBias,
+    });
   });
   return { bound, detail };
 }
