@@ -2,12 +2,13 @@
 // the attention's linear output projection applied to a difference). Here they are held against
 // the plain float64 definition on fresh random inputs, for every exported style.
 import assert from 'node:assert/strict';
+import * as path from 'node:path';
 import { test } from 'node:test';
 import { readOnnxModel } from '../../extension/core/onnx/onnxModel';
 import { buildInContextProbe, buildIsolatedProbe, PROBE_INPUTS, PROBE_OUTPUT, ProbeFlavor } from '../../extension/core/probe/probeModels';
 import { discoverVit } from '../../extension/core/vit/discoverVit';
 import { createSession, ort } from '../../extension/worker/onnxRuntime';
-import { goldenFixtures, modelPath, relativeError } from '../support/fixtures';
+import { FAMILY_MODELS, familyGoldens, goldenFixtures, modelPath, relativeError } from '../support/fixtures';
 import { referenceRatios } from '../support/referencePlasticity';
 
 /** Gaussian-ish embeddings of the scale real ViT embeddings have, from a seeded generator. */
@@ -31,8 +32,13 @@ for (const [mode, flavor] of [
 ] as const satisfies readonly (readonly [string, ProbeFlavor])[]) {
   test(`${mode} probe (${flavor} graph) equals the plain definition on fresh random inputs`, async () => {
     const seedBase = Date.now() % 100000; // fresh inputs on every run; printed on failure
-    for (const golden of goldenFixtures()) {
-      const model = readOnnxModel(modelPath(golden.model));
+    // The families too: LayerScale, register tokens, BEiT's bias on the logits, no class token.
+    const fixtures = [
+      ...goldenFixtures().map((golden) => ({ golden, file: modelPath(golden.model) })),
+      ...familyGoldens().map((golden) => ({ golden, file: path.join(FAMILY_MODELS, golden.model) })),
+    ];
+    for (const { golden, file } of fixtures) {
+      const model = readOnnxModel(file);
       const structure = discoverVit(model);
       const probe = mode === 'isolated' ? buildIsolatedProbe(model, structure, { flavor }) : buildInContextProbe(model, structure, { flavor });
       const options = { provider: 'cpu' as const, externalDataFolder: model.dataFolder };
