@@ -49,6 +49,11 @@ describe('every ViT family matches its PyTorch goldens in both modes', () => {
         const worst = worstDifference(report, golden, mode);
         assert.ok(worst < 1e-4, `${golden.model} ${mode}: worst relative difference ${worst.toExponential(2)}`);
         assert.equal(report.model.architecture.tokens, golden.architecture.tokens, 'tokens (class and register tokens included)');
+        assert.equal(
+          report.model.parameterCount,
+          golden.totalParameters,
+          "the model's parameters as PyTorch counts them (BEiT's folded attention constants counted as its parameters)",
+        );
         report.blocks.forEach((block, b) => {
           assert.deepEqual(block.modules, golden.modules[b], `module names of block ${b}`);
           for (const component of GOLDEN_COMPONENTS)

@@ -183,6 +183,24 @@ export function applyTemplateNames(blocks: TransformerBlock[], naming: Naming, p
 }
 
 /**
+ * What a count of the file's constants needs to count the framework's parameters: where the
+ * template names a component because the exporter folded its parameters (timm Beit's MHA), that
+ * component's count, less the folded constants' elements (each once: the file holds it once).
+ */
+export function foldedParameterCorrection(blocks: TransformerBlock[], naming: Naming): number {
+  if (naming === 'generic' || !NAMING_TEMPLATES[naming].parametersNotInFile?.includes('MHA')) return 0;
+  const folded = new Map<string, number>();
+  let framework = 0;
+  for (const block of blocks) {
+    framework += block.parameterCounts.MHA;
+    const tensors = uniqueLinears(block.attention).flatMap(linearTensors);
+    if (block.attention.scoreBias) tensors.push(block.attention.scoreBias.values);
+    for (const tensor of tensors) folded.set(tensor.name, elementCount(tensor.dims));
+  }
+  return framework - [...folded.values()].reduce((sum, count) => sum + count, 0);
+}
+
+/**
  * timm Beit's attention parameters, counted from the constants the exporter folded them into: the
  * qkv weight; q_bias and v_bias, two thirds of the folded qkv bias (the key's third is a zero
  * buffer); the output projection; the relative position table, one row per offset between two
