@@ -18,10 +18,10 @@ export const EXECUTION_PROVIDER_REQUESTS = ['auto', ...EXECUTION_PROVIDERS] as c
 export type ExecutionProviderRequest = (typeof EXECUTION_PROVIDER_REQUESTS)[number];
 
 /** Module namings discovery recognises in a model ('generic' when none). */
-export const NAMINGS = ['timm', 'hf', 'hf-dinov2', 'torchvision', 'clip', 'hf-clip', 'timm-beit', 'generic'] as const;
+export const NAMINGS = ['timm', 'hf', 'hf-dinov2', 'torchvision', 'clip', 'hf-clip', 'timm-beit', 'hf-beit', 'generic'] as const;
 export type Naming = (typeof NAMINGS)[number];
 /** Namings a freeze configuration can be written in: the frameworks', or the ONNX file's own names. */
-export const FRAMEWORK_NAMINGS = ['timm', 'hf', 'hf-dinov2', 'torchvision', 'clip', 'hf-clip', 'timm-beit', 'onnx'] as const;
+export const FRAMEWORK_NAMINGS = ['timm', 'hf', 'hf-dinov2', 'torchvision', 'clip', 'hf-clip', 'timm-beit', 'hf-beit', 'onnx'] as const;
 export type FrameworkNaming = (typeof FRAMEWORK_NAMINGS)[number];
 
 /** Formats a freeze plan is exported in. */

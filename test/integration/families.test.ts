@@ -19,6 +19,7 @@ const FAMILY_NAMES: Record<string, string> = {
   'hf_dinov2_reg_op14_dyn.onnx': 'DINOv2 (LayerScale, 4 register tokens)',
   'siglip_op17_dyn.onnx': 'SigLIP (attention-pooling head)',
   'beit_op17_dyn.onnx': 'BEiT (relative position bias, LayerScale)',
+  'hf_beit_op14_dyn.onnx': 'BEiT (relative position bias, LayerScale)',
 };
 
 const supervisor = new WorkerSupervisor();

@@ -35,18 +35,23 @@ test("BEiT: every block's attention holds its relative position bias, [heads, N,
   assert.equal(describeFamily(structure).family, 'BEiT (relative position bias, LayerScale)');
 });
 
-test("BEiT: timm Beit's names and counts, though the exporter folded q_bias, v_bias and the table into unnamed constants", () => {
-  const structure = discoverVit(readOnnxModel(BEIT));
-  const expected = golden();
-  assert.equal(structure.naming, 'timm-beit');
-  structure.blocks.forEach((block, b) => {
-    for (const component of COMPONENTS) {
-      assert.equal(block.modules[component], expected.modules[b][component], `block ${b} ${component}`);
-      assert.deepEqual([...block.parameters[component]].sort(), [...expected.parameters[b][component].names].sort(), `block ${b} ${component}`);
-      assert.equal(block.parameterCounts[component], expected.parameters[b][component].count, `block ${b} ${component} count`);
-    }
+for (const [file, naming, framework] of [
+  ['beit_op17_dyn.onnx', 'timm-beit', "timm's Beit"],
+  ['hf_beit_op14_dyn.onnx', 'hf-beit', "Hugging Face's BeitForImageClassification"],
+] as const) {
+  test(`${file}: ${framework} names and counts, though the exporter folded the table (and timm's q_bias, v_bias) into unnamed constants`, () => {
+    const structure = discoverVit(readOnnxModel(path.join(FAMILY_MODELS, file)));
+    const expected = familyGoldens().find((entry) => entry.model === file)!;
+    assert.equal(structure.naming, naming);
+    structure.blocks.forEach((block, b) => {
+      for (const component of COMPONENTS) {
+        assert.equal(block.modules[component], expected.modules[b][component], `block ${b} ${component}`);
+        assert.deepEqual([...block.parameters[component]].sort(), [...expected.parameters[b][component].names].sort(), `block ${b} ${component}`);
+        assert.equal(block.parameterCounts[component], expected.parameters[b][component].count, `block ${b} ${component} count`);
+      }
+    });
   });
-});
+}
 
 /** The BEiT fixture with block 0's bias replaced by `values` shaped `dims` (weights read from the fixture's file). */
 function withBlock0Bias(t: TestContext, model: OnnxModel, values: Float32Array, dims: number[]): string {

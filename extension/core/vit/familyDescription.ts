@@ -36,7 +36,10 @@ const FEATURES: FamilyFeature[] = [
     present: (structure) => structure.blocks.some((block) => block.attention.scoreBias),
     label: () => 'relative position bias',
     // BEiT, BEiT v2 and data2vec-vision: a bias on the logits and LayerScale in every block.
-    family: (structure) => (structure.naming === 'timm-beit' || structure.blocks.every((block) => block.attention.scoreBias && block.layerScale.attention) ? 'BEiT' : undefined),
+    family: (structure) =>
+      structure.naming === 'timm-beit' || structure.naming === 'hf-beit' || structure.blocks.every((block) => block.attention.scoreBias && block.layerScale.attention)
+        ? 'BEiT'
+        : undefined,
     measured: () =>
       "The relative position bias is part of MHA: each block's table, gathered into a bias added to the attention logits, is applied when MHA is measured and is trained with MHA.",
   },

@@ -140,8 +140,10 @@ export function detectNaming(blocks: TransformerBlock[]): Naming {
     }
   }
   const [best] = [...votes.entries()].sort((a, b) => b[1] - a[1]);
-  // timm's Beit keeps VisionTransformer's module names; its attention adds a relative position bias.
-  if (best?.[0] === 'timm' && blocks.every((block) => block.attention.scoreBias)) return 'timm-beit';
+  // BEiT keeps the ViT's module names (timm's and Hugging Face's); its attention adds a relative position bias.
+  const relativePositionBias = blocks.every((block) => block.attention.scoreBias);
+  if (best?.[0] === 'timm' && relativePositionBias) return 'timm-beit';
+  if (best?.[0] === 'hf' && relativePositionBias) return 'hf-beit';
   return best?.[0] ?? 'generic';
 }
 
@@ -201,16 +203,19 @@ export function foldedParameterCorrection(blocks: TransformerBlock[], naming: Na
 }
 
 /**
- * timm Beit's attention parameters, counted from the constants the exporter folded them into: the
- * qkv weight; q_bias and v_bias, two thirds of the folded qkv bias (the key's third is a zero
- * buffer); the output projection; the relative position table, one row per offset between two
- * patches of the grid, (2h - 1)(2w - 1), plus 3 for the class token's row, column and itself,
- * times the heads it has a column for.
+ * BEiT's attention parameters, counted from the constants the exporter folded them into: the
+ * projections (timm's fused qkv: its weight, and q_bias and v_bias, two thirds of the folded qkv
+ * bias, the key's third a zero buffer; Hugging Face's query, key and value as they are); the
+ * relative position table, one row per offset between two patches of the grid, (2h - 1)(2w - 1),
+ * plus 3 for the class token's row, column and itself, times the heads it has a column for.
  */
 function beitAttentionParameterCount(attention: AttentionLayer, patchGrid?: [number, number]): number {
   const { query, outProjection, scoreBias } = attention;
   const tensorsCount = (tensors: ConstantTensor[]) => tensors.reduce((sum, tensor) => sum + elementCount(tensor.dims), 0);
-  let count = elementCount(query.linear.weight.dims) + (query.linear.bias ? (2 * elementCount(query.linear.bias.dims)) / 3 : 0) + tensorsCount(linearTensors(outProjection));
+  const fusedQkv = query.linear === attention.key.linear;
+  let count = fusedQkv
+    ? elementCount(query.linear.weight.dims) + (query.linear.bias ? (2 * elementCount(query.linear.bias.dims)) / 3 : 0) + tensorsCount(linearTensors(outProjection))
+    : tensorsCount(uniqueLinears(attention).flatMap(linearTensors));
   if (scoreBias) {
     const patches = scoreBias.tokens - 1;
     const side = Math.round(Math.sqrt(patches));

@@ -147,6 +147,31 @@ const TEMPLATES_WITHOUT_PARAMETERS: Record<FrameworkTemplateNaming, TemplateWith
     headInsideRoot: true,
     bareParameters: [],
   },
+  'hf-beit': {
+    naming: 'hf-beit',
+    label: 'Hugging Face transformers BeitForImageClassification (BEiT, BEiT v2; data2vec-vision the same under data2vec_vision.)',
+    root: 'beit.',
+    block: 'encoder.layer.{i}',
+    components: { LN1: 'layernorm_before', MHA: 'attention', LN2: 'layernorm_after', FC1: 'intermediate.dense', FC2: 'output.dense' },
+    attentionLinears: ['attention.query', 'attention.key', 'attention.value', 'output.dense'],
+    // The key has no bias; the table sits in the self-attention's relative_position_bias module.
+    attentionParameters: [
+      'attention.query.weight',
+      'attention.query.bias',
+      'attention.key.weight',
+      'attention.value.weight',
+      'attention.value.bias',
+      'attention.relative_position_bias.relative_position_bias_table',
+      'output.dense.weight',
+      'output.dense.bias',
+    ],
+    parametersNotInFile: ['MHA'],
+    // `layernorm` is an Identity under mean pooling, which normalises with the pooler's.
+    finalNorm: ['pooler.layernorm', 'layernorm'],
+    head: ['classifier'],
+    headInsideRoot: false,
+    bareParameters: [],
+  },
 };
 
 export const NAMING_TEMPLATES = Object.fromEntries(Object.entries(TEMPLATES_WITHOUT_PARAMETERS).map(([naming, template]) => [naming, withParameters(template)])) as Record<
