@@ -20,6 +20,7 @@ const FAMILY_NAMES: Record<string, string> = {
   'siglip_op17_dyn.onnx': 'SigLIP (attention-pooling head)',
   'beit_op17_dyn.onnx': 'BEiT (relative position bias, LayerScale)',
   'hf_beit_op14_dyn.onnx': 'BEiT (relative position bias, LayerScale)',
+  'beit_shared_op17_dyn.onnx': 'BEiT (relative position bias, LayerScale)',
 };
 
 const supervisor = new WorkerSupervisor();

@@ -37,6 +37,7 @@ test("BEiT: every block's attention holds its relative position bias, [heads, N,
 
 for (const [file, naming, framework] of [
   ['beit_op17_dyn.onnx', 'timm-beit', "timm's Beit"],
+  ['beit_shared_op17_dyn.onnx', 'timm-beit', "timm's Beit with one table for every block"],
   ['hf_beit_op14_dyn.onnx', 'hf-beit', "Hugging Face's BeitForImageClassification"],
 ] as const) {
   test(`${file}: ${framework} names and counts, though the exporter folded the table (and timm's q_bias, v_bias) into unnamed constants`, () => {
@@ -52,6 +53,18 @@ for (const [file, naming, framework] of [
     });
   });
 }
+
+test("a table every block shares (timm's rel_pos_bias) is one constant on every block's logits, a parameter of no component trained with MHA", () => {
+  const structure = discoverVit(readOnnxModel(path.join(FAMILY_MODELS, 'beit_shared_op17_dyn.onnx')));
+  assert.equal(new Set(structure.blocks.map((block) => block.attention.scoreBias?.values.name)).size, 1);
+  const { heads, tokens } = golden().architecture;
+  const window = Math.sqrt(tokens - 1);
+  assert.deepEqual(
+    structure.extraParameters.filter((parameter) => parameter.kind === 'relative position table'),
+    [{ name: 'rel_pos_bias.relative_position_bias_table', kind: 'relative position table', block: null, follows: 'MHA', count: ((2 * window - 1) ** 2 + 3) * heads }],
+  );
+  for (const block of structure.blocks) assert.ok(!block.parameters.MHA.some((name) => name.includes('relative_position')), `block ${block.index}'s MHA holds no table`);
+});
 
 /** The BEiT fixture with block 0's bias replaced by `values` shaped `dims` (weights read from the fixture's file). */
 function withBlock0Bias(t: TestContext, model: OnnxModel, values: Float32Array, dims: number[]): string {

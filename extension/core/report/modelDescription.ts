@@ -43,7 +43,7 @@ export function modelFacts(model: OnnxModel, sha256 = onnxFileSha256(model), str
       parameterCount += elementCount(weight.dims);
     }
   }
-  if (structure) parameterCount += foldedParameterCorrection(structure.blocks, structure.naming);
+  if (structure) parameterCount += foldedParameterCorrection(structure.blocks, structure.naming, structure.extraParameters);
   return {
     path: path.resolve(model.filePath),
     sha256,
@@ -97,7 +97,7 @@ export function describeModel(model: OnnxModel, readMs: number): ModelOverview {
   try {
     const structure = discoverVit(model);
     return {
-      model: { ...facts, parameterCount: facts.parameterCount + foldedParameterCorrection(structure.blocks, structure.naming) },
+      model: { ...facts, parameterCount: facts.parameterCount + foldedParameterCorrection(structure.blocks, structure.naming, structure.extraParameters) },
       architecture: {
         ...architectureOf(structure, structure.tokens ?? 0, structure.imageSize ?? [0, 0]),
         tokens: structure.tokens ?? null,

@@ -95,7 +95,7 @@ function describe(model: OnnxModel, context: DiscoveryContext, blocks: Transform
   const channels = typeof inputShape[1] === 'number' ? inputShape[1] : 3;
   const naming = detectNaming(blocks);
   const patchGrid = imageSize && patchSize ? ([imageSize[0] / patchSize[0], imageSize[1] / patchSize[1]] as [number, number]) : undefined;
-  applyTemplateNames(blocks, naming, patchGrid);
+  const sharedTables = applyTemplateNames(blocks, naming, patchGrid);
   return {
     inputName: imageInput.name,
     inputShape,
@@ -117,6 +117,7 @@ function describe(model: OnnxModel, context: DiscoveryContext, blocks: Transform
         embeddingNodes.flatMap((node) => node.inputs.map((input) => (input ? graph.constant(input) : undefined)).filter((constant) => constant !== undefined)),
       ),
       ...blocks.flatMap(layerScaleParameters),
+      ...sharedTables,
       ...poolingHeads,
     ],
     graph,

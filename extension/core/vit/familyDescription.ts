@@ -40,8 +40,10 @@ const FEATURES: FamilyFeature[] = [
       structure.naming === 'timm-beit' || structure.naming === 'hf-beit' || structure.blocks.every((block) => block.attention.scoreBias && block.layerScale.attention)
         ? 'BEiT'
         : undefined,
-    measured: () =>
-      "The relative position bias is part of MHA: each block's table, gathered into a bias added to the attention logits, is applied when MHA is measured and is trained with MHA.",
+    measured: (structure) =>
+      structure.extraParameters.some((parameter) => parameter.kind === 'relative position table')
+        ? 'The relative position bias every block shares is applied when MHA is measured (added to the attention logits); its table, outside the attention modules, is listed under extra parameters and trained when MHA is.'
+        : "The relative position bias is part of MHA: each block's table, gathered into a bias added to the attention logits, is applied when MHA is measured and is trained with MHA.",
   },
   {
     present: (structure) => structure.blocks.some((block) => block.layerScale.attention || block.layerScale.mlp),

@@ -37,6 +37,12 @@ export interface NamingTemplate {
    * the relative position table gathered into a [heads, N, N] bias).
    */
   parametersNotInFile?: ComponentName[];
+  /**
+   * BEiT's relative position table: its name in each attention (relative to the MHA module, one of
+   * its parameters), and where the model keeps the one every block shares instead (relative to
+   * the root: timm's use_shared_rel_pos_bias, Hugging Face's use_shared_relative_position_bias).
+   */
+  relativePositionTable?: { perBlock: string; shared: string };
 }
 
 /** A template before its parameter names: those follow from its attention, or are listed. */
@@ -141,6 +147,7 @@ const TEMPLATES_WITHOUT_PARAMETERS: Record<FrameworkTemplateNaming, TemplateWith
     // No qkv.bias: q_bias and v_bias are the attention's own parameters, the key's bias a zero buffer.
     attentionParameters: ['qkv.weight', 'q_bias', 'v_bias', 'relative_position_bias_table', 'proj.weight', 'proj.bias'],
     parametersNotInFile: ['MHA'],
+    relativePositionTable: { perBlock: 'relative_position_bias_table', shared: 'rel_pos_bias.relative_position_bias_table' },
     // `norm` is an Identity under mean pooling, which normalises with `fc_norm` instead.
     finalNorm: ['norm', 'fc_norm'],
     head: ['head'],
@@ -166,6 +173,10 @@ const TEMPLATES_WITHOUT_PARAMETERS: Record<FrameworkTemplateNaming, TemplateWith
       'output.dense.bias',
     ],
     parametersNotInFile: ['MHA'],
+    relativePositionTable: {
+      perBlock: 'attention.relative_position_bias.relative_position_bias_table',
+      shared: 'encoder.relative_position_bias.relative_position_bias_table',
+    },
     // `layernorm` is an Identity under mean pooling, which normalises with the pooler's.
     finalNorm: ['pooler.layernorm', 'layernorm'],
     head: ['classifier'],
