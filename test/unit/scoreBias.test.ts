@@ -11,6 +11,7 @@ import { OnnxModel, readOnnxModel, TensorDataType } from '../../extension/core/o
 import { OnnxGraphBuilder } from '../../extension/core/onnx/onnxWriter';
 import { describeFamily } from '../../extension/core/vit/familyDescription';
 import { discoverVit } from '../../extension/core/vit/discoverVit';
+import { applyTemplateNames } from '../../extension/core/vit/moduleNames';
 import { COMPONENTS } from '../../extension/core/vit/vitStructure';
 import { FAMILY_MODELS, familyGoldens, tempDir } from '../support/fixtures';
 
@@ -64,6 +65,18 @@ test("a table every block shares (timm's rel_pos_bias) is one constant on every 
     [{ name: 'rel_pos_bias.relative_position_bias_table', kind: 'relative position table', block: null, follows: 'MHA', count: ((2 * window - 1) ** 2 + 3) * heads }],
   );
   for (const block of structure.blocks) assert.ok(!block.parameters.MHA.some((name) => name.includes('relative_position')), `block ${block.index}'s MHA holds no table`);
+});
+
+test('BEiT without qkv bias (qkv_bias=False): no q_bias and v_bias, the output projection keeps its bias', () => {
+  const structure = discoverVit(readOnnxModel(BEIT));
+  for (const block of structure.blocks) block.attention.query.linear.bias = undefined;
+  applyTemplateNames(structure.blocks, structure.naming, [4, 4]);
+  assert.deepEqual(structure.blocks[1].parameters.MHA, [
+    'blocks.1.attn.qkv.weight',
+    'blocks.1.attn.relative_position_bias_table',
+    'blocks.1.attn.proj.weight',
+    'blocks.1.attn.proj.bias',
+  ]);
 });
 
 /** The BEiT fixture with block 0's bias replaced by `values` shaped `dims` (weights read from the fixture's file). */

@@ -176,13 +176,20 @@ export function applyTemplateNames(blocks: TransformerBlock[], naming: Naming, p
       FC1: block.fc1.bias !== undefined,
       FC2: block.fc2.bias !== undefined,
     };
+    // A bias is named when its layer has one; the attention's output projection (its last linear) may have one when q, k and v do not (BEiT without qkv bias).
+    const outputLinear = template.attentionLinears?.[template.attentionLinears.length - 1];
+    const named = (component: ComponentName, name: string) => {
+      if (!/(^|[._])bias$/.test(name)) return true;
+      if (component === 'MHA' && outputLinear && name.startsWith(`${outputLinear}.`)) return block.attention.outProjection.bias !== undefined;
+      return hasBias[component];
+    };
     for (const component of COMPONENTS) {
       const expected = templateComponentModule(template, root, block.index, component);
       const notInFile = template.parametersNotInFile?.includes(component) ?? false;
       if (block.modules[component] === expected && !notInFile) continue;
       block.modules[component] = expected;
       block.parameters[component] = template.parameters[component]
-        .filter((name) => (hasBias[component] || !/(^|[._])bias$/.test(name)) && !(shared && name === table.perBlock))
+        .filter((name) => named(component, name) && !(shared && name === table.perBlock))
         .map((name) => `${expected}.${name}`);
       if (notInFile && component === 'MHA') block.parameterCounts.MHA = beitAttentionParameterCount(block.attention, patchGrid, !shared);
     }
