@@ -29,8 +29,9 @@ Options:
   --cells             choose single (block, component) cells instead of whole types (needs --params)
   --format F          json (default: the freeze plan), pytorch (apply(model) sets requires_grad),
                       peft (a LoraConfig), yaml (for config-driven trainers)
-  --naming N          timm, hf, hf-dinov2, hf-dinov3, torchvision, clip, hf-clip or onnx (default: the naming
-                      found in the model; the report's own names are then used as they are)
+  --naming N          timm, hf, hf-dinov2, hf-dinov3, torchvision, clip, hf-clip, timm-beit, hf-beit
+                      or onnx (default: the naming found in the model; the report's own names
+                      are then used as they are)
   --no-head           freeze the classification head and final norm too (default: trainable)
   --across R          a multi-target report: choose by mean-rank (default: the mean of each
                       option's ranks over the targets) or worst-case (its worst rank in any

@@ -55,7 +55,7 @@ function reportHeader(
     schemaVersion: REPORT_SCHEMA_VERSION,
     tool: { name: 'plasticity-lens', version: TOOL_VERSION, onnxruntime: ONNXRUNTIME_VERSION },
     createdAt: new Date().toISOString(),
-    model: { ...modelFacts(model, sha256), architecture: architectureOf(structure, tokens, imageSize) },
+    model: { ...modelFacts(model, sha256, structure), architecture: architectureOf(structure, tokens, imageSize) },
   };
 }
 

@@ -14,7 +14,7 @@ import { OnnxGraphBuilder } from '../../extension/core/onnx/onnxWriter';
 import { discoverVit } from '../../extension/core/vit/discoverVit';
 import { LayerNormLayer, LinearLayer, Projection, VitStructure } from '../../extension/core/vit/vitStructure';
 import { createSession } from '../../extension/worker/onnxRuntime';
-import { GOLDEN_COMPONENTS, goldenFixturesWithSwiglu, modelPath, relativeError, REPO_ROOT, tempDir } from '../support/fixtures';
+import { GOLDEN_COMPONENTS, modelPath, referenceFixtures, relativeError, REPO_ROOT, tempDir } from '../support/fixtures';
 import { referenceAttentionBound, referenceBounds, referenceTokenStatistics } from '../support/referenceBounds';
 
 const VIT_B = path.join(REPO_ROOT, '.bench', 'vitb', 'vit_b16.onnx');
@@ -57,8 +57,8 @@ async function runBoundsModel(model: OnnxModel, structure: VitStructure): Promis
 test('bounds equal the float64 reference on every fixture and never fall below measured FC plasticity', async () => {
   let worstSpectral = 0;
   let worstChange = 0;
-  // The SwiGLU families too: FC1's bound is sigma_max of [W_gate W_value], the map it measures.
-  for (const { golden, file } of goldenFixturesWithSwiglu()) {
+  // The families too: SwiGLU (FC1's bound is sigma_max of [W_gate W_value], the map it measures), BEiT's bias on the logits and query bias.
+  for (const { golden, file } of referenceFixtures()) {
     const model = readOnnxModel(file);
     const structure = discoverVit(model);
     const d = structure.hiddenSize;
@@ -95,6 +95,7 @@ test('bounds equal the float64 reference on every fixture and never fall below m
         close(`block ${b} head ${h} ||W_V^h||`, block.MHA!.detail[`head${h}.value`], head.value);
         close(`block ${b} head ${h} ||W_O^h||`, block.MHA!.detail[`head${h}.output`], head.output);
         close(`block ${b} head ${h} ||A_h||`, block.MHA!.detail[`head${h}.score`], head.score);
+        close(`block ${b} head ${h} ||u_h||`, block.MHA!.detail[`head${h}.queryBias`] + 1, head.queryBias + 1); // 0 without a query bias
         close(`block ${b} head ${h} term`, block.MHA!.detail[`head${h}.term`], referenceAttentionBound([head], tokenCount, expectedTokens.radius));
       });
       close(`block ${b} MHA bound`, block.MHA!.bound, referenceAttentionBound(expected.heads, tokenCount, expectedTokens.radius));
@@ -135,6 +136,30 @@ test('bounds equal the float64 reference on every fixture and never fall below m
   );
 });
 
+/** A linear layer of a hand-built file: its weight (and bias) the initializers named. */
+function linearOf(model: OnnxModel, name: string, weightLayout: LinearLayer['weightLayout'], inFeatures: number, outFeatures: number, bias?: string): LinearLayer {
+  const constant = (initializer: string) => plainConstant(model.initializers.get(initializer)!, 'initializer');
+  return { input: 'x', output: 'y', weight: constant(name), bias: bias ? constant(bias) : undefined, weightLayout, inFeatures, outFeatures, nodeName: name };
+}
+
+function layerNormOf(model: OnnxModel, d: number, gamma?: string): LayerNormLayer {
+  return { input: 'x', output: 'y', gamma: gamma ? plainConstant(model.initializers.get(gamma)!, 'initializer') : undefined, epsilon: 1e-6, width: d };
+}
+
+/** A file of initializers only (the bounds read weights, not the graph), removed after the test. */
+function initializerFile(t: TestContext, name: string, fill: (builder: OnnxGraphBuilder) => void): OnnxModel {
+  const builder = new OnnxGraphBuilder(17);
+  fill(builder);
+  builder.input('x', TensorDataType.FLOAT, [1]);
+  builder.op('Identity', ['x'], {}, 'y');
+  builder.output('y', TensorDataType.FLOAT, [1]);
+  const folder = tempDir('bounds');
+  t.after(() => fs.rmSync(folder, { recursive: true, force: true }));
+  const file = path.join(folder, name);
+  fs.writeFileSync(file, builder.encode());
+  return readOnnxModel(file);
+}
+
 /**
  * A file holding random weights for two blocks, with a structure stating their layouts: block 0
  * all [out, in] with a fused [3d, d] qkv, block 1 a fused [d, 3d] qkv in the order k, v, q and
@@ -146,48 +171,35 @@ function handBuiltModel(t: TestContext, shape: { d: number; heads: number; mlp: 
   const { d, heads, mlp } = shape;
   const headDim = d / heads;
   const uniform = seededUniform(shape.seed);
-  const builder = new OnnxGraphBuilder(17);
-  const constant = (dims: number[], prefix: string) =>
-    builder.floatConstant(
-      Array.from({ length: dims[0] * (dims[1] ?? 1) }, () => 2 * uniform() - 1),
-      dims,
-      prefix,
-    );
-  const weights = (layout: LinearLayer['weightLayout']) => {
-    const rows = (inFeatures: number, outFeatures: number) => (layout === 'inOut' ? [inFeatures, outFeatures] : [outFeatures, inFeatures]);
-    return { qkv: constant(rows(d, 3 * d), 'qkv'), out: constant(rows(d, d), 'out'), fc1: constant(rows(d, mlp), 'fc1'), fc2: constant(rows(mlp, d), 'fc2') };
+  const layouts = (builder: OnnxGraphBuilder) => {
+    const constant = (dims: number[], prefix: string) =>
+      builder.floatConstant(
+        Array.from({ length: dims[0] * (dims[1] ?? 1) }, () => 2 * uniform() - 1),
+        dims,
+        prefix,
+      );
+    const weights = (layout: LinearLayer['weightLayout']) => {
+      const rows = (inFeatures: number, outFeatures: number) => (layout === 'inOut' ? [inFeatures, outFeatures] : [outFeatures, inFeatures]);
+      return {
+        qkv: constant(rows(d, 3 * d), 'qkv'),
+        qkvBias: constant([3 * d], 'qkv_bias'),
+        out: constant(rows(d, d), 'out'),
+        fc1: constant(rows(d, mlp), 'fc1'),
+        fc2: constant(rows(mlp, d), 'fc2'),
+      };
+    };
+    return [
+      { layout: 'outIn' as const, parts: [0, 1, 2], ...weights('outIn'), gamma1: constant([d], 'gamma'), gamma2: constant([d], 'gamma') },
+      { layout: 'inOut' as const, parts: [2, 0, 1], ...weights('inOut'), gamma1: constant([d], 'gamma'), gamma2: undefined },
+    ];
   };
-  const names = [
-    { layout: 'outIn' as const, parts: [0, 1, 2], ...weights('outIn'), gamma1: constant([d], 'gamma'), gamma2: constant([d], 'gamma') },
-    { layout: 'inOut' as const, parts: [2, 0, 1], ...weights('inOut'), gamma1: constant([d], 'gamma'), gamma2: undefined },
-  ];
-  builder.input('x', TensorDataType.FLOAT, [1]);
-  builder.op('Identity', ['x'], {}, 'y');
-  builder.output('y', TensorDataType.FLOAT, [1]);
-  const folder = tempDir('bounds');
-  t.after(() => fs.rmSync(folder, { recursive: true, force: true }));
-  const file = path.join(folder, 'layouts.onnx');
-  fs.writeFileSync(file, builder.encode());
-  const model = readOnnxModel(file);
+  let names: ReturnType<typeof layouts> = [];
+  const model = initializerFile(t, 'layouts.onnx', (builder) => (names = layouts(builder)));
 
-  const linear = (name: string, weightLayout: LinearLayer['weightLayout'], inFeatures: number, outFeatures: number): LinearLayer => ({
-    input: 'x',
-    output: 'y',
-    weight: plainConstant(model.initializers.get(name)!, 'initializer'),
-    weightLayout,
-    inFeatures,
-    outFeatures,
-    nodeName: name,
-  });
-  const layerNorm = (gamma?: string): LayerNormLayer => ({
-    input: 'x',
-    output: 'y',
-    gamma: gamma ? plainConstant(model.initializers.get(gamma)!, 'initializer') : undefined,
-    epsilon: 1e-6,
-    width: d,
-  });
+  const linear = (name: string, weightLayout: LinearLayer['weightLayout'], inFeatures: number, outFeatures: number) => linearOf(model, name, weightLayout, inFeatures, outFeatures);
+  const layerNorm = (gamma?: string) => layerNormOf(model, d, gamma);
   const blocks = names.map((block, index) => {
-    const qkv = linear(block.qkv, block.layout, d, 3 * d);
+    const qkv = linearOf(model, block.qkv, block.layout, d, 3 * d, block.qkvBias);
     const projection = (part: number): Projection => ({ linear: qkv, part });
     return {
       index,
@@ -240,7 +252,7 @@ async function checkHandBuilt(model: OnnxModel, structure: VitStructure): Promis
     close(`block ${b} FC1`, result.FC1.bound, expected.fc1);
     close(`block ${b} FC2`, result.FC2.bound, expected.fc2);
     expected.heads.forEach((head, h) => {
-      for (const key of ['value', 'output', 'score'] as const) close(`block ${b} head ${h} ${key}`, result.MHA!.detail[`head${h}.${key}`], head[key]);
+      for (const key of ['value', 'output', 'score', 'queryBias'] as const) close(`block ${b} head ${h} ${key}`, result.MHA!.detail[`head${h}.${key}`], head[key]);
     });
     close(`block ${b} MHA`, result.MHA!.bound, referenceAttentionBound(expected.heads, 5, tokens.radius));
     assert.equal(result.LN1.detail.maxAbsGamma, expected.maxAbsGamma.ln1);
@@ -264,6 +276,138 @@ test('random layers wider than the Lanczos step count (nearly equal top singular
   console.log(
     `bounds of random 160-wide layers (seed ${seed}, BOUNDS_SEED to replay): worst relative error against float64 Jacobi ${worst.toExponential(2)} after ${DEFAULT_BOUNDS_STEPS} Lanczos steps`,
   );
+});
+
+/** One attention head's weights in PyTorch's (out, in) terms, row-major [d][d], and its query bias. */
+interface HeadWeights {
+  query: number[][];
+  key: number[][];
+  value: number[][];
+  out: number[][];
+  queryBias: number[];
+}
+
+/** A one-block, one-head model file holding `weights` (fused qkv [3d, d], its bias q, 0, 0) and its structure. */
+function singleHeadModel(t: TestContext, weights: HeadWeights): { model: OnnxModel; structure: VitStructure } {
+  const d = weights.out.length;
+  const mlp = 2 * d;
+  const names = { qkv: '', qkvBias: '', out: '', fc1: '', fc2: '' };
+  const model = initializerFile(t, 'single-head.onnx', (builder) => {
+    names.qkv = builder.floatConstant([...weights.query, ...weights.key, ...weights.value].flat(), [3 * d, d], 'qkv');
+    names.qkvBias = builder.floatConstant([...weights.queryBias, ...new Array<number>(2 * d).fill(0)], [3 * d], 'qkv_bias');
+    names.out = builder.floatConstant(weights.out.flat(), [d, d], 'out');
+    names.fc1 = builder.floatConstant(
+      Array.from({ length: mlp * d }, (_, i) => Math.sin(i)),
+      [mlp, d],
+      'fc1',
+    );
+    names.fc2 = builder.floatConstant(
+      Array.from({ length: mlp * d }, (_, i) => Math.cos(i)),
+      [d, mlp],
+      'fc2',
+    );
+  });
+  const qkv = linearOf(model, names.qkv, 'outIn', d, 3 * d, names.qkvBias);
+  const attention = {
+    query: { linear: qkv, part: 0 },
+    key: { linear: qkv, part: 1 },
+    value: { linear: qkv, part: 2 },
+    outProjection: linearOf(model, names.out, 'outIn', d, d),
+    heads: 1,
+    headDim: d,
+    scoreScale: 1 / Math.sqrt(d),
+  };
+  const block = {
+    index: 0,
+    ln1: layerNormOf(model, d),
+    ln2: layerNormOf(model, d),
+    attention,
+    fc1: linearOf(model, names.fc1, 'outIn', d, mlp),
+    fc2: linearOf(model, names.fc2, 'outIn', mlp, d),
+  };
+  return { model, structure: { hiddenSize: d, heads: 1, mlpSize: mlp, blocks: [block] } as unknown as VitStructure };
+}
+
+/** softmax((X W_Qᵀ + b_Q)(X W_Kᵀ)ᵀ / sqrt(dh) + B) X W_Vᵀ W_Oᵀ in float64, written out: the theory's attention plus a bias B on the logits. */
+function attentionHead(x: number[][], w: HeadWeights, logitBias?: number[][]): number[][] {
+  const apply = (m: number[][], row: number[], bias?: number[]) => m.map((weights, o) => weights.reduce((sum, weight, i) => sum + weight * row[i], bias?.[o] ?? 0));
+  const q = x.map((row) => apply(w.query, row, w.queryBias));
+  const k = x.map((row) => apply(w.key, row));
+  const v = x.map((row) => apply(w.value, row));
+  const scale = 1 / Math.sqrt(x[0].length);
+  return q.map((qi, i) => {
+    const logits = k.map((kj, j) => scale * qi.reduce((sum, value, c) => sum + value * kj[c], 0) + (logitBias?.[i][j] ?? 0));
+    const max = Math.max(...logits);
+    const weights = logits.map((logit) => Math.exp(logit - max));
+    const total = weights.reduce((sum, value) => sum + value, 0);
+    const context = v[0].map((_, c) => v.reduce((sum, vj, j) => sum + (weights[j] / total) * vj[c], 0));
+    return apply(w.out, context);
+  });
+}
+
+/** ||f(X) - f(Y)|| / ||X - Y||, Frobenius. */
+function lipschitzRatio(f: (x: number[][]) => number[][], x: number[][], y: number[][]): number {
+  const distance = (a: number[][], b: number[][]) => Math.sqrt(a.reduce((sum, row, i) => sum + row.reduce((rowSum, value, j) => rowSum + (value - b[i][j]) ** 2, 0), 0));
+  return distance(f(x), f(y)) / distance(x, y);
+}
+
+const identity = (d: number) => Array.from({ length: d }, (_, i) => Array.from({ length: d }, (_, j) => (i === j ? 1 : 0)));
+
+test("a query bias: the paper's attention bound is exceeded, the bound with its term is not", async (t) => {
+  // W_Q = 0 (A = 0), W_K = W_V = W_O = I, b_Q = 20 e_0: the logits are b_Q · x_j / 2, which the
+  // paper's A leaves out; its bound is then sqrt(3n) = 3, whatever the bias.
+  const d = 4;
+  const weights: HeadWeights = { query: identity(d).map((row) => row.map(() => 0)), key: identity(d), value: identity(d), out: identity(d), queryBias: [20, 0, 0, 0] };
+  const { model, structure } = singleHeadModel(t, weights);
+  const x = [
+    [0, 0.99, 0, 0],
+    [0, -0.99, 0, 0],
+    [0, 0, 0, 0],
+  ];
+  const y = x.map((row, i) => (i === 0 ? [1e-4, ...row.slice(1)] : row));
+  const radius = Math.max(...[...x, ...y].map((row) => Math.hypot(...row)));
+  const tokens = { tokens: 3, radius, minTokenStd: 1, images: 1 };
+  const bound = combineBounds(structure, model, await runBoundsModel(model, structure), tokens, DEFAULT_BOUNDS_STEPS).blocks[0].MHA!;
+  const ratio = lipschitzRatio((input) => attentionHead(input, weights), x, y);
+  const paper = referenceAttentionBound([{ value: 1, output: 1, score: 0, queryBias: 0 }], 3, radius);
+  assert.ok(Math.abs(bound.detail['head0.queryBias'] - 10) < 1e-5, `||u|| = ||b_Q W_K|| / sqrt(dh) = 10, got ${bound.detail['head0.queryBias']}`);
+  assert.ok(ratio > paper, `the measured ratio ${ratio} exceeds the paper's formula ${paper}`);
+  assert.ok(ratio <= bound.bound, `the measured ratio ${ratio} is within the bound ${bound.bound}`);
+});
+
+test('a constant added to the logits (a relative position bias) keeps every measured ratio within the bound', async (t) => {
+  // The bound does not read B: P stays row-stochastic and the logits' derivative in X is unchanged.
+  // Random heads with and without a query bias, random B up to ±8 (trained BEiT tables reach a
+  // few units), random pairs in the ball ||x_i|| <= r, each pushed towards a larger ratio.
+  const uniform = seededUniform(17);
+  const d = 4;
+  const n = 5;
+  const random = (rows: number, cols: number, scale: number) => Array.from({ length: rows }, () => Array.from({ length: cols }, () => scale * (2 * uniform() - 1)));
+  let closest = 0;
+  for (const [index, queryBiasScale] of [0, 0, 3].entries()) {
+    const weights: HeadWeights = { query: random(d, d, 1.5), key: random(d, d, 1.5), value: random(d, d, 1), out: random(d, d, 1), queryBias: random(1, d, queryBiasScale)[0] };
+    const { model, structure } = singleHeadModel(t, weights);
+    const spectral = await runBoundsModel(model, structure);
+    const radius = 1;
+    const bound = combineBounds(structure, model, spectral, { tokens: n, radius, minTokenStd: 1, images: 1 }, DEFAULT_BOUNDS_STEPS).blocks[0].MHA!.bound;
+    const inBall = (rows: number[][]) => rows.map((row) => row.map((value) => value / Math.max(1, Math.hypot(...row) / radius)));
+    for (let trial = 0; trial < 40; trial++) {
+      const logitBias = random(n, n, 8);
+      const f = (input: number[][]) => attentionHead(input, weights, logitBias);
+      let x = inBall(random(n, d, 1));
+      let y = inBall(x.map((row) => row.map((value) => value + 1e-3 * (2 * uniform() - 1))));
+      let best = lipschitzRatio(f, x, y);
+      for (let step = 0; step < 60; step++) {
+        const candidateX = inBall(x.map((row) => row.map((value) => value + 0.1 * (2 * uniform() - 1))));
+        const candidateY = inBall(candidateX.map((row, i) => row.map((value, j) => value + (y[i][j] - x[i][j]) + 1e-4 * (2 * uniform() - 1))));
+        const ratio = lipschitzRatio(f, candidateX, candidateY);
+        if (ratio > best) [x, y, best] = [candidateX, candidateY, ratio];
+      }
+      assert.ok(best <= bound, `head ${index} trial ${trial}: ratio ${best} above the bound ${bound}`);
+      closest = Math.max(closest, best / bound);
+    }
+  }
+  console.log(`attention with a logit bias: largest measured ratio ${(100 * closest).toFixed(1)}% of its bound`);
 });
 
 /**

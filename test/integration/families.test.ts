@@ -30,6 +30,9 @@ const FAMILY_NAMES: Record<string, string> = {
   'eva_swiglu_eva02_names_op14_dyn.onnx': 'EVA-02 (SwiGLU MLP with its inner norm)',
   'hf_dinov2_swiglu_op14_dyn.onnx': 'DINOv2 (LayerScale, SwiGLU MLP (packed fc1), 4 register tokens)',
   'timm_shape_scale_op17_dyn.onnx': 'plain ViT',
+  'beit_op17_dyn.onnx': 'BEiT (relative position bias, LayerScale)',
+  'hf_beit_op14_dyn.onnx': 'BEiT (relative position bias, LayerScale)',
+  'beit_shared_op17_dyn.onnx': 'BEiT (relative position bias, LayerScale)',
 };
 
 const supervisor = new WorkerSupervisor();
@@ -64,6 +67,11 @@ describe('every ViT family matches its PyTorch goldens in both modes', () => {
         // What the overview states before any run: the same count, or none ("found when run"), never another.
         const staticTokens = discoverVit(readOnnxModel(path.join(FAMILIES, golden.model))).tokens;
         assert.ok(staticTokens === undefined || staticTokens === golden.architecture.tokens, `tokens read from the graph: ${staticTokens}`);
+        assert.equal(
+          report.model.parameterCount,
+          golden.totalParameters,
+          "the model's parameters as PyTorch counts them (BEiT's folded attention constants counted as its parameters)",
+        );
         report.blocks.forEach((block, b) => {
           assert.deepEqual(block.modules, golden.modules[b], `module names of block ${b}`);
           for (const component of GOLDEN_COMPONENTS)

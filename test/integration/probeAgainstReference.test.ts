@@ -8,7 +8,7 @@ import { readOnnxModel } from '../../extension/core/onnx/onnxModel';
 import { buildInContextProbe, buildIsolatedProbe, PROBE_INPUTS, PROBE_OUTPUT, ProbeFlavor } from '../../extension/core/probe/probeModels';
 import { discoverVit } from '../../extension/core/vit/discoverVit';
 import { createSession, ort } from '../../extension/worker/onnxRuntime';
-import { goldenFixturesWithSwiglu, relativeError } from '../support/fixtures';
+import { referenceFixtures, relativeError } from '../support/fixtures';
 import { referenceRatios } from '../support/referencePlasticity';
 
 /** Gaussian-ish embeddings of the scale real ViT embeddings have, from a seeded generator. */
@@ -32,7 +32,8 @@ for (const [mode, flavor] of [
 ] as const satisfies readonly (readonly [string, ProbeFlavor])[]) {
   test(`${mode} probe (${flavor} graph) equals the plain definition on fresh random inputs`, async () => {
     const seedBase = Date.now() % 100000; // fresh inputs on every run; printed on failure
-    for (const { golden, file } of goldenFixturesWithSwiglu()) {
+    // The families too: LayerScale, register tokens, gated MLPs, BEiT's bias on the logits, no class token.
+    for (const { golden, file } of referenceFixtures()) {
       const model = readOnnxModel(file);
       const structure = discoverVit(model);
       const probe = mode === 'isolated' ? buildIsolatedProbe(model, structure, { flavor }) : buildInContextProbe(model, structure, { flavor });

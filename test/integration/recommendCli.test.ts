@@ -91,7 +91,7 @@ describe('recommend', () => {
       [[timmReport, '--params', 'lots'], /^plasticity-lens: --params: A parameter budget is a count/],
       [[timmReport, '--params', '100'], /smaller than the cheapest choice, .* raise it to at least 192 parameters\.$/],
       [[timmReport, '--types', '1', '--format', 'toml'], /--format takes one of json, pytorch, peft, yaml \(got 'toml'\)/],
-      [[timmReport, '--types', '1', '--naming', 'keras'], /--naming takes one of timm, hf, hf-dinov2, hf-dinov3, torchvision, clip, hf-clip, onnx/],
+      [[timmReport, '--types', '1', '--naming', 'keras'], /--naming takes one of timm, hf, hf-dinov2, hf-dinov3, torchvision, clip, hf-clip, timm-beit, hf-beit, onnx/],
       [[timmReport, '--types', '1', '--frobnicate'], /frobnicate.*see plasticity-lens recommend --help/],
       [['--types', '1'], /takes one report file/],
       [[timmReport, '--types', '1', '--out', timmReport], /would overwrite the report or the model/],

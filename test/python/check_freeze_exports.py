@@ -6,7 +6,7 @@
 MANIFEST_JSON: {"cases": [{"id", "style", "pytorch", "peft"?, "prefix"?, "wrap"?}]}, with
 `style` a key of test/fixtures/generate.py's build_model ("timm", "deit_distilled", "hf_vit",
 "torchvision", "openai_clip", "hf_clip") or a family of generate_families.py ("dinov2",
-"hf_dinov2", "siglip", "hf_dinov3", and the SwiGLU families eva_swiglu*, hf_dinov2_swiglu). For each case the model is built with the fixture
+"hf_dinov2", "siglip", "hf_dinov3", "beit", and the SwiGLU families eva_swiglu*, hf_dinov2_swiglu). For each case the model is built with the fixture
 generator's classes, the PyTorch configuration's apply() is run on it, and the PEFT file (run
 with a stand-in `peft` module, PEFT itself is not needed) is checked against model.named_modules().
 "wrap": the model is put inside a wrapper module as its `model` attribute (for prefix="model.").

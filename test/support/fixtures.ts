@@ -67,11 +67,16 @@ export function swigluFamilyGoldens(): FamilyGolden[] {
   return familyGoldens().filter((golden) => golden.style.startsWith('eva_swiglu'));
 }
 
-/** Every plain fixture and the SwiGLU families, each with its file. */
-export function goldenFixturesWithSwiglu(): { golden: Golden; file: string }[] {
+/**
+ * Every plain fixture and every family the float64 references (probes, bounds) compute, each with
+ * its file: all but the rotary ones (DINOv3), whose references are the families test's own.
+ */
+export function referenceFixtures(): { golden: Golden; file: string }[] {
   return [
     ...goldenFixtures().map((golden) => ({ golden, file: modelPath(golden.model) })),
-    ...swigluFamilyGoldens().map((golden) => ({ golden, file: path.join(FAMILY_MODELS, golden.model) })),
+    ...familyGoldens()
+      .filter((golden) => !golden.style.includes('dinov3'))
+      .map((golden) => ({ golden, file: path.join(FAMILY_MODELS, golden.model) })),
   ];
 }
 

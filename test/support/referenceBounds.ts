@@ -109,6 +109,17 @@ export interface ReferenceHead {
   value: number;
   output: number;
   score: number;
+  /** ||b_Q^h W_K^h|| / sqrt(dh): the query bias's share of the logits' derivative in the key tokens. */
+  queryBias: number;
+}
+
+/** The projection's bias (its third of a fused qkv layer's), or undefined. */
+function projectionBias(model: OnnxModel, projection: Projection): Float64Array | undefined {
+  if (!projection.linear.bias) return undefined;
+  const full = constantValues(model, projection.linear.bias);
+  if (projection.part === undefined) return full;
+  const width = full.length / 3;
+  return full.slice(projection.part * width, (projection.part + 1) * width);
 }
 
 export interface ReferenceBlockBounds {
@@ -127,11 +138,14 @@ export function referenceBounds(model: OnnxModel, structure: VitStructure): Refe
     const key = projectionWeight(model, vitBlock.attention.key);
     const value = projectionWeight(model, vitBlock.attention.value);
     const out = outInWeight(model, vitBlock.attention.outProjection);
+    const queryBias = projectionBias(model, vitBlock.attention.query);
     const headBlocks = Array.from({ length: heads }, (_, h) => {
       const rows = (m: Matrix) => block(m, h * headDim, (h + 1) * headDim, 0, m.cols);
       const a = multiply(transpose(rows(query)), rows(key));
       a.data.forEach((entry, i) => (a.data[i] = entry / Math.sqrt(headDim)));
+      const u = queryBias ? multiply({ rows: 1, cols: headDim, data: queryBias.slice(h * headDim, (h + 1) * headDim) }, rows(key)) : undefined;
       return {
+        queryBias: u ? Math.sqrt(u.data.reduce((sum, x) => sum + x * x, 0)) / Math.sqrt(headDim) : 0,
         value: spectralNorm(rows(value)),
         output: spectralNorm(block(out, 0, out.rows, h * headDim, (h + 1) * headDim)),
         score: spectralNorm(a),
@@ -149,9 +163,16 @@ export function referenceBounds(model: OnnxModel, structure: VitStructure): Refe
   });
 }
 
-/** The paper's MHA bound written out: Σ_h ||W_O^h|| ||W_V^h|| sqrt(3n + (12n+3) r⁴ ||A_h||²). */
+/**
+ * The MHA bound written out: Σ_h ||W_O^h|| ||W_V^h|| sqrt(3n + 3 r⁴ ||A_h||² + 12n r² (r ||A_h|| + ||u_h||)²),
+ * the paper's Σ_h ||W_O^h|| ||W_V^h|| sqrt(3n + (12n+3) r⁴ ||A_h||²) for a query without bias (u_h = 0).
+ */
 export function referenceAttentionBound(heads: ReferenceHead[], tokens: number, radius: number): number {
-  return heads.reduce((sum, head) => sum + head.output * head.value * Math.sqrt(3 * tokens + (12 * tokens + 3) * radius ** 4 * head.score ** 2), 0);
+  return heads.reduce(
+    (sum, head) =>
+      sum + head.output * head.value * Math.sqrt(3 * tokens + 3 * radius ** 4 * head.score ** 2 + 12 * tokens * radius ** 2 * (radius * head.score + head.queryBias) ** 2),
+    0,
+  );
 }
 
 /** r (RMS token norm) and s_min (smallest per-token std) of [count, tokens, d] embeddings, two-pass. */

@@ -112,16 +112,19 @@ class ReferenceModel {
     const q = this.projection(x, attention.query);
     const k = this.projection(x, attention.key);
     const v = this.projection(x, attention.value);
-    const { heads, headDim } = attention;
+    const { heads, headDim, scoreBias } = attention;
     const n = x.rows;
     const context = matrix(n, heads * headDim);
+    // A constant on the logits (a relative position bias), [heads or 1, n, n].
+    const bias = scoreBias ? constantValues(this.model, scoreBias.values) : undefined;
+    const biasAt = (h: number, i: number, j: number) => (bias && scoreBias ? scoreBias.factor * bias[((scoreBias.heads === 1 ? 0 : h) * n + i) * n + j] : 0);
     for (let h = 0; h < heads; h++) {
       for (let i = 0; i < n; i++) {
         const scores = new Float64Array(n);
         for (let j = 0; j < n; j++) {
           let dot = 0;
           for (let c = 0; c < headDim; c++) dot += q.data[i * q.cols + h * headDim + c] * k.data[j * k.cols + h * headDim + c];
-          scores[j] = dot * attention.scoreScale;
+          scores[j] = dot * attention.scoreScale + biasAt(h, i, j);
         }
         const max = Math.max(...scores);
         const weights = scores.map((score) => Math.exp(score - max));
@@ -167,6 +170,17 @@ class ReferenceModel {
       gate.data.map((entry, i) => entry * value.data[i]),
     );
     return gated.norm ? this.layerNorm(product, gated.norm) : product;
+  }
+
+  /** LayerScale: the branch times γ (unchanged without one). */
+  scaled(branch: Matrix, gamma: TransformerBlock['layerScale']['attention']): Matrix {
+    if (!gamma) return branch;
+    const values = constantValues(this.model, gamma);
+    return matrix(
+      branch.rows,
+      branch.cols,
+      branch.data.map((value, i) => value * values[i % branch.cols]),
+    );
   }
 
   /** FC2 on X zero-padded to the hidden width, exactly as the paper feeds it. */
@@ -235,15 +249,17 @@ export function referenceRatios(model: OnnxModel, structure: VitStructure, xData
     if (structure.norm === 'pre') {
       const [ax, ay] = measure('LN1', (input) => reference.layerNorm(input, block.ln1), hx, hy);
       const [mx, my] = measure('MHA', (input) => reference.attention(input, block.attention), ax, ay);
-      const [h1x, h1y] = [add(hx, mx), add(hy, my)];
+      const { attention, mlp: mlpScale } = block.layerScale;
+      const [h1x, h1y] = [add(hx, reference.scaled(mx, attention)), add(hy, reference.scaled(my, attention))];
       const [cx, cy] = measure('LN2', (input) => reference.layerNorm(input, block.ln2), h1x, h1y);
       const [fx, fy] = mlp(cx, cy);
-      [hx, hy] = [add(h1x, fx), add(h1y, fy)];
+      [hx, hy] = [add(h1x, reference.scaled(fx, mlpScale)), add(h1y, reference.scaled(fy, mlpScale))];
     } else {
+      const { attention, mlp: mlpScale } = block.layerScale;
       const [mx, my] = measure('MHA', (input) => reference.attention(input, block.attention), hx, hy);
-      const [ax, ay] = measure('LN1', (input) => reference.layerNorm(input, block.ln1), add(hx, mx), add(hy, my));
+      const [ax, ay] = measure('LN1', (input) => reference.layerNorm(input, block.ln1), add(hx, reference.scaled(mx, attention)), add(hy, reference.scaled(my, attention)));
       const [fx, fy] = mlp(ax, ay);
-      [hx, hy] = measure('LN2', (input) => reference.layerNorm(input, block.ln2), add(ax, fx), add(ay, fy));
+      [hx, hy] = measure('LN2', (input) => reference.layerNorm(input, block.ln2), add(ax, reference.scaled(fx, mlpScale)), add(ay, reference.scaled(fy, mlpScale)));
     }
     return COMPONENTS.map((component) => ratios[component]);
   });

@@ -24,6 +24,8 @@ const TEMPLATE_CHECK: Record<Exclude<FrameworkNaming, 'onnx'>, { style: string; 
   'hf-clip': { style: 'hf_clip', root: '' }, // CLIPVisionModel already has the 'vision_model.' level
   'hf-dinov2': { style: 'hf_dinov2', root: 'dinov2.' }, // the fixture is Dinov2WithRegistersModel's tree, without Dinov2ForImageClassification's 'dinov2.'
   'hf-dinov3': { style: 'hf_dinov3', root: '' }, // DINOv3ViTModel: its blocks at the top (`layer.N`), k_proj without a bias
+  'timm-beit': { style: 'beit', root: '' },
+  'hf-beit': { style: 'hf_beit', root: '' }, // the fixture is BeitForImageClassification's tree, 'beit.' included
 };
 
 const sorted = (names: string[]) => [...names].sort();
@@ -63,7 +65,7 @@ describe("the model's own naming uses the report's names", () => {
 
   test('an unknown naming is a usage error', () => {
     assert.throws(() => resolveNaming(reportFromGolden(goldens.get('timm')!), 'keras' as FrameworkNaming), UsageError);
-    assert.deepEqual([...FRAMEWORK_NAMINGS], ['timm', 'hf', 'hf-dinov2', 'hf-dinov3', 'torchvision', 'clip', 'hf-clip', 'onnx']);
+    assert.deepEqual([...FRAMEWORK_NAMINGS], ['timm', 'hf', 'hf-dinov2', 'hf-dinov3', 'torchvision', 'clip', 'hf-clip', 'timm-beit', 'hf-beit', 'onnx']);
   });
 });
 

@@ -47,6 +47,8 @@ const NAMING_LABELS: Record<Exclude<BudgetFormNaming, 'detected'>, string> = {
   torchvision: 'torchvision',
   clip: 'OpenAI / OpenCLIP (clip)',
   'hf-clip': 'Hugging Face CLIP (hf-clip)',
+  'timm-beit': 'timm BEiT (timm-beit)',
+  'hf-beit': 'Hugging Face BEiT (hf-beit)',
   onnx: "The ONNX file's own names (onnx)",
 };
 const EXPORTS: { format: PlanExportFormat; label: string }[] = [

@@ -24,6 +24,12 @@ export const BOUNDS_STACKS = {
 } as const;
 
 /**
+ * [H] (block-major): dh ||u_h||², u_h = b_Q^h W_K^h / sqrt(dh) the part of the logits the query's
+ * bias adds, linear in the key token (0 for a head whose query has no bias).
+ */
+export const BOUNDS_QUERY_BIAS = 'query_bias';
+
+/**
  * Lanczos steps per matrix (at most its dimension). Measured on a seeded random-weight ViT-B/16,
  * the hard case (top singular values 0.1% apart), against float64 SVD: 40 steps leave errors up
  * to 1.5e-3, 56 steps 1.8e-6, 64 steps 2.4e-8 (bench/bounds-bench.ts).
@@ -91,6 +97,19 @@ export function buildBoundsModel(model: OnnxModel, structure: VitStructure, opti
   if (structure.blocks.some((block) => block.attention.rotary)) {
     output(BOUNDS_STACKS.queryKey, [lanczosCoefficients(b, stackOperator(b.op('Concat', [queryGrams, keyGrams], { axis: 0 }), 2 * totalHeads, headDim), steps)]);
   }
+
+  // The query's bias b_Q^h times the key's head rows W_K^h ([heads, 1, dh] x [heads, dh, d]).
+  const queryBias = structure.blocks.map(({ attention }) => {
+    const { query, key, heads } = attention;
+    if (!query.linear.bias) return b.floatConstant(new Float32Array(heads), [heads], 'no_query_bias');
+    const offset = query.part === undefined ? 0 : (query.part * query.linear.outFeatures) / 3;
+    const bias = b.op('Slice', [emitConstant(b, model, query.linear.bias), b.intConstant([offset]), b.intConstant([offset + heads * headDim]), b.intConstant([0])]);
+    const keyOffset = key.part === undefined ? 0 : (key.part * key.linear.outFeatures) / 3;
+    const product = b.op('MatMul', [b.op('Reshape', [bias, b.intConstant([heads, 1, headDim])]), headRows(b, model, key.linear, 'out', keyOffset, heads, headDim)]);
+    return b.op('ReduceSumSquare', [product], { axes: [1, 2], keepdims: 0 });
+  });
+  b.concat(queryBias, 0, BOUNDS_QUERY_BIAS);
+  b.output(BOUNDS_QUERY_BIAS, TensorDataType.FLOAT, [totalHeads]);
   return b.encode();
 }
 
@@ -166,6 +185,12 @@ function projectionHeadGrams(b: OnnxGraphBuilder, model: OnnxModel, projection: 
  * [heads*dh, other] slice is rearranged (at most d x d values), never an FC weight.
  */
 function headGrams(b: OnnxGraphBuilder, model: OnnxModel, linear: LinearLayer, side: HeadSide, offset: number, heads: number, headDim: number): string {
+  const rows = headRows(b, model, linear, side, offset, heads, headDim);
+  return b.op('MatMul', [rows, b.op('Transpose', [rows], { perm: [0, 2, 1] })]);
+}
+
+/** [heads, dh, other]: every head's R_h (see headGrams). */
+function headRows(b: OnnxGraphBuilder, model: OnnxModel, linear: LinearLayer, side: HeadSide, offset: number, heads: number, headDim: number): string {
   const width = heads * headDim;
   // The weight axis holding that side's features: [in, out] keeps outputs on axis 1.
   const axis = (side === 'out') === (linear.weightLayout === 'inOut') ? 1 : 0;
@@ -174,9 +199,7 @@ function headGrams(b: OnnxGraphBuilder, model: OnnxModel, linear: LinearLayer, s
   if (offset !== 0 || width !== sideFeatures) {
     weight = b.op('Slice', [weight, b.intConstant([offset]), b.intConstant([offset + width]), b.intConstant([axis])]);
   }
-  const rows =
-    axis === 0
-      ? b.op('Reshape', [weight, b.intConstant([heads, headDim, -1])])
-      : b.op('Transpose', [b.op('Reshape', [weight, b.intConstant([-1, heads, headDim])])], { perm: [1, 2, 0] });
-  return b.op('MatMul', [rows, b.op('Transpose', [rows], { perm: [0, 2, 1] })]);
+  return axis === 0
+    ? b.op('Reshape', [weight, b.intConstant([heads, headDim, -1])])
+    : b.op('Transpose', [b.op('Reshape', [weight, b.intConstant([-1, heads, headDim])])], { perm: [1, 2, 0] });
 }

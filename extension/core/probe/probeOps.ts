@@ -95,7 +95,9 @@ export class ProbeOps {
     const perHead = (tensor: string, perm: number[]) => b.op('Transpose', [b.op('Reshape', [tensor, headShape])], { perm });
     const queryHeads = attention.rotary ? this.rotatedHeads(q, attention, attention.rotary) : perHead(q, [0, 2, 1, 3]);
     const keyHeads = attention.rotary ? b.op('Transpose', [this.rotatedHeads(k, attention, attention.rotary)], { perm: [0, 1, 3, 2] }) : perHead(k, [0, 2, 3, 1]);
-    const scores = b.op('Mul', [b.op('MatMul', [queryHeads, keyHeads]), b.floatConstant([attention.scoreScale], [], 'score_scale')]);
+    const scaled = b.op('Mul', [b.op('MatMul', [queryHeads, keyHeads]), b.floatConstant([attention.scoreScale], [], 'score_scale')]);
+    const bias = this.scoreBias(attention);
+    const scores = bias ? b.op('Add', [scaled, bias]) : scaled;
     const probabilities = b.op('Softmax', [scores], { axis: -1 });
     const context = b.op('MatMul', [probabilities, perHead(v, [0, 2, 1, 3])]);
     return b.op('Reshape', [b.op('Transpose', [context], { perm: [0, 2, 1, 3] }), b.intConstant([0, 0, heads * headDim])]);
@@ -148,6 +150,15 @@ export class ProbeOps {
     return table.name;
   }
 
+  /** The constant the model adds to the logits as [1, heads or 1, N, N] (scaled as it is), if any. */
+  private scoreBias(attention: AttentionLayer): string | undefined {
+    const bias = attention.scoreBias;
+    if (!bias) return undefined;
+    const b = this.builder;
+    const shaped = b.op('Reshape', [emitConstant(b, this.model, bias.values), b.intConstant([1, bias.heads, bias.tokens, bias.tokens])]);
+    return bias.factor === 1 ? shaped : b.op('Mul', [shaped, b.floatConstant([bias.factor], [], 'bias_factor')]);
+  }
+
   /**
    * The same as attentionHeads, as onnxruntime's fused cpu operator (com.microsoft Attention):
    * the q, k and v products, heads, scores, softmax and context in one multi-threaded kernel that
@@ -181,7 +192,11 @@ export class ProbeOps {
       );
     }
     const attributes = { num_heads: attention.heads, scale: { float: attention.scoreScale } };
-    return b.node('Attention', [input, weight, bias], [b.fresh('attention')], attributes, FUSED_OPS_DOMAIN)[0];
+    // A bias on the logits (BEiT's relative positions) is the operator's attention_bias input
+    // (input 5, [1, heads or 1, N, N], added after the scale); mask and past stay absent.
+    const scoreBias = this.scoreBias(attention);
+    const inputs = scoreBias ? [input, weight, bias, '', '', scoreBias] : [input, weight, bias];
+    return b.node('Attention', inputs, [b.fresh('attention')], attributes, FUSED_OPS_DOMAIN)[0];
   }
 
   /** The output projection applied to `heads` (with its bias unless `withBias` is false). */

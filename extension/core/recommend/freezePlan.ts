@@ -17,7 +17,7 @@ export const FREEZE_PLAN_VERSION = 1;
 export const MATCHING_RULE = "A parameter is trainable when its name equals one of the trainable module names or starts with it followed by '.'; every other parameter is frozen.";
 
 export interface TrainableGroup {
-  role: 'component' | 'layer-scale' | 'mlp-norm' | 'head' | 'final-norm';
+  role: 'component' | 'layer-scale' | 'mlp-norm' | 'relative-position-table' | 'head' | 'final-norm';
   /** In words: "MHA in blocks 0-11", "classification head". */
   label: string;
   component?: ComponentName;
@@ -166,6 +166,23 @@ function followingGroups(report: PlasticityReport, groups: TrainableGroup[]): Tr
   );
 }
 
+/** A relative position table every block shares (BEiT's rel_pos_bias), trained once when MHA is in any block. */
+function sharedTableGroups(report: PlasticityReport, groups: TrainableGroup[]): TrainableGroup[] {
+  const tables = report.model.architecture.extraParameters?.parameters.filter((parameter) => parameter.kind === 'relative position table') ?? [];
+  return tables
+    .filter((table) => groups.some((group) => group.component === table.follows && (group.blocks?.length ?? 0) > 0))
+    .map((table) => ({
+      role: 'relative-position-table' as const,
+      label: `relative position table shared by every block (trained with ${table.follows})`,
+      component: table.follows ?? undefined,
+      modules: [table.name],
+      match: 'all' as const,
+      parameters: [table.name],
+      parameterCount: table.count,
+      loraTargets: [],
+    }));
+}
+
 interface ExtraPart {
   group: TrainableGroup | null;
   /** Modules to freeze when the head is not trained. */
@@ -259,9 +276,9 @@ export function buildFreezePlan(inputs: FreezePlanInputs): FreezePlan {
   const head = extraPart('head', naming.headCandidates, naming, inputs.modelParameters);
   const finalNorm = extraPart('final-norm', naming.finalNormCandidates, naming, inputs.modelParameters);
   const notes = [...recommendation.notes];
-  const layerScales = followingGroups(report, groups);
+  const trainedExtras = [...followingGroups(report, groups), ...sharedTableGroups(report, groups)];
   if ((report.model.architecture.extraParameters?.parameters.length ?? 0) > 0) notes.push(EXTRA_PARAMETER_RULE);
-  const trainable = [...groups, ...layerScales];
+  const trainable = [...groups, ...trainedExtras];
   const frozenExtras: string[] = [];
   for (const part of [finalNorm, head]) {
     if (recommendation.includeHead) {
@@ -280,8 +297,8 @@ export function buildFreezePlan(inputs: FreezePlanInputs): FreezePlan {
 
   const headCount = recommendation.includeHead ? head.parameterCount : 0;
   const normCount = recommendation.includeHead ? finalNorm.parameterCount : 0;
-  const layerScaleCount = layerScales.reduce((sum, group) => sum + (group.parameterCount ?? 0), 0);
-  const trainableCount = headCount === null || normCount === null ? null : recommendation.selectedParameterCount + layerScaleCount + headCount + normCount;
+  const extrasCount = trainedExtras.reduce((sum, group) => sum + (group.parameterCount ?? 0), 0);
+  const trainableCount = headCount === null || normCount === null ? null : recommendation.selectedParameterCount + extrasCount + headCount + normCount;
 
   if (naming.source === 'template') {
     notes.push(

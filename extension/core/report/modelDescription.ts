@@ -9,6 +9,7 @@ import { graphKindSummary } from '../graph/graphKind';
 import { QUANTIZED_WEIGHT_INPUT } from '../graph/quantizedOperators';
 import { discoverVit } from '../vit/discoverVit';
 import { describeFamily } from '../vit/familyDescription';
+import { foldedParameterCorrection } from '../vit/moduleNames';
 import { VitStructure } from '../vit/vitStructure';
 import { EXTRA_PARAMETER_RULE } from '../vocabulary';
 import { Architecture, ModelFacts, ModelOverview } from './reportSchema';
@@ -19,8 +20,12 @@ function shapeOf(info: ValueInfo): (number | string)[] {
   return (info.shape ?? []).map((dim) => dim.value ?? dim.param ?? '?');
 }
 
-/** Facts of a parsed model file. `sha256` covers the .onnx file itself (not external data). */
-export function modelFacts(model: OnnxModel, sha256 = onnxFileSha256(model)): ModelFacts {
+/**
+ * Facts of a parsed model file. `sha256` covers the .onnx file itself (not external data). With
+ * the model's `structure`, parameters the exporter folded into other constants are counted as the
+ * framework counts them.
+ */
+export function modelFacts(model: OnnxModel, sha256 = onnxFileSha256(model), structure?: VitStructure): ModelFacts {
   let parameterCount = 0;
   const isParameter = (tensor: TensorInfo | undefined) =>
     tensor !== undefined && (tensor.dataType === TensorDataType.FLOAT || tensor.dataType === TensorDataType.FLOAT16 || tensor.dataType === TensorDataType.DOUBLE);
@@ -38,6 +43,7 @@ export function modelFacts(model: OnnxModel, sha256 = onnxFileSha256(model)): Mo
       parameterCount += elementCount(weight.dims);
     }
   }
+  if (structure) parameterCount += foldedParameterCorrection(structure.blocks, structure.naming, structure.extraParameters);
   return {
     path: path.resolve(model.filePath),
     sha256,
@@ -91,7 +97,7 @@ export function describeModel(model: OnnxModel, readMs: number): ModelOverview {
   try {
     const structure = discoverVit(model);
     return {
-      model: facts,
+      model: { ...facts, parameterCount: facts.parameterCount + foldedParameterCorrection(structure.blocks, structure.naming, structure.extraParameters) },
       architecture: {
         ...architectureOf(structure, structure.tokens ?? 0, structure.imageSize ?? [0, 0]),
         tokens: structure.tokens ?? null,

@@ -25,6 +25,13 @@ export function discoverVit(model: OnnxModel): VitStructure {
   const fileName = path.basename(model.filePath);
   const imageInput = imageInputOf(model);
 
+  const grid = gridLayerNorm(context);
+  if (grid && graph.nodes.some((node) => node.opType === 'Softmax')) {
+    throw new ModelFileError(
+      `${fileName} is not a Vision Transformer Plasticity Lens reads: its LayerNorms work on a grid of tokens ${grid}, as Swin's windowed attention and patch merging do; ` +
+        `hierarchical models are not read yet (the README's model table lists the families that are).`,
+    );
+  }
   const attentions: { attention: AttentionLayer; softmax: GraphNode }[] = [];
   const poolingHeads: ExtraParameter[] = [];
   for (const softmax of graph.nodes.filter((node) => node.opType === 'Softmax')) {
@@ -71,6 +78,20 @@ function imageInputOf(model: OnnxModel) {
   return imageInput;
 }
 
+/**
+ * The shape, as "[batch, H, W, C]", of a LayerNorm's input whose tokens lie on a grid (rank 4,
+ * normalised over its last axis): Swin's blocks; a ViT's tokens are a sequence (rank 3).
+ */
+function gridLayerNorm(context: DiscoveryContext): string | undefined {
+  for (const layerNorm of context.layerNorms.byOutput.values()) {
+    const dims = context.graph.shapes.dims(layerNorm.input);
+    if (dims?.length === 4 && dims[3] === layerNorm.width && dims[1] !== undefined && dims[1] > 1 && dims[2] !== undefined && dims[2] > 1) {
+      return `[${dims.map((size) => size ?? 'batch').join(', ')}]`;
+    }
+  }
+  return undefined;
+}
+
 function notAVitMessage(model: OnnxModel, context: DiscoveryContext): string {
   const counts = new Map<string, number>();
   for (const node of model.nodes) counts.set(node.opType, (counts.get(node.opType) ?? 0) + 1);
@@ -103,7 +124,8 @@ function describe(model: OnnxModel, context: DiscoveryContext, blocks: Transform
     inputShape.length === 4 && typeof inputShape[2] === 'number' && typeof inputShape[3] === 'number' ? ([inputShape[2], inputShape[3]] as [number, number]) : undefined;
   const channels = typeof inputShape[1] === 'number' ? inputShape[1] : 3;
   const naming = detectNaming(blocks);
-  applyTemplateNames(blocks, naming);
+  const patchGrid = imageSize && patchSize ? ([imageSize[0] / patchSize[0], imageSize[1] / patchSize[1]] as [number, number]) : undefined;
+  const sharedTables = applyTemplateNames(blocks, naming, patchGrid);
   const registerTokens = registerTokenParameters(
     embeddingNodes.flatMap((node) => node.inputs.map((input) => (input ? graph.constant(input) : undefined)).filter((constant) => constant !== undefined)),
   );
@@ -123,7 +145,7 @@ function describe(model: OnnxModel, context: DiscoveryContext, blocks: Transform
     norm: context.layerNorms.byOutput.get(blocks[0].attention.input) ? 'pre' : 'post',
     activation: blocks[0].activation,
     naming,
-    extraParameters: [...registerTokens, ...blocks.flatMap(layerScaleParameters), ...blocks.flatMap(mlpNormParameters), ...poolingHeads],
+    extraParameters: [...registerTokens, ...blocks.flatMap(layerScaleParameters), ...blocks.flatMap(mlpNormParameters), ...sharedTables, ...poolingHeads],
     graph,
     kind: graphKind(graph, blocks),
   };

@@ -42,6 +42,19 @@ const FEATURES: FamilyFeature[] = [
     measured: () => 'The attention-pooling head (a learned probe attending to the tokens) is the head, not a block: it is not measured and stays trainable with the head.',
   },
   {
+    present: (structure) => structure.blocks.some((block) => block.attention.scoreBias),
+    label: () => 'relative position bias',
+    // BEiT, BEiT v2 and data2vec-vision: a bias on the logits and LayerScale in every block.
+    family: (structure) =>
+      structure.naming === 'timm-beit' || structure.naming === 'hf-beit' || structure.blocks.every((block) => block.attention.scoreBias && block.layerScale.attention)
+        ? 'BEiT'
+        : undefined,
+    measured: (structure) =>
+      structure.extraParameters.some((parameter) => parameter.kind === 'relative position table')
+        ? 'The relative position bias every block shares is applied when MHA is measured (added to the attention logits); its table, outside the attention modules, is listed under extra parameters and trained when MHA is.'
+        : "The relative position bias is part of MHA: each block's table, gathered into a bias added to the attention logits, is applied when MHA is measured and is trained with MHA.",
+  },
+  {
     present: (structure) => structure.blocks.some((block) => block.layerScale.attention || block.layerScale.mlp),
     label: () => 'LayerScale',
     family: (structure) => (registerTokens(structure) > 0 || structure.naming === 'hf-dinov2' ? 'DINOv2' : undefined),

@@ -182,6 +182,10 @@ export function detectNaming(blocks: TransformerBlock[]): Naming {
     }
   }
   const [best] = [...votes.entries()].sort((a, b) => b[1] - a[1]);
+  // BEiT keeps the ViT's module names (timm's and Hugging Face's); its attention adds a relative position bias.
+  const relativePositionBias = blocks.every((block) => block.attention.scoreBias);
+  if (best?.[0] === 'timm' && relativePositionBias) return 'timm-beit';
+  if (best?.[0] === 'hf' && relativePositionBias) return 'hf-beit';
   return best?.[0] ?? 'generic';
 }
 
@@ -189,9 +193,10 @@ export function detectNaming(blocks: TransformerBlock[]): Naming {
  * Names from the framework's template where the file's own do not name the module: a fused
  * attention's packed weights, a parameter the exporter deduplicated into another module's. The
  * prefix in front of the template (e.g. 'vision_model.') is the one the well-named modules show.
+ * Returns the parameters of no component it names: a relative position table every block shares.
  */
-export function applyTemplateNames(blocks: TransformerBlock[], naming: Naming): void {
-  if (naming === 'generic') return;
+export function applyTemplateNames(blocks: TransformerBlock[], naming: Naming, patchGrid?: [number, number]): ExtraParameter[] {
+  if (naming === 'generic') return [];
   const template = NAMING_TEMPLATES[naming];
   let root: string | undefined;
   for (const block of blocks) {
@@ -201,7 +206,10 @@ export function applyTemplateNames(blocks: TransformerBlock[], naming: Naming): 
       if (root === undefined && (module === relative || module.endsWith(`.${relative}`))) root = module.slice(0, module.length - relative.length);
     }
   }
-  if (root === undefined) return;
+  if (root === undefined) return [];
+  // One constant on every block's logits: the model's shared table (BEiT's rel_pos_bias), not each attention's.
+  const table = template.relativePositionTable;
+  const shared = table !== undefined && sharesOneScoreBias(blocks);
   for (const block of blocks) {
     const hasBias: Record<ComponentName, boolean> = {
       LN1: block.ln1.beta !== undefined,
@@ -210,12 +218,75 @@ export function applyTemplateNames(blocks: TransformerBlock[], naming: Naming): 
       FC1: block.fc1[0].bias !== undefined,
       FC2: block.fc2.bias !== undefined,
     };
+    // A bias is named when its layer has one; the attention's output projection (its last linear) may have one when q, k and v do not (BEiT without qkv bias).
+    const outputLinear = template.attentionLinears?.[template.attentionLinears.length - 1];
+    const named = (component: ComponentName, name: string) => {
+      if (!/(^|[._])bias$/.test(name)) return true;
+      if (component === 'MHA' && outputLinear && name.startsWith(`${outputLinear}.`)) return block.attention.outProjection.bias !== undefined;
+      return hasBias[component];
+    };
     for (const component of COMPONENTS) {
       const expected = templateComponentModule(template, root, block.index, component);
-      if (block.modules[component] === expected || keepsGatedMlpNames(block, component)) continue;
+      const notInFile = template.parametersNotInFile?.includes(component) ?? false;
+      if ((block.modules[component] === expected && !notInFile) || keepsGatedMlpNames(block, component)) continue;
       block.modules[component] = expected;
-      block.parameters[component] = template.parameters[component].filter((name) => hasBias[component] || !/(^|[._])bias$/.test(name)).map((name) => `${expected}.${name}`);
+      block.parameters[component] = template.parameters[component]
+        .filter((name) => named(component, name) && !(shared && name === table.perBlock))
+        .map((name) => `${expected}.${name}`);
+      if (notInFile && component === 'MHA') block.parameterCounts.MHA = beitAttentionParameterCount(block.attention, patchGrid, !shared);
     }
     block.module = templateBlockModule(template, root, block.index);
   }
+  if (!shared) return [];
+  const count = beitAttentionParameterCount(blocks[0].attention, patchGrid, true) - beitAttentionParameterCount(blocks[0].attention, patchGrid, false);
+  return [{ name: `${root}${table.shared}`, kind: 'relative position table', block: null, follows: 'MHA', count }];
+}
+
+/** True when every block's logits get the same constant (more than one block). */
+function sharesOneScoreBias(blocks: TransformerBlock[]): boolean {
+  const names = new Set(blocks.map((block) => block.attention.scoreBias?.values.name));
+  return blocks.length > 1 && names.size === 1 && !names.has(undefined);
+}
+
+/**
+ * What a count of the file's constants needs to count the framework's parameters: where the
+ * template names a component because the exporter folded its parameters (timm Beit's MHA), that
+ * component's count, less the folded constants' elements (each once: the file holds it once).
+ */
+export function foldedParameterCorrection(blocks: TransformerBlock[], naming: Naming, extraParameters: ExtraParameter[]): number {
+  if (naming === 'generic' || !NAMING_TEMPLATES[naming].parametersNotInFile?.includes('MHA')) return 0;
+  const folded = new Map<string, number>();
+  let framework = extraParameters.filter((parameter) => parameter.kind === 'relative position table').reduce((sum, parameter) => sum + parameter.count, 0);
+  for (const block of blocks) {
+    framework += block.parameterCounts.MHA;
+    const tensors = uniqueLinears(block.attention).flatMap(linearTensors);
+    if (block.attention.scoreBias) tensors.push(block.attention.scoreBias.values);
+    for (const tensor of tensors) folded.set(tensor.name, elementCount(tensor.dims));
+  }
+  return framework - [...folded.values()].reduce((sum, count) => sum + count, 0);
+}
+
+/**
+ * BEiT's attention parameters, counted from the constants the exporter folded them into: the
+ * projections (timm's fused qkv: its weight, and q_bias and v_bias, two thirds of the folded qkv
+ * bias, the key's third a zero buffer; Hugging Face's query, key and value as they are); the
+ * relative position table, one row per offset between two patches of the grid, (2h - 1)(2w - 1),
+ * plus 3 for the class token's row, column and itself, times the heads it has a column for
+ * (`withTable` false: the projections alone, the table being the model's shared one).
+ */
+function beitAttentionParameterCount(attention: AttentionLayer, patchGrid: [number, number] | undefined, withTable: boolean): number {
+  const { query, outProjection, scoreBias } = attention;
+  const tensorsCount = (tensors: ConstantTensor[]) => tensors.reduce((sum, tensor) => sum + elementCount(tensor.dims), 0);
+  const fusedQkv = query.linear === attention.key.linear;
+  let count = fusedQkv
+    ? elementCount(query.linear.weight.dims) + (query.linear.bias ? (2 * elementCount(query.linear.bias.dims)) / 3 : 0) + tensorsCount(linearTensors(outProjection))
+    : tensorsCount(uniqueLinears(attention).flatMap(linearTensors));
+  if (scoreBias && withTable) {
+    const patches = scoreBias.tokens - 1;
+    const side = Math.round(Math.sqrt(patches));
+    const [h, w] = patchGrid && patchGrid[0] * patchGrid[1] === patches ? patchGrid : [side, side];
+    if (h * w !== patches) throw new Error(`a relative position bias over ${scoreBias.tokens} tokens is not a class token and a ${h}x${w} patch grid`);
+    count += ((2 * h - 1) * (2 * w - 1) + 3) * scoreBias.heads;
+  }
+  return count;
 }

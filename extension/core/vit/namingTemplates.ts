@@ -33,7 +33,22 @@ export interface NamingTemplate {
   headInsideRoot: boolean;
   /** Head names that are bare nn.Parameters, not modules (CLIP's output projection `proj`). */
   bareParameters: string[];
+  /**
+   * Components whose parameters the exporter folds into unnamed constants, so their names always
+   * come from the template (timm Beit's MHA: q_bias and v_bias concatenated with a zero key bias,
+   * the relative position table gathered into a [heads, N, N] bias).
+   */
+  parametersNotInFile?: ComponentName[];
+  /**
+   * BEiT's relative position table: its name in each attention (relative to the MHA module, one of
+   * its parameters), and where the model keeps the one every block shares instead (relative to
+   * the root: timm's use_shared_rel_pos_bias, Hugging Face's use_shared_relative_position_bias).
+   */
+  relativePositionTable?: { perBlock: string; shared: string };
 }
+
+/** A template before its parameter names: those follow from its attention, or are listed. */
+type TemplateWithoutParameters = Omit<NamingTemplate, 'parameters'> & { attentionParameters?: string[] };
 
 const LINEAR = ['weight', 'bias'];
 const LAYER_NORM = ['weight', 'bias'];
@@ -44,15 +59,17 @@ function linearParameters(modules: string[]): string[] {
 }
 
 /** A naming's parameter names, which follow from how its attention holds the projections. */
-function withParameters(template: Omit<NamingTemplate, 'parameters'>): NamingTemplate {
+function withParameters({ attentionParameters, ...template }: TemplateWithoutParameters): NamingTemplate {
   const unbiased = new Set(template.unbiasedLinears ?? []);
-  const attention = template.attentionLinears
-    ? linearParameters(template.attentionLinears).filter((name) => !(name.endsWith('.bias') && unbiased.has(name.slice(0, -'.bias'.length))))
-    : PACKED_ATTENTION;
+  const attention =
+    attentionParameters ??
+    (template.attentionLinears
+      ? linearParameters(template.attentionLinears).filter((name) => !(name.endsWith('.bias') && unbiased.has(name.slice(0, -'.bias'.length))))
+      : PACKED_ATTENTION);
   return { ...template, parameters: { LN1: LAYER_NORM, MHA: attention, LN2: LAYER_NORM, FC1: LINEAR, FC2: LINEAR } };
 }
 
-const TEMPLATES_WITHOUT_PARAMETERS: Record<FrameworkTemplateNaming, Omit<NamingTemplate, 'parameters'>> = {
+const TEMPLATES_WITHOUT_PARAMETERS: Record<FrameworkTemplateNaming, TemplateWithoutParameters> = {
   timm: {
     naming: 'timm',
     label: 'timm VisionTransformer',
@@ -138,6 +155,52 @@ const TEMPLATES_WITHOUT_PARAMETERS: Record<FrameworkTemplateNaming, Omit<NamingT
     // CLIPForImageClassification has `classifier`, CLIPVisionModelWithProjection `visual_projection`;
     // SigLIP's vision model (the same names) its attention-pooling head.
     head: ['classifier', 'visual_projection', 'vision_model.head'],
+    headInsideRoot: false,
+    bareParameters: [],
+  },
+  'timm-beit': {
+    naming: 'timm-beit',
+    label: 'timm Beit (BEiT, BEiT v2, data2vec-vision)',
+    root: '',
+    block: 'blocks.{i}',
+    components: { LN1: 'norm1', MHA: 'attn', LN2: 'norm2', FC1: 'mlp.fc1', FC2: 'mlp.fc2' },
+    attentionLinears: ['qkv', 'proj'],
+    // No qkv.bias: q_bias and v_bias are the attention's own parameters, the key's bias a zero buffer.
+    attentionParameters: ['qkv.weight', 'q_bias', 'v_bias', 'relative_position_bias_table', 'proj.weight', 'proj.bias'],
+    parametersNotInFile: ['MHA'],
+    relativePositionTable: { perBlock: 'relative_position_bias_table', shared: 'rel_pos_bias.relative_position_bias_table' },
+    // `norm` is an Identity under mean pooling, which normalises with `fc_norm` instead.
+    finalNorm: ['norm', 'fc_norm'],
+    head: ['head'],
+    headInsideRoot: true,
+    bareParameters: [],
+  },
+  'hf-beit': {
+    naming: 'hf-beit',
+    label: 'Hugging Face transformers BeitForImageClassification (BEiT, BEiT v2; data2vec-vision the same under data2vec_vision.)',
+    root: 'beit.',
+    block: 'encoder.layer.{i}',
+    components: { LN1: 'layernorm_before', MHA: 'attention', LN2: 'layernorm_after', FC1: 'intermediate.dense', FC2: 'output.dense' },
+    attentionLinears: ['attention.query', 'attention.key', 'attention.value', 'output.dense'],
+    // The key has no bias; the table sits in the self-attention's relative_position_bias module.
+    attentionParameters: [
+      'attention.query.weight',
+      'attention.query.bias',
+      'attention.key.weight',
+      'attention.value.weight',
+      'attention.value.bias',
+      'attention.relative_position_bias.relative_position_bias_table',
+      'output.dense.weight',
+      'output.dense.bias',
+    ],
+    parametersNotInFile: ['MHA'],
+    relativePositionTable: {
+      perBlock: 'attention.relative_position_bias.relative_position_bias_table',
+      shared: 'encoder.relative_position_bias.relative_position_bias_table',
+    },
+    // `layernorm` is an Identity under mean pooling, which normalises with the pooler's.
+    finalNorm: ['pooler.layernorm', 'layernorm'],
+    head: ['classifier'],
     headInsideRoot: false,
     bareParameters: [],
   },

@@ -51,8 +51,19 @@ export interface AttentionLayer {
   headDim: number;
   /** Factor the model applies to Q K^T before the softmax (1/sqrt(headDim) for the usual ViT). */
   scoreScale: number;
+  /** A constant added to the logits (BEiT's relative position bias, gathered from its table). */
+  scoreBias?: ScoreBias;
   /** The rotary position embedding applied to q and k (DINOv3, EVA-02), part of the attention module. */
   rotary?: RotaryEmbedding;
+}
+
+/** logits = scoreScale · Q Kᵀ + factor · values, values laid out as [heads, tokens, tokens]. */
+export interface ScoreBias {
+  values: ConstantTensor;
+  factor: number;
+  /** The model's head count, or 1 when one bias is shared by every head. */
+  heads: number;
+  tokens: number;
 }
 
 /**

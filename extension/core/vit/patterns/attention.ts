@@ -1,27 +1,54 @@
-// Self-attention: a Softmax over Q·Kᵀ (scaled by constants), multiplied by V, then an output
-// projection; Q, K and V traced back to their linear layers (separate, or thirds of a fused qkv).
+// Self-attention: a Softmax over Q·Kᵀ (scaled by constants, plus at most one constant bias such
+// as BEiT's relative position bias), multiplied by V, then an output projection; Q, K and V traced
+// back to their linear layers (separate, or thirds of a fused qkv).
+import type { ConstantTensor } from '../../graph/constantTensor';
 import type { GraphNode } from '../../graph/graphRewrite';
-import { LAYOUT_OPS } from '../../graph/graphIndex';
-import { AttentionLayer, Projection, RotaryEmbedding } from '../vitStructure';
+import { GraphIndex, LAYOUT_OPS } from '../../graph/graphIndex';
+import { elementCount } from '../../onnx/onnxModel';
+import { AttentionLayer, Projection, RotaryEmbedding, ScoreBias } from '../vitStructure';
 import { DiscoveryContext } from './discoveryContext';
 import { BlockResolutionError, scaledInput } from './nodeMatching';
 import { rotaryBefore, RotaryMatch } from './rotary';
 
-/** The MatMul producing the softmax's scores, walking up through scaling and layout ops. */
-export function scoreMatMul(context: DiscoveryContext, softmax: GraphNode): { matMul: GraphNode; scale: number } | undefined {
+/** Ops that change a constant's shape but not its order: a bias reshaped to [1, heads, N, N]. */
+const SHAPE_ONLY_OPS = new Set(['Reshape', 'Squeeze', 'Unsqueeze', 'Identity', 'Flatten']);
+
+/** The constant behind a shape-only chain (the exporter's folded bias, maybe unsqueezed), if any. */
+function constantThroughShape(graph: GraphIndex, tensor: string): ConstantTensor | undefined {
+  let current = tensor;
+  for (let step = 0; step < 6; step++) {
+    const constant = graph.constant(current);
+    if (constant) return constant;
+    const node = graph.producer.get(current);
+    if (!node || !SHAPE_ONLY_OPS.has(node.opType)) return undefined;
+    current = node.inputs[0];
+  }
+  return undefined;
+}
+
+/**
+ * The MatMul producing the softmax's scores, walking up through scaling and layout ops and at most
+ * one Add of a constant (a bias on the logits; `bias.factor` is the scaling applied after it).
+ */
+export function scoreMatMul(context: DiscoveryContext, softmax: GraphNode): { matMul: GraphNode; scale: number; bias?: { values: ConstantTensor; factor: number } } | undefined {
   const { graph } = context;
   let tensor = softmax.inputs[0];
   let scale = 1;
+  let bias: { values: ConstantTensor; factor: number } | undefined;
   for (let step = 0; step < 12; step++) {
     const node = graph.producer.get(tensor);
     if (!node) return undefined;
     if (node.opType === 'MatMul') {
-      return node.inputs.every((input) => !graph.isConstant(input)) ? { matMul: node, scale } : undefined;
+      return node.inputs.every((input) => !graph.isConstant(input)) ? { matMul: node, scale, bias } : undefined;
     }
     const scaled = scaledInput(graph, node);
+    const biasIndex = node.opType === 'Add' && !bias ? node.inputs.findIndex((input) => constantThroughShape(graph, input) !== undefined) : -1;
     if (scaled) {
       scale *= scaled.factor;
       tensor = scaled.input;
+    } else if (biasIndex >= 0 && node.inputs.length === 2) {
+      bias = { values: constantThroughShape(graph, node.inputs[biasIndex])!, factor: scale };
+      tensor = node.inputs[1 - biasIndex];
     } else if (LAYOUT_OPS.has(node.opType)) {
       tensor = node.inputs[0];
     } else {
@@ -160,7 +187,7 @@ function headDimFromScale(scale: number): number | undefined {
 /** The attention module `softmax` belongs to, from its input tensor to its output projection. */
 export function resolveAttention(context: DiscoveryContext, softmax: GraphNode): AttentionLayer {
   const { graph } = context;
-  const { matMul: scores, scale: scoreScale } = scoreMatMul(context, softmax)!;
+  const { matMul: scores, scale: scoreScale, bias } = scoreMatMul(context, softmax)!;
   const query = traceProjection(context, scores.inputs[0], 'query');
   const key = traceProjection(context, scores.inputs[1], 'key');
 
@@ -189,6 +216,7 @@ export function resolveAttention(context: DiscoveryContext, softmax: GraphNode):
   if (!headDim || qWidth % headDim !== 0) {
     throw new BlockResolutionError(`its number of heads could not be read from the graph (query width ${qWidth}, head size ${headDim ?? 'unknown'})`);
   }
+  const heads = qWidth / headDim;
   return {
     input: inputs[0],
     output: outProjection.output,
@@ -197,9 +225,10 @@ export function resolveAttention(context: DiscoveryContext, softmax: GraphNode):
     key: key.projection,
     value: value.projection,
     outProjection,
-    heads: qWidth / headDim,
+    heads,
     headDim,
     scoreScale: scoreScale * query.scale * key.scale,
+    scoreBias: bias && scoreBias(bias.values, bias.factor, heads),
   };
 }
 
@@ -219,4 +248,15 @@ function rotaryOf(query: TracedProjection, key: TracedProjection, value: TracedP
     }
   }
   return { rotary: q };
+}
+
+/** A constant added to the logits as [heads or 1, N, N] (the class token's rows included). */
+function scoreBias(values: ConstantTensor, factor: number, heads: number): ScoreBias {
+  const tokens = values.dims[values.dims.length - 1];
+  const count = elementCount(values.dims);
+  const biasHeads = count / (tokens * tokens);
+  if (values.dims.length < 2 || values.dims[values.dims.length - 2] !== tokens || (biasHeads !== 1 && biasHeads !== heads)) {
+    throw new BlockResolutionError(`the constant added to its attention logits has shape [${values.dims.join(', ')}], not [${heads}, N, N] (a relative position bias)`);
+  }
+  return { values, factor, heads: biasHeads, tokens };
 }
