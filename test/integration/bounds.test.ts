@@ -322,7 +322,7 @@ function singleHeadModel(t: TestContext, weights: HeadWeights): { model: OnnxMod
     ln1: layerNormOf(model, d),
     ln2: layerNormOf(model, d),
     attention,
-    fc1: linearOf(model, names.fc1, 'outIn', d, mlp),
+    fc1: [linearOf(model, names.fc1, 'outIn', d, mlp)],
     fc2: linearOf(model, names.fc2, 'outIn', mlp, d),
   };
   return { model, structure: { hiddenSize: d, heads: 1, mlpSize: mlp, blocks: [block] } as unknown as VitStructure };
