@@ -128,10 +128,15 @@ export class GraphIndex {
 
   /** Follows `tensor` upstream through layout-only ops to the tensor they start from. */
   sourceThroughLayout(tensor: string): string {
+    return this.sourceThrough(tensor, LAYOUT_OPS);
+  }
+
+  /** Follows `tensor` upstream through ops of `ops` (each read on its first input), at most `steps` of them. */
+  sourceThrough(tensor: string, ops: ReadonlySet<string>, steps = 16): string {
     let current = tensor;
-    for (let step = 0; step < 16; step++) {
+    for (let step = 0; step < steps; step++) {
       const node = this.producer.get(current);
-      if (!node || !LAYOUT_OPS.has(node.opType)) return current;
+      if (!node || !ops.has(node.opType)) return current;
       current = node.inputs[0];
     }
     return current;

@@ -15,15 +15,7 @@ const SHAPE_ONLY_OPS = new Set(['Reshape', 'Squeeze', 'Unsqueeze', 'Identity', '
 
 /** The constant behind a shape-only chain (the exporter's folded bias, maybe unsqueezed), if any. */
 function constantThroughShape(graph: GraphIndex, tensor: string): ConstantTensor | undefined {
-  let current = tensor;
-  for (let step = 0; step < 6; step++) {
-    const constant = graph.constant(current);
-    if (constant) return constant;
-    const node = graph.producer.get(current);
-    if (!node || !SHAPE_ONLY_OPS.has(node.opType)) return undefined;
-    current = node.inputs[0];
-  }
-  return undefined;
+  return graph.constant(graph.sourceThrough(tensor, SHAPE_ONLY_OPS, 6));
 }
 
 /**

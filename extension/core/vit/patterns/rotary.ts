@@ -138,21 +138,11 @@ function equalSplit(graph: GraphIndex, split: GraphNode): boolean {
 
 const SCALAR_LAYOUT_OPS = new Set(['Unsqueeze', 'Squeeze', 'Cast', 'Reshape', 'Identity']);
 
-function throughScalarLayout(graph: GraphIndex, tensor: string): string {
-  let current = tensor;
-  for (let step = 0; step < 6; step++) {
-    const node = graph.producer.get(current);
-    if (!node || !SCALAR_LAYOUT_OPS.has(node.opType)) return current;
-    current = node.inputs[0];
-  }
-  return current;
-}
-
 /** True when `bound` is x.shape[-1] // 2 as PyTorch traces it: Shape(x), Gather of the last axis, Div by 2. */
 function isHalfOfLastAxis(graph: GraphIndex, bound: string, x: string): boolean {
-  const div = graph.producer.get(throughScalarLayout(graph, bound));
+  const div = graph.producer.get(graph.sourceThrough(bound, SCALAR_LAYOUT_OPS, 6));
   if (div?.opType !== 'Div' || graph.scalar(div.inputs[1]) !== 2) return false;
-  const gather = graph.producer.get(throughScalarLayout(graph, div.inputs[0]));
+  const gather = graph.producer.get(graph.sourceThrough(div.inputs[0], SCALAR_LAYOUT_OPS, 6));
   if (gather?.opType !== 'Gather' || !isLastAxis(graph.scalar(gather.inputs[1]))) return false;
   const shape = graph.producer.get(gather.inputs[0]);
   return shape?.opType === 'Shape' && graph.sourceThroughLayout(shape.inputs[0]) === graph.sourceThroughLayout(x);
