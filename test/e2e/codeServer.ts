@@ -523,6 +523,38 @@ export function explorerRow(page: Page, name: string): Locator {
   return page.locator(`.explorer-folders-view .monaco-list-row[aria-label="${cssString(name)}"]`);
 }
 
+/**
+ * Moves the mouse onto `word` in the editor line (under `linesSelector`) that contains `lineText`
+ * and returns the hover that then shows a table (the hint hovers' per-block numbers). Lines off
+ * screen are skipped: a hidden notebook editor keeps its cells far to the left.
+ */
+export async function hoverWordInLine(page: Page, linesSelector: string, lineText: string, word: string): Promise<Locator> {
+  const point = (await page.evaluate(`((selector, text, target) => {
+      const line = [...document.querySelectorAll(selector)].find((node) => node.textContent.includes(text) && node.getBoundingClientRect().left >= 0);
+      if (!line) return null;
+      const at = line.textContent.indexOf(target, line.textContent.indexOf(text));
+      const walker = document.createTreeWalker(line, NodeFilter.SHOW_TEXT);
+      let offset = 0;
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        if (offset + node.length > at) {
+          // The word's second character: inside it, away from its edges.
+          const range = document.createRange();
+          range.setStart(node, at - offset + 1);
+          range.setEnd(node, at - offset + 2);
+          const box = range.getBoundingClientRect();
+          return { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+        }
+        offset += node.length;
+      }
+      return null;
+    })(${JSON.stringify(linesSelector)}, ${JSON.stringify(lineText)}, ${JSON.stringify(word)})`)) as { x: number; y: number } | null;
+  if (!point) throw new Error(`no line on screen contains "${lineText}"`);
+  await page.mouse.move(point.x, point.y);
+  const hover = page.locator('.monaco-hover-content', { has: page.locator('table') }).first();
+  await hover.waitFor({ timeout: 15_000 });
+  return hover;
+}
+
 function cssString(text: string): string {
   return text.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
 }

@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
-import { clickExplorerContextMenu, explorerRow, processesWithMarker, repoRoot, reloadWindow, runCommand, waitForNotification } from './codeServer';
+import { clickExplorerContextMenu, explorerRow, hoverWordInLine, processesWithMarker, repoRoot, reloadWindow, runCommand, waitForNotification } from './codeServer';
 import { extensionWindowUnavailableReason, openExtensionWindow, writeWorkspaceSettings, type ExtensionWindow } from './extensionWindow';
 import type { WebviewFrames } from './webviewFrames';
 import type { PlasticityReport } from '../../extension/core/report/reportSchema';
@@ -308,28 +308,7 @@ test('the extension in a real VS Code', { skip: unavailable, timeout: 600_000 },
     await shot('inline-hints');
 
     // The hover on "attn" of model.blocks[2].attn shows the per-block numbers and a link to the panel.
-    const point = (await page.evaluate(`(() => {
-      const line = [...document.querySelectorAll('.view-line')].find((node) => node.textContent.includes('model.blocks[2].attn'));
-      if (!line) return null;
-      const target = line.textContent.indexOf('attn');
-      const walker = document.createTreeWalker(line, NodeFilter.SHOW_TEXT);
-      let offset = 0;
-      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-        if (offset + node.length > target) {
-          const range = document.createRange();
-          range.setStart(node, target - offset + 1);
-          range.setEnd(node, target - offset + 2);
-          const box = range.getBoundingClientRect();
-          return { x: box.x + box.width / 2, y: box.y + box.height / 2 };
-        }
-        offset += node.length;
-      }
-      return null;
-    })()`)) as { x: number; y: number } | null;
-    assert.ok(point, 'the line naming blocks[2].attn is on screen');
-    await page.mouse.move(point.x, point.y);
-    const hover = page.locator('.monaco-hover-content', { has: page.locator('table') }).first();
-    await hover.waitFor({ timeout: 15_000 });
+    const hover = await hoverWordInLine(page, '.view-line', 'model.blocks[2].attn', 'attn');
     const hoverText = await hover.innerText();
     assert.match(hoverText, /MHA/);
     assert.match(hoverText, /\b2\b/);

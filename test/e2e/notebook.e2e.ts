@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { clickExplorerContextMenu, explorerRow, repoRoot, runCommand } from './codeServer';
+import { clickExplorerContextMenu, explorerRow, hoverWordInLine, repoRoot, runCommand } from './codeServer';
 import { extensionWindowUnavailableReason, openExtensionWindow, writeWorkspaceSettings, type ExtensionWindow } from './extensionWindow';
 
 const ROOT = repoRoot();
@@ -118,31 +118,7 @@ test('inline hints in a Jupyter notebook in a real VS Code', { skip: unavailable
   });
 
   await t.test('the hover on a cell\'s "attn" gives the per-block numbers and "Open report"', async () => {
-    const point = (await page.evaluate(`(() => {
-      // On screen only (a hidden notebook editor keeps its cells far to the left).
-      const line = [...document.querySelectorAll('.notebook-editor .cell-editor-container .view-line')].find(
-        (node) => node.textContent.includes('model.blocks[2].attn') && node.getBoundingClientRect().left >= 0,
-      );
-      if (!line) return null;
-      const target = line.textContent.indexOf('attn');
-      const walker = document.createTreeWalker(line, NodeFilter.SHOW_TEXT);
-      let offset = 0;
-      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-        if (offset + node.length > target) {
-          const range = document.createRange();
-          range.setStart(node, target - offset + 1);
-          range.setEnd(node, target - offset + 2);
-          const box = range.getBoundingClientRect();
-          return { x: box.x + box.width / 2, y: box.y + box.height / 2 };
-        }
-        offset += node.length;
-      }
-      return null;
-    })()`)) as { x: number; y: number } | null;
-    assert.ok(point, 'the cell naming blocks[2].attn is on screen');
-    await page.mouse.move(point.x, point.y);
-    const hover = page.locator('.monaco-hover-content', { has: page.locator('table') }).first();
-    await hover.waitFor({ timeout: 15_000 });
+    const hover = await hoverWordInLine(page, '.notebook-editor .cell-editor-container .view-line', 'model.blocks[2].attn', 'attn');
     const hoverText = await hover.innerText();
     assert.match(hoverText, /MHA/);
     assert.match(hoverText, /\b2\b/);
